@@ -1,0 +1,5 @@
+"""Leasehold's assignment service: partitions, leases, placement and the control plane around them.
+
+The hot path lives in the Rust extension ``assignment._core``; :mod:`assignment.partition_core` is the
+only module that imports it.
+"""

@@ -1,0 +1,234 @@
+"""Type stub of the Rust partition core (``assignment._core``), checked by ``mypy.stubtest``.
+
+Only :mod:`assignment.partition_core` imports this module; everything else imports that one.
+
+The core holds one partition's state and makes every hot-path decision. It is pure: no I/O, no clock
+(every time is an argument, in milliseconds since the epoch), no randomness. Decisions come back as
+:class:`Record` values and change nothing; state changes only through :meth:`PartitionCore.apply`, so the
+leader (decide, apply, journal), its followers and recovery (apply) share one code path.
+
+Semantics, shared with the Python reference model in ``tests/core/reference.py``:
+
+* Ids. Sandbox ids and lease sequence numbers are assigned by the core from counters that start at 1
+  and advance when the record that uses them is applied (a record must use exactly the next one).
+  A lease token is ``(epoch, seq)``; ``seq`` is unique in the partition across epochs.
+* Validation. Names (function ≤ 140, version ≤ 64, worker id ≤ 128, zone ≤ 64, address ≤ 256,
+  request id ≤ 128 UTF-8 bytes) must not contain control characters (Unicode category Cc); function,
+  version, worker id and zone must be non-empty. ``memory_mb`` 128..=10240, ``capacity_mb``
+  0..=4194304, ``timeout_ms`` 1..=900000, ``now_ms`` 0..=2**53, ``reserved`` 0..=account_limit,
+  ``limit`` 1..=1000000. Integers must be ``int`` (not ``bool``). Anything else: :class:`InvalidArgument`.
+* Concurrency. A lease counts against its function (all versions). A function with reserved
+  concurrency R is throttled (``reserved_limit``) when it holds R leases. Other functions share
+  ``account_limit - sum(reserved)`` (at least 0) and are throttled (``account_limit``) when their leases
+  together reach it. Checked before the warm pool, so it applies to warm and cold grants alike.
+* Warm. The idle sandboxes of a (function, version) form a pool, most recently used first. Acquire takes
+  the first one whose worker is healthy and whose memory equals the request's.
+* Cold. Scale-up: a function may create ``scale_up_per_window`` sandboxes per ``scale_up_window_ms``;
+  the creation times ``t`` with ``t + window > now`` count; when they reach the limit: ``scale_up_rate``.
+  The creation times are kept sorted; applying ``SandboxCreating`` first drops those with
+  ``t + window <= record.now_ms`` and then inserts ``now_ms`` after any equal ones.
+  Placement ranks healthy workers with ``capacity - used >= memory`` by the key
+  ``(zone_count, zone, 0 if holds_code else 1, worker_count, -free_mb, worker_id)`` where
+  ``zone_count`` / ``worker_count`` count the (function, version)'s sandboxes (any state) in the
+  worker's zone / on the worker, and ``holds_code`` is ``worker_count > 0``. The first is chosen, the
+  next ``alternatives`` are returned ranked. None: ``no_capacity``.
+* Release. A token whose seq is an active lease with the same epoch is released. A seq in
+  ``1..next_lease_seq`` that is not active (released, expired, dropped) or has another epoch is
+  :class:`StaleLease`; any other token is :class:`UnknownLease`. A lease on a sandbox still creating
+  cannot be released (:class:`InvalidState`). Outcomes ``ok`` and ``function_error`` return the sandbox
+  to the front of its pool with ``last_used = now``; the others destroy it.
+* Expiry. ``expire(now, limit)`` returns ``LeaseExpired`` for leases with ``expiry <= now`` in
+  ``(expiry, seq)`` order, then ``SandboxDestroyed(idle)`` for idle sandboxes with
+  ``last_used + idle_keepalive_ms <= now`` in ``(last_used, sandbox_id)`` order, at most ``limit`` in all.
+  An expired lease's sandbox goes to ``resetting`` until ``SandboxReset`` or ``SandboxDestroyed``.
+* Time of use. Every record about one sandbox that carries ``now_ms`` (creating, created, reset, lease
+  granted, released, expired) sets its ``last_used_ms``. A sandbox that becomes idle (created without a
+  lease, released reusable, reset) goes to the front of its pool.
+* Workers. ``WorkerLeft`` drops the worker's sandboxes and their leases. An unhealthy worker gets no
+  placements and its idle sandboxes are skipped by warm acquire. ``free = max(capacity - used, 0)``.
+* Apply. A record that does not fit the state raises :class:`InvalidRecord` and changes nothing.
+  :meth:`PartitionCore.apply_all` applies in order and stops at the first failure (the records before it
+  stay applied; a leader that sees this must rebuild its core from the journal).
+"""
+
+from collections.abc import Iterable
+from typing import Any, Literal, final
+
+Outcome = Literal["ok", "function_error", "timeout", "crash", "out_of_memory"]
+DestroyReason = Literal["idle", "create_failed", "reset_failed", "vanished", "requested"]
+ThrottleReason = Literal["account_limit", "reserved_limit", "scale_up_rate", "no_capacity"]
+RecordKind = Literal[
+    "epoch_started",
+    "worker_joined",
+    "worker_left",
+    "worker_updated",
+    "function_concurrency_set",
+    "sandbox_creating",
+    "sandbox_relocated",
+    "sandbox_created",
+    "sandbox_reset",
+    "sandbox_destroyed",
+    "lease_granted",
+    "lease_released",
+    "lease_expired",
+]
+
+class CoreError(Exception):
+    """Base of every error the core raises."""
+
+class InvalidArgument(CoreError, ValueError):
+    """An argument is malformed or out of range; the message names it."""
+
+class InvalidState(CoreError):
+    """The request does not fit the current state (e.g. no epoch started, sandbox not creating)."""
+
+class UnknownWorker(CoreError):
+    """No worker with that id is in the partition."""
+
+class UnknownSandbox(CoreError):
+    """No sandbox with that id is in the partition."""
+
+class UnknownLease(CoreError):
+    """The lease token was never issued by this partition."""
+
+class StaleLease(CoreError):
+    """The lease token was issued but is no longer held (released, expired, or superseded)."""
+
+class NoCapacity(CoreError):
+    """The target worker has no room for the sandbox."""
+
+class InvalidRecord(CoreError):
+    """A record could not be decoded or does not fit the state it is applied to."""
+
+class CorruptSnapshot(CoreError):
+    """Snapshot bytes could not be decoded or describe an inconsistent state."""
+
+@final
+class Record:
+    """One journal record (protobuf ``leasehold.journal.v1.Record``)."""
+
+    @property
+    def kind(self) -> RecordKind:
+        """The record's kind: the name of the ``Record.kind`` oneof field that is set."""
+
+    def encode(self) -> bytes:
+        """The record's protobuf encoding."""
+
+    @staticmethod
+    def decode(data: bytes) -> Record:
+        """Parse a protobuf-encoded record; :class:`InvalidRecord` when it is malformed or empty."""
+
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class Decision:
+    """The answer to :meth:`PartitionCore.acquire`. Apply :attr:`records` before acting on it."""
+
+    @property
+    def outcome(self) -> Literal["warm", "cold", "throttled"]: ...
+    @property
+    def reason(self) -> ThrottleReason | None:
+        """Why the acquire was throttled; ``None`` unless ``outcome == "throttled"``."""
+
+    @property
+    def records(self) -> list[Record]:
+        """Warm: ``[LeaseGranted]``. Cold: ``[SandboxCreating, LeaseGranted]``. Throttled: ``[]``."""
+
+    @property
+    def token(self) -> tuple[int, int] | None:
+        """The granted lease token ``(epoch, seq)``."""
+
+    @property
+    def sandbox_id(self) -> int | None: ...
+    @property
+    def worker_id(self) -> str | None: ...
+    @property
+    def worker_address(self) -> str | None: ...
+    @property
+    def expiry_ms(self) -> int | None: ...
+    @property
+    def alternatives(self) -> list[str]:
+        """Cold only: the next-best workers, best first, to try if the chosen one refuses."""
+
+@final
+class PartitionCore:
+    """The state of one partition and every decision about it."""
+
+    def __init__(
+        self,
+        *,
+        account_limit: int = 1000,
+        scale_up_per_window: int = 1000,
+        scale_up_window_ms: int = 10_000,
+        lease_margin_ms: int = 1_000,
+        idle_keepalive_ms: int = 600_000,
+        alternatives: int = 3,
+    ) -> None: ...
+    @property
+    def epoch(self) -> int: ...
+    @property
+    def worker_count(self) -> int: ...
+    @property
+    def sandbox_count(self) -> int: ...
+    @property
+    def lease_count(self) -> int: ...
+
+    # Decisions: they validate, return records, and change nothing.
+    def acquire(
+        self, function: str, version: str, memory_mb: int, timeout_ms: int, now_ms: int, request_id: str = ""
+    ) -> Decision:
+        """Warm grant, cold placement or throttle. :class:`InvalidState` before any epoch started."""
+
+    def release(self, token: tuple[int, int], outcome: Outcome, now_ms: int) -> list[Record]:
+        """``[LeaseReleased]``; see the module doc for which tokens are unknown or stale."""
+
+    def expire(self, now_ms: int, limit: int = 1024) -> list[Record]:
+        """Leases and idle sandboxes past their time, at most ``limit`` records."""
+
+    def created(self, sandbox_id: int, now_ms: int) -> list[Record]:
+        """``[SandboxCreated]`` once the worker confirmed a creating sandbox."""
+
+    def relocate(self, sandbox_id: int, worker_id: str) -> list[Record]:
+        """``[SandboxRelocated]``: move a creating sandbox to another healthy worker with room
+        (:class:`NoCapacity` otherwise; :class:`InvalidArgument` for its current worker)."""
+
+    def reset_done(self, sandbox_id: int, now_ms: int) -> list[Record]:
+        """``[SandboxReset]`` for a resetting sandbox."""
+
+    def destroy(self, sandbox_id: int, reason: DestroyReason, now_ms: int) -> list[Record]:
+        """``[SandboxDestroyed]`` for a sandbox in any state."""
+
+    def join_worker(self, worker_id: str, zone: str, address: str, capacity_mb: int) -> list[Record]:
+        """``[WorkerJoined]``; :class:`InvalidState` if the id is already present."""
+
+    def leave_worker(self, worker_id: str) -> list[Record]: ...
+    def update_worker(self, worker_id: str, capacity_mb: int, healthy: bool) -> list[Record]: ...
+    def set_reserved(self, function: str, reserved: int | None) -> list[Record]: ...
+    def start_epoch(self, epoch: int) -> list[Record]:
+        """``[EpochStarted]``; the epoch must be greater than the current one (:class:`InvalidState`)."""
+
+    # State changes.
+    def apply(self, record: Record) -> None:
+        """Apply one record, or raise :class:`InvalidRecord` and change nothing."""
+
+    def apply_all(self, records: Iterable[Record]) -> None:
+        """Apply records in order, stopping at the first that fails."""
+
+    # Persistence and inspection.
+    def snapshot(self) -> bytes:
+        """The state as ``PartitionSnapshot`` bytes, canonical: equal states give equal bytes."""
+
+    def restore(self, data: bytes) -> None:
+        """Replace the whole state with a snapshot's, or raise :class:`CorruptSnapshot` and keep it."""
+
+    def state(self) -> dict[str, Any]:
+        """The primary state as plain data (for tests, debugging and ``leasehold journal``).
+
+        ``{"epoch", "next_sandbox_id", "next_lease_seq",
+        "workers": {id: (zone, address, capacity_mb, used_mb, healthy)},
+        "sandboxes": {id: (worker_id, function, version, memory_mb, state, last_used_ms, lease)}`` where
+        ``lease`` is ``(epoch, seq, expiry_ms)`` or ``None``,
+        ``"pools": {(function, version): [sandbox ids, most recent first]}`` (non-empty pools only),
+        ``"reserved": {function: n}``, ``"scale_up": {function: [creation times]}`` (non-empty only)}.
+        """

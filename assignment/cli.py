@@ -1,0 +1,31 @@
+"""The ``leasehold`` command line. Subcommands arrive with the components they drive."""
+
+from __future__ import annotations
+
+import argparse
+from importlib.metadata import version
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser; each component adds its subcommand here."""
+    parser = argparse.ArgumentParser(
+        prog="leasehold",
+        description="Leasehold: a self-hostable serverless platform built around a fenced assignment service.",
+    )
+    parser.add_argument("--version", action="version", version=f"leasehold {version('leasehold')}")
+    parser.add_subparsers(dest="command", metavar="COMMAND")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``leasehold`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

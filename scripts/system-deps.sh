@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install what the tests need from Debian's packages, only when it is missing: ZooKeeper (the
+# coordination service), PostgreSQL (the multi-host journal) and bubblewrap (sandbox namespaces).
+set -euo pipefail
+missing=()
+ls /usr/share/java/zookeeper*.jar >/dev/null 2>&1 || missing+=(zookeeper)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
+command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "system-deps: zookeeper, postgresql, bubblewrap present"
+  exit 0
+fi
+echo "system-deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null

@@ -1,0 +1,1 @@
+"""Leasehold's worker agent and sandboxes (arrives with the worker issue)."""

@@ -1,0 +1,489 @@
+//! The Python face of the core (`assignment._core`): argument checking, conversion, error mapping.
+//! The stub `assignment/_core.pyi` documents it; `assignment/partition_core.py` re-exports it.
+//!
+//! Every argument arrives as a Python object and is checked here, so that a wrong type or an
+//! out-of-range integer is an `InvalidArgument` naming the parameter rather than a `TypeError` or an
+//! `OverflowError` from the binding layer, and nothing can panic across the boundary.
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use prost::Message;
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedStr;
+use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyList, PyTuple};
+
+use crate::config::Config;
+use crate::decide::{AcquireRequest, Decision as CoreDecision, Grant};
+use crate::error::CoreError as Error;
+use crate::proto;
+use crate::records::kind_name;
+use crate::state::{Core, FvIdx, Token, NONE};
+
+create_exception!(_core, CoreError, PyException, "Base of every error the core raises.");
+create_exception!(_core, InvalidArgument, CoreError, "An argument is malformed or out of range; the message names it.");
+create_exception!(_core, InvalidState, CoreError, "The request does not fit the current state.");
+create_exception!(_core, UnknownWorker, CoreError, "No worker with that id is in the partition.");
+create_exception!(_core, UnknownSandbox, CoreError, "No sandbox with that id is in the partition.");
+create_exception!(_core, UnknownLease, CoreError, "The lease token was never issued by this partition.");
+create_exception!(_core, StaleLease, CoreError, "The lease token was issued but is no longer held.");
+create_exception!(_core, NoCapacity, CoreError, "The target worker has no room for the sandbox.");
+create_exception!(_core, InvalidRecord, CoreError, "A record could not be decoded or does not fit the state.");
+create_exception!(_core, CorruptSnapshot, CoreError, "Snapshot bytes could not be decoded or are inconsistent.");
+
+impl From<Error> for PyErr {
+    fn from(err: Error) -> PyErr {
+        let message = err.to_string();
+        match err {
+            Error::InvalidArgument(_) => InvalidArgument::new_err(message),
+            Error::InvalidState(_) => InvalidState::new_err(message),
+            Error::UnknownWorker(_) => UnknownWorker::new_err(message),
+            Error::UnknownSandbox(_) => UnknownSandbox::new_err(message),
+            Error::UnknownLease(_) => UnknownLease::new_err(message),
+            Error::StaleLease(_) => StaleLease::new_err(message),
+            Error::NoCapacity(_) => NoCapacity::new_err(message),
+            Error::InvalidRecord(_) => InvalidRecord::new_err(message),
+            Error::CorruptSnapshot(_) => CorruptSnapshot::new_err(message),
+        }
+    }
+}
+
+fn type_name(value: &Bound<'_, PyAny>) -> String {
+    value.get_type().name().map_or_else(|_| "?".to_owned(), |n| n.to_string())
+}
+
+fn int(value: &Bound<'_, PyAny>, what: &str) -> PyResult<i64> {
+    if value.is_instance_of::<PyBool>() || !value.is_instance_of::<PyInt>() {
+        return Err(InvalidArgument::new_err(format!("{what} must be an int, not {}", type_name(value))));
+    }
+    value.extract::<i64>().map_err(|_| InvalidArgument::new_err(format!("{what} is out of range: {value}")))
+}
+
+fn uint(value: &Bound<'_, PyAny>, what: &str) -> PyResult<u64> {
+    if value.is_instance_of::<PyBool>() || !value.is_instance_of::<PyInt>() {
+        return Err(InvalidArgument::new_err(format!("{what} must be an int, not {}", type_name(value))));
+    }
+    value.extract::<u64>().map_err(|_| InvalidArgument::new_err(format!("{what} must be in 0..=2**64-1, got {value}")))
+}
+
+fn text(value: &Bound<'_, PyAny>, what: &str) -> PyResult<PyBackedStr> {
+    value.extract::<PyBackedStr>().map_err(|_| {
+        InvalidArgument::new_err(format!("{what} must be a str of valid Unicode, not {}", type_name(value)))
+    })
+}
+
+fn flag(value: &Bound<'_, PyAny>, what: &str) -> PyResult<bool> {
+    if !value.is_instance_of::<PyBool>() {
+        return Err(InvalidArgument::new_err(format!("{what} must be a bool, not {}", type_name(value))));
+    }
+    value.is_truthy()
+}
+
+fn token(value: &Bound<'_, PyAny>) -> PyResult<Token> {
+    let tuple = value
+        .cast::<PyTuple>()
+        .ok()
+        .filter(|t| t.len() == 2)
+        .ok_or_else(|| InvalidArgument::new_err(format!("token must be a tuple (epoch, seq), not {value:?}")))?;
+    Ok(Token { epoch: uint(&tuple.get_item(0)?, "token epoch")?, seq: uint(&tuple.get_item(1)?, "token seq")? })
+}
+
+/// One journal record (protobuf `leasehold.journal.v1.Record`).
+#[pyclass(module = "assignment._core", frozen, name = "Record")]
+pub struct PyRecord {
+    inner: proto::Record,
+}
+
+#[pymethods]
+impl PyRecord {
+    #[getter]
+    fn kind(&self) -> &'static str {
+        kind_name(&self.inner)
+    }
+
+    fn encode<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.encode_to_vec())
+    }
+
+    #[staticmethod]
+    fn decode(data: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let bytes = data
+            .cast::<PyBytes>()
+            .map_err(|_| InvalidRecord::new_err(format!("a record is bytes, not {}", type_name(data))))?;
+        let inner = proto::Record::decode(bytes.as_bytes())
+            .map_err(|e| InvalidRecord::new_err(format!("undecodable record: {e}")))?;
+        if inner.kind.is_none() {
+            return Err(InvalidRecord::new_err("empty record: no kind is set"));
+        }
+        Ok(Self { inner })
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other.cast::<PyRecord>().is_ok_and(|o| o.get().inner == self.inner)
+    }
+
+    fn __hash__(&self) -> u64 {
+        let mut hasher = DefaultHasher::new();
+        self.inner.encode_to_vec().hash(&mut hasher);
+        hasher.finish()
+    }
+
+    fn __repr__(&self) -> String {
+        match &self.inner.kind {
+            Some(kind) => format!("Record({kind:?})"),
+            None => "Record(empty)".to_owned(),
+        }
+    }
+}
+
+fn records_list(py: Python<'_>, records: Vec<proto::Record>) -> PyResult<Bound<'_, PyList>> {
+    PyList::new(py, records.into_iter().map(|inner| PyRecord { inner }))
+}
+
+/// The answer to `PartitionCore.acquire`.
+#[pyclass(module = "assignment._core", frozen, name = "Decision")]
+pub struct PyDecision {
+    #[pyo3(get)]
+    outcome: &'static str,
+    #[pyo3(get)]
+    reason: Option<&'static str>,
+    records: Vec<proto::Record>,
+    #[pyo3(get)]
+    token: Option<(u64, u64)>,
+    #[pyo3(get)]
+    sandbox_id: Option<u64>,
+    #[pyo3(get)]
+    worker_id: Option<String>,
+    #[pyo3(get)]
+    worker_address: Option<String>,
+    #[pyo3(get)]
+    expiry_ms: Option<i64>,
+    #[pyo3(get)]
+    alternatives: Vec<String>,
+}
+
+impl PyDecision {
+    fn granted(outcome: &'static str, g: Grant) -> Self {
+        Self {
+            outcome,
+            reason: None,
+            records: g.records,
+            token: Some((g.token.epoch, g.token.seq)),
+            sandbox_id: Some(g.sandbox_id),
+            worker_id: Some(g.worker_id.to_string()),
+            worker_address: Some(g.worker_address.to_string()),
+            expiry_ms: Some(g.expiry_ms),
+            alternatives: g.alternatives.iter().map(ToString::to_string).collect(),
+        }
+    }
+}
+
+#[pymethods]
+impl PyDecision {
+    #[getter]
+    fn records<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        records_list(py, self.records.clone())
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Decision(outcome={:?}, reason={}, token={}, sandbox_id={}, worker_id={})",
+            self.outcome,
+            self.reason.map_or("None".into(), |r| format!("{r:?}")),
+            self.token.map_or("None".into(), |(e, s)| format!("({e}, {s})")),
+            self.sandbox_id.map_or("None".into(), |id| id.to_string()),
+            self.worker_id.as_ref().map_or("None".into(), |w| format!("{w:?}")),
+        )
+    }
+}
+
+/// The state of one partition and every decision about it.
+#[pyclass(module = "assignment._core", name = "PartitionCore")]
+pub struct PyPartitionCore {
+    core: Core,
+}
+
+#[pymethods]
+impl PyPartitionCore {
+    #[new]
+    #[pyo3(signature = (
+        *, account_limit = None, scale_up_per_window = None, scale_up_window_ms = None,
+        lease_margin_ms = None, idle_keepalive_ms = None, alternatives = None,
+    ))]
+    fn new(
+        account_limit: Option<&Bound<'_, PyAny>>,
+        scale_up_per_window: Option<&Bound<'_, PyAny>>,
+        scale_up_window_ms: Option<&Bound<'_, PyAny>>,
+        lease_margin_ms: Option<&Bound<'_, PyAny>>,
+        idle_keepalive_ms: Option<&Bound<'_, PyAny>>,
+        alternatives: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let d = Config::default();
+        let get = |v: Option<&Bound<'_, PyAny>>, what: &str, default: i64| v.map_or(Ok(default), |v| int(v, what));
+        let config = Config::new(
+            get(account_limit, "account_limit", i64::from(d.account_limit))?,
+            get(scale_up_per_window, "scale_up_per_window", i64::from(d.scale_up_per_window))?,
+            get(scale_up_window_ms, "scale_up_window_ms", d.scale_up_window_ms)?,
+            get(lease_margin_ms, "lease_margin_ms", d.lease_margin_ms)?,
+            get(idle_keepalive_ms, "idle_keepalive_ms", d.idle_keepalive_ms)?,
+            get(alternatives, "alternatives", i64::from(d.alternatives))?,
+        )?;
+        Ok(Self { core: Core::new(config) })
+    }
+
+    #[getter]
+    fn epoch(&self) -> u64 {
+        self.core.epoch
+    }
+
+    #[getter]
+    fn worker_count(&self) -> usize {
+        self.core.worker_by_id.len()
+    }
+
+    #[getter]
+    fn sandbox_count(&self) -> usize {
+        self.core.sandboxes.len()
+    }
+
+    #[getter]
+    fn lease_count(&self) -> usize {
+        self.core.leases.len()
+    }
+
+    #[pyo3(signature = (function, version, memory_mb, timeout_ms, now_ms, request_id = None))]
+    fn acquire(
+        &self,
+        function: &Bound<'_, PyAny>,
+        version: &Bound<'_, PyAny>,
+        memory_mb: &Bound<'_, PyAny>,
+        timeout_ms: &Bound<'_, PyAny>,
+        now_ms: &Bound<'_, PyAny>,
+        request_id: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyDecision> {
+        let function = text(function, "function")?;
+        let version = text(version, "version")?;
+        let request_id = request_id.map(|r| text(r, "request_id")).transpose()?;
+        let request = AcquireRequest {
+            function: &function,
+            version: &version,
+            memory_mb: int(memory_mb, "memory_mb")?,
+            timeout_ms: int(timeout_ms, "timeout_ms")?,
+            now_ms: int(now_ms, "now_ms")?,
+            request_id: request_id.as_deref().unwrap_or(""),
+        };
+        Ok(match self.core.acquire(&request)? {
+            CoreDecision::Warm(g) => PyDecision::granted("warm", g),
+            CoreDecision::Cold(g) => PyDecision::granted("cold", g),
+            CoreDecision::Throttled(reason) => PyDecision {
+                outcome: "throttled",
+                reason: Some(reason.name()),
+                records: Vec::new(),
+                token: None,
+                sandbox_id: None,
+                worker_id: None,
+                worker_address: None,
+                expiry_ms: None,
+                alternatives: Vec::new(),
+            },
+        })
+    }
+
+    fn release<'py>(
+        &self,
+        py: Python<'py>,
+        token: &Bound<'_, PyAny>,
+        outcome: &Bound<'_, PyAny>,
+        now_ms: &Bound<'_, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let token = self::token(token)?;
+        let outcome = text(outcome, "outcome")?;
+        records_list(py, self.core.release(token, &outcome, int(now_ms, "now_ms")?)?)
+    }
+
+    #[pyo3(signature = (now_ms, limit = None))]
+    fn expire<'py>(
+        &self,
+        py: Python<'py>,
+        now_ms: &Bound<'_, PyAny>,
+        limit: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let limit = limit.map_or(Ok(1024), |l| int(l, "limit"))?;
+        records_list(py, self.core.expire(int(now_ms, "now_ms")?, limit)?)
+    }
+
+    fn created<'py>(
+        &self,
+        py: Python<'py>,
+        sandbox_id: &Bound<'_, PyAny>,
+        now_ms: &Bound<'_, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        records_list(py, self.core.created(uint(sandbox_id, "sandbox_id")?, int(now_ms, "now_ms")?)?)
+    }
+
+    fn relocate<'py>(
+        &self,
+        py: Python<'py>,
+        sandbox_id: &Bound<'_, PyAny>,
+        worker_id: &Bound<'_, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let sandbox_id = uint(sandbox_id, "sandbox_id")?;
+        records_list(py, self.core.relocate(sandbox_id, &text(worker_id, "worker_id")?)?)
+    }
+
+    fn reset_done<'py>(
+        &self,
+        py: Python<'py>,
+        sandbox_id: &Bound<'_, PyAny>,
+        now_ms: &Bound<'_, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        records_list(py, self.core.reset_done(uint(sandbox_id, "sandbox_id")?, int(now_ms, "now_ms")?)?)
+    }
+
+    fn destroy<'py>(
+        &self,
+        py: Python<'py>,
+        sandbox_id: &Bound<'_, PyAny>,
+        reason: &Bound<'_, PyAny>,
+        now_ms: &Bound<'_, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let sandbox_id = uint(sandbox_id, "sandbox_id")?;
+        let reason = text(reason, "reason")?;
+        records_list(py, self.core.destroy(sandbox_id, &reason, int(now_ms, "now_ms")?)?)
+    }
+
+    fn join_worker<'py>(
+        &self,
+        py: Python<'py>,
+        worker_id: &Bound<'_, PyAny>,
+        zone: &Bound<'_, PyAny>,
+        address: &Bound<'_, PyAny>,
+        capacity_mb: &Bound<'_, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let (worker_id, zone) = (text(worker_id, "worker_id")?, text(zone, "zone")?);
+        let address = text(address, "address")?;
+        records_list(py, self.core.join_worker(&worker_id, &zone, &address, int(capacity_mb, "capacity_mb")?)?)
+    }
+
+    fn leave_worker<'py>(&self, py: Python<'py>, worker_id: &Bound<'_, PyAny>) -> PyResult<Bound<'py, PyList>> {
+        records_list(py, self.core.leave_worker(&text(worker_id, "worker_id")?)?)
+    }
+
+    fn update_worker<'py>(
+        &self,
+        py: Python<'py>,
+        worker_id: &Bound<'_, PyAny>,
+        capacity_mb: &Bound<'_, PyAny>,
+        healthy: &Bound<'_, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let worker_id = text(worker_id, "worker_id")?;
+        let capacity_mb = int(capacity_mb, "capacity_mb")?;
+        records_list(py, self.core.update_worker(&worker_id, capacity_mb, flag(healthy, "healthy")?)?)
+    }
+
+    fn set_reserved<'py>(
+        &self,
+        py: Python<'py>,
+        function: &Bound<'_, PyAny>,
+        reserved: &Bound<'_, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let function = text(function, "function")?;
+        let reserved = if reserved.is_none() { None } else { Some(int(reserved, "reserved")?) };
+        records_list(py, self.core.set_reserved_concurrency(&function, reserved)?)
+    }
+
+    fn start_epoch<'py>(&self, py: Python<'py>, epoch: &Bound<'_, PyAny>) -> PyResult<Bound<'py, PyList>> {
+        records_list(py, self.core.start_epoch(uint(epoch, "epoch")?)?)
+    }
+
+    fn apply(&mut self, record: &Bound<'_, PyAny>) -> PyResult<()> {
+        let record = record
+            .cast::<PyRecord>()
+            .map_err(|_| InvalidArgument::new_err(format!("apply takes a Record, not {}", type_name(record))))?;
+        Ok(self.core.apply(&record.get().inner)?)
+    }
+
+    fn apply_all(&mut self, records: &Bound<'_, PyAny>) -> PyResult<()> {
+        for record in records.try_iter()? {
+            self.apply(&record?)?;
+        }
+        Ok(())
+    }
+
+    fn snapshot<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.core.snapshot_bytes())
+    }
+
+    fn restore(&mut self, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        let bytes = data
+            .cast::<PyBytes>()
+            .map_err(|_| CorruptSnapshot::new_err(format!("a snapshot is bytes, not {}", type_name(data))))?;
+        self.core = Core::from_snapshot_bytes(self.core.config.clone(), bytes.as_bytes())?;
+        Ok(())
+    }
+
+    fn state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let core = &self.core;
+        let out = PyDict::new(py);
+        out.set_item("epoch", core.epoch)?;
+        out.set_item("next_sandbox_id", core.next_sandbox_id)?;
+        out.set_item("next_lease_seq", core.next_lease_seq)?;
+        let workers = PyDict::new(py);
+        for w in core.workers.iter().flatten() {
+            let zone = &*core.zones[w.zone as usize].name;
+            workers.set_item(&*w.id, (zone, &*w.address, w.capacity_mb, w.used_mb, w.healthy))?;
+        }
+        out.set_item("workers", workers)?;
+        let sandboxes = PyDict::new(py);
+        for (id, s) in &core.sandboxes {
+            let v = &core.versions[s.fv as usize];
+            let function = &*core.functions[v.function as usize].name;
+            let lease = s.lease.map(|l| (l.token.epoch, l.token.seq, l.expiry_ms));
+            let worker = &*core.worker(s.worker).id;
+            let row = (worker, function, &*v.version, s.memory_mb, s.state.name(), s.last_used_ms, lease);
+            sandboxes.set_item(id, row)?;
+        }
+        out.set_item("sandboxes", sandboxes)?;
+        let pools = PyDict::new(py);
+        for fv in 0..core.versions.len() as FvIdx {
+            let v = &core.versions[fv as usize];
+            if v.newest != NONE {
+                let key = (&*core.functions[v.function as usize].name, &*v.version);
+                pools.set_item(key, core.pool(fv).collect::<Vec<u64>>())?;
+            }
+        }
+        out.set_item("pools", pools)?;
+        let reserved = PyDict::new(py);
+        let scale_up = PyDict::new(py);
+        for f in &core.functions {
+            if let Some(r) = f.reserved {
+                reserved.set_item(&*f.name, r)?;
+            }
+            if !f.scale_up.is_empty() {
+                scale_up.set_item(&*f.name, f.scale_up.clone())?;
+            }
+        }
+        out.set_item("reserved", reserved)?;
+        out.set_item("scale_up", scale_up)?;
+        Ok(out)
+    }
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add_class::<PyRecord>()?;
+    m.add_class::<PyDecision>()?;
+    m.add_class::<PyPartitionCore>()?;
+    m.add("CoreError", py.get_type::<CoreError>())?;
+    m.add("InvalidArgument", py.get_type::<InvalidArgument>())?;
+    m.add("InvalidState", py.get_type::<InvalidState>())?;
+    m.add("UnknownWorker", py.get_type::<UnknownWorker>())?;
+    m.add("UnknownSandbox", py.get_type::<UnknownSandbox>())?;
+    m.add("UnknownLease", py.get_type::<UnknownLease>())?;
+    m.add("StaleLease", py.get_type::<StaleLease>())?;
+    m.add("NoCapacity", py.get_type::<NoCapacity>())?;
+    m.add("InvalidRecord", py.get_type::<InvalidRecord>())?;
+    m.add("CorruptSnapshot", py.get_type::<CorruptSnapshot>())?;
+    Ok(())
+}

@@ -16,7 +16,8 @@ Semantics, shared with the Python reference model in ``tests/core/reference.py``
   request id ≤ 128 UTF-8 bytes) must not contain control characters (Unicode category Cc); function,
   version, worker id and zone must be non-empty. ``memory_mb`` 128..=10240, ``capacity_mb``
   0..=4194304, ``timeout_ms`` 1..=900000, ``now_ms`` 0..=2**53, ``reserved`` 0..=account_limit,
-  ``limit`` 1..=1000000. Integers must be ``int`` (not ``bool``). Anything else: :class:`InvalidArgument`.
+  ``limit`` 1..=1000000; sandbox ids, epochs and both parts of a token 0..=2**64-1 (a token is a
+  ``tuple`` of two ints). Integers must be ``int`` (not ``bool``). Anything else: :class:`InvalidArgument`.
 * Concurrency. A lease counts against its function (all versions). A function with reserved
   concurrency R is throttled (``reserved_limit``) when it holds R leases. Other functions share
   ``account_limit - sum(reserved)`` (at least 0) and are throttled (``account_limit``) when their leases
@@ -53,6 +54,22 @@ Semantics, shared with the Python reference model in ``tests/core/reference.py``
 
 from collections.abc import Iterable
 from typing import Any, Literal, final
+
+__all__ = [
+    "CoreError",
+    "CorruptSnapshot",
+    "Decision",
+    "InvalidArgument",
+    "InvalidRecord",
+    "InvalidState",
+    "NoCapacity",
+    "PartitionCore",
+    "Record",
+    "StaleLease",
+    "UnknownLease",
+    "UnknownSandbox",
+    "UnknownWorker",
+]
 
 Outcome = Literal["ok", "function_error", "timeout", "crash", "out_of_memory"]
 DestroyReason = Literal["idle", "create_failed", "reset_failed", "vanished", "requested"]
@@ -118,7 +135,7 @@ class Record:
     def decode(data: bytes) -> Record:
         """Parse a protobuf-encoded record; :class:`InvalidRecord` when it is malformed or empty."""
 
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
 @final
@@ -155,16 +172,21 @@ class Decision:
 class PartitionCore:
     """The state of one partition and every decision about it."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
-        account_limit: int = 1000,
-        scale_up_per_window: int = 1000,
-        scale_up_window_ms: int = 10_000,
-        lease_margin_ms: int = 1_000,
-        idle_keepalive_ms: int = 600_000,
-        alternatives: int = 3,
-    ) -> None: ...
+        account_limit: int | None = None,
+        scale_up_per_window: int | None = None,
+        scale_up_window_ms: int | None = None,
+        lease_margin_ms: int | None = None,
+        idle_keepalive_ms: int | None = None,
+        alternatives: int | None = None,
+    ) -> PartitionCore:
+        """A core with no state. Defaults: ``account_limit=1000`` (leases without a reservation),
+        ``scale_up_per_window=1000`` per ``scale_up_window_ms=10_000``, ``lease_margin_ms=1_000`` (added
+        to the function timeout), ``idle_keepalive_ms=600_000``, ``alternatives=3`` (ranked workers
+        returned after the chosen one); ``None`` takes the default. Out of range: :class:`InvalidArgument`."""
+
     @property
     def epoch(self) -> int: ...
     @property
@@ -176,15 +198,28 @@ class PartitionCore:
 
     # Decisions: they validate, return records, and change nothing.
     def acquire(
-        self, function: str, version: str, memory_mb: int, timeout_ms: int, now_ms: int, request_id: str = ""
+        self,
+        function: str,
+        version: str,
+        memory_mb: int,
+        timeout_ms: int,
+        now_ms: int,
+        request_id: str | None = None,
+        *,
+        apply: bool = False,
     ) -> Decision:
-        """Warm grant, cold placement or throttle. :class:`InvalidState` before any epoch started."""
+        """Warm grant, cold placement or throttle. :class:`InvalidState` before any epoch started.
 
-    def release(self, token: tuple[int, int], outcome: Outcome, now_ms: int) -> list[Record]:
-        """``[LeaseReleased]``; see the module doc for which tokens are unknown or stale."""
+        ``apply=True`` also applies the decision's records, in the same call: a leader applies every
+        decision before making the next, and one call across the boundary is cheaper than two.
+        """
 
-    def expire(self, now_ms: int, limit: int = 1024) -> list[Record]:
-        """Leases and idle sandboxes past their time, at most ``limit`` records."""
+    def release(self, token: tuple[int, int], outcome: Outcome, now_ms: int, *, apply: bool = False) -> list[Record]:
+        """``[LeaseReleased]``; see the module doc for which tokens are unknown or stale.
+        ``apply=True`` applies it too."""
+
+    def expire(self, now_ms: int, limit: int | None = None) -> list[Record]:
+        """Leases and idle sandboxes past their time, at most ``limit`` (default 1024) records."""
 
     def created(self, sandbox_id: int, now_ms: int) -> list[Record]:
         """``[SandboxCreated]`` once the worker confirmed a creating sandbox."""

@@ -18,8 +18,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    # Literal aliases exist only in the stub; use them in annotations.
-    from assignment._core import DestroyReason, Outcome, RecordKind, ThrottleReason
+    # Literal aliases exist only in the stub: re-exported here for annotations.
+    from assignment._core import DestroyReason, Outcome, RecordKind, ThrottleReason  # noqa: F401
 
 from assignment._core import (
     CoreError,

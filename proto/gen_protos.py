@@ -75,7 +75,11 @@ def main() -> int:
         out = Path(tmp)
         generated = generate(out)
         if args.check:
-            drift = [str(p) for p in generated if not (ROOT / p).exists() or not filecmp.cmp(out / p, ROOT / p, shallow=False)]
+            drift = [
+                str(p)
+                for p in generated
+                if not (ROOT / p).exists() or not filecmp.cmp(out / p, ROOT / p, shallow=False)
+            ]
             stale = [str(p) for p in checked_in() if p not in generated]
             if drift or stale:
                 print("generated protobuf code is out of date; run `make protos`:", file=sys.stderr)

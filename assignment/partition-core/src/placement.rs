@@ -27,24 +27,34 @@ impl Core {
             .map(|z| (zone_count(z), &*self.zones[z as usize].name, z))
             .collect();
         zones.sort_unstable();
+        let mut zone_rank = vec![u32::MAX; self.zones.len()];
+        for (rank, &(_, _, z)) in zones.iter().enumerate() {
+            zone_rank[z as usize] = rank as u32;
+        }
 
-        // This version's holders with room, ordered by (zone, worker_count, -free, id).
+        // This version's holders with room, by (zone rank, worker_count, -free, id). Only the best
+        // `want` can be placed, so select them rather than sorting every holder.
         let mut holders: Vec<(u32, u32, Reverse<u32>, &str, WorkerIdx)> = version
             .map(|v| {
                 v.per_worker
                     .iter()
                     .filter_map(|(&idx, &count)| {
                         let w = self.worker(idx);
-                        (w.healthy && w.free_mb() >= memory_mb)
-                            .then(|| (w.zone, count, Reverse(w.free_mb()), &*w.id, idx))
+                        let free = w.free_mb();
+                        (w.healthy && free >= memory_mb)
+                            .then(|| (zone_rank[w.zone as usize], count, Reverse(free), &*w.id, idx))
                     })
                     .collect()
             })
             .unwrap_or_default();
+        if holders.len() > want {
+            holders.select_nth_unstable(want - 1);
+            holders.truncate(want);
+        }
         holders.sort_unstable();
 
-        for (_, _, zone) in zones {
-            for holder in holders.iter().filter(|h| h.0 == zone) {
+        for (rank, &(_, _, zone)) in zones.iter().enumerate() {
+            for holder in holders.iter().filter(|h| h.0 == rank as u32) {
                 ranked.push(holder.4);
                 if ranked.len() == want {
                     return ranked;

@@ -5,6 +5,7 @@
 //! out-of-range integer is an `InvalidArgument` naming the parameter rather than a `TypeError` or an
 //! `OverflowError` from the binding layer, and nothing can panic across the boundary.
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
 
 use prost::Message;
 use pyo3::create_exception;
@@ -152,14 +153,11 @@ pub struct PyDecision {
     token: Option<(u64, u64)>,
     #[pyo3(get)]
     sandbox_id: Option<u64>,
-    #[pyo3(get)]
-    worker_id: Option<String>,
-    #[pyo3(get)]
-    worker_address: Option<String>,
+    worker_id: Option<Arc<str>>,
+    worker_address: Option<Arc<str>>,
     #[pyo3(get)]
     expiry_ms: Option<i64>,
-    #[pyo3(get)]
-    alternatives: Vec<String>,
+    alternatives: Vec<Arc<str>>,
 }
 
 impl PyDecision {
@@ -170,10 +168,10 @@ impl PyDecision {
             records: g.records,
             token: Some((g.token.epoch, g.token.seq)),
             sandbox_id: Some(g.sandbox_id),
-            worker_id: Some(g.worker_id.to_string()),
-            worker_address: Some(g.worker_address.to_string()),
+            worker_id: Some(g.worker_id),
+            worker_address: Some(g.worker_address),
             expiry_ms: Some(g.expiry_ms),
-            alternatives: g.alternatives.iter().map(ToString::to_string).collect(),
+            alternatives: g.alternatives,
         }
     }
 }
@@ -183,6 +181,21 @@ impl PyDecision {
     #[getter]
     fn records<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         records_list(py, self.records.clone())
+    }
+
+    #[getter]
+    fn worker_id(&self) -> Option<&str> {
+        self.worker_id.as_deref()
+    }
+
+    #[getter]
+    fn worker_address(&self) -> Option<&str> {
+        self.worker_address.as_deref()
+    }
+
+    #[getter]
+    fn alternatives(&self) -> Vec<&str> {
+        self.alternatives.iter().map(|a| &**a).collect()
     }
 
     fn __repr__(&self) -> String {
@@ -201,6 +214,17 @@ impl PyDecision {
 #[pyclass(module = "assignment._core", name = "PartitionCore")]
 pub struct PyPartitionCore {
     core: Core,
+}
+
+impl PyPartitionCore {
+    /// Apply a decision's records at once (`apply=True`). A decision's records always fit the state
+    /// they were decided on, so a failure here is a bug, reported as `InvalidRecord`.
+    fn apply_records(&mut self, records: &[proto::Record]) -> PyResult<()> {
+        for record in records {
+            self.core.apply(record)?;
+        }
+        Ok(())
+    }
 }
 
 #[pymethods]
@@ -251,15 +275,17 @@ impl PyPartitionCore {
         self.core.leases.len()
     }
 
-    #[pyo3(signature = (function, version, memory_mb, timeout_ms, now_ms, request_id = None))]
+    #[pyo3(signature = (function, version, memory_mb, timeout_ms, now_ms, request_id = None, *, apply = false))]
+    #[allow(clippy::too_many_arguments)] // the Python signature
     fn acquire(
-        &self,
+        &mut self,
         function: &Bound<'_, PyAny>,
         version: &Bound<'_, PyAny>,
         memory_mb: &Bound<'_, PyAny>,
         timeout_ms: &Bound<'_, PyAny>,
         now_ms: &Bound<'_, PyAny>,
         request_id: Option<&Bound<'_, PyAny>>,
+        apply: bool,
     ) -> PyResult<PyDecision> {
         let function = text(function, "function")?;
         let version = text(version, "version")?;
@@ -272,7 +298,13 @@ impl PyPartitionCore {
             now_ms: int(now_ms, "now_ms")?,
             request_id: request_id.as_deref().unwrap_or(""),
         };
-        Ok(match self.core.acquire(&request)? {
+        let decision = self.core.acquire(&request)?;
+        if apply {
+            if let CoreDecision::Warm(g) | CoreDecision::Cold(g) = &decision {
+                self.apply_records(&g.records)?;
+            }
+        }
+        Ok(match decision {
             CoreDecision::Warm(g) => PyDecision::granted("warm", g),
             CoreDecision::Cold(g) => PyDecision::granted("cold", g),
             CoreDecision::Throttled(reason) => PyDecision {
@@ -289,16 +321,22 @@ impl PyPartitionCore {
         })
     }
 
+    #[pyo3(signature = (token, outcome, now_ms, *, apply = false))]
     fn release<'py>(
-        &self,
+        &mut self,
         py: Python<'py>,
         token: &Bound<'_, PyAny>,
         outcome: &Bound<'_, PyAny>,
         now_ms: &Bound<'_, PyAny>,
+        apply: bool,
     ) -> PyResult<Bound<'py, PyList>> {
         let token = self::token(token)?;
         let outcome = text(outcome, "outcome")?;
-        records_list(py, self.core.release(token, &outcome, int(now_ms, "now_ms")?)?)
+        let records = self.core.release(token, &outcome, int(now_ms, "now_ms")?)?;
+        if apply {
+            self.apply_records(&records)?;
+        }
+        records_list(py, records)
     }
 
     #[pyo3(signature = (now_ms, limit = None))]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from importlib.metadata import version
 
+import journal.cli
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser; each component adds its subcommand here."""
@@ -13,7 +15,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Leasehold: a self-hostable serverless platform built around a fenced assignment service.",
     )
     parser.add_argument("--version", action="version", version=f"leasehold {version('leasehold')}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    journal.cli.register(subparsers)
     return parser
 
 
@@ -24,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    return 0
+    result: int = args.func(args)
+    return result
 
 
 if __name__ == "__main__":

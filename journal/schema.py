@@ -1,0 +1,85 @@
+"""The journal's tables (SQLAlchemy Core); the migrations in ``journal/migrations`` create them.
+
+* ``partition_head`` — one row per partition, the fence: ``epoch`` (bumped by every take-over),
+  ``next_seq`` (the seq the next record gets) and ``first_seq`` (the oldest record kept after
+  compaction). Records ``first_seq .. next_seq - 1`` all exist; anything else is damage.
+* ``journal`` — the records, ``PRIMARY KEY (partition, seq)``; ``payload`` is the bytes of a
+  ``journal.v1.Record``, ``kind`` its oneof name, ``crc`` a CRC-32 over partition, seq, epoch, kind and
+  payload (see :func:`record_crc`).
+* ``snapshots`` — partition core snapshots, ``PRIMARY KEY (partition, seq)``: the state after
+  applying records up to and including ``seq``, with a CRC like the records'.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, PrimaryKeyConstraint, String, Table
+
+__all__ = [
+    "KIND_MAX_LEN",
+    "VERSION_TABLE",
+    "journal",
+    "metadata",
+    "partition_head",
+    "record_crc",
+    "snapshot_crc",
+    "snapshots",
+]
+
+#: Name of the table in which Alembic keeps the schema revision (not ``alembic_version``, so the journal
+#: can share a database with other Alembic users).
+VERSION_TABLE = "leasehold_journal_version"
+
+#: Longest ``kind`` (a oneof field name of ``journal.v1.Record``).
+KIND_MAX_LEN = 64
+
+metadata = MetaData()
+
+partition_head = Table(
+    "partition_head",
+    metadata,
+    Column("partition", Integer, primary_key=True, autoincrement=False),
+    Column("epoch", BigInteger, nullable=False),
+    Column("next_seq", BigInteger, nullable=False),
+    Column("first_seq", BigInteger, nullable=False),
+)
+
+journal = Table(
+    "journal",
+    metadata,
+    Column("partition", Integer, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("epoch", BigInteger, nullable=False),
+    Column("kind", String(KIND_MAX_LEN), nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("crc", BigInteger, nullable=False),
+    PrimaryKeyConstraint("partition", "seq", name="journal_pk"),
+    sqlite_with_rowid=False,
+)
+
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("partition", Integer, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("epoch", BigInteger, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("crc", BigInteger, nullable=False),
+    PrimaryKeyConstraint("partition", "seq", name="snapshots_pk"),
+)
+
+_HEADER = struct.Struct(">IQQB")
+
+
+def record_crc(partition: int, seq: int, epoch: int, kind: str, payload: bytes) -> int:
+    """CRC-32 (zlib) of a record and where it lives, so a record moved or renumbered fails it too."""
+    kind_bytes = kind.encode()
+    header = _HEADER.pack(partition, seq, epoch, len(kind_bytes)) + kind_bytes
+    return zlib.crc32(payload, zlib.crc32(header))
+
+
+def snapshot_crc(partition: int, seq: int, epoch: int, data: bytes) -> int:
+    """CRC-32 (zlib) of a snapshot and its place (partition, seq, epoch)."""
+    return record_crc(partition, seq, epoch, "snapshot", data)

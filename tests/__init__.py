@@ -1,0 +1,1 @@
+"""Leasehold's tests: unit and integration tests per package."""

@@ -1,0 +1,1 @@
+"""Test harness: real servers (PostgreSQL, ...) for the test suite, kept apart from the tests using them."""

@@ -1,0 +1,93 @@
+"""Writer processes for the fencing and crash tests: ``python -m tests.journal._writer MODE URL ...``.
+
+``crash URL``: take over partition 0 once, then append batches of 1..20 records forever, printing
+``ack BATCH SIZE LAST_SEQ`` after each append returned (the parent kills it with SIGKILL).
+
+``fence URL ROUNDS APPENDS``: ROUNDS times, take over partition 0 (``took EPOCH T``) and append
+one-record batches (``ack EPOCH LAST_SEQ T_START``) until fenced (``fenced EPOCH T_START``) or APPENDS
+were made. Times are ``time.monotonic_ns()``, comparable across processes on one machine.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+
+from journal.errors import Fenced
+from journal.store import Journal
+from tests.journal.records import worker
+
+
+@dataclass
+class FenceLog:
+    """What fencing writers saw: take-over times per epoch, successful and fenced appends."""
+
+    took: dict[int, int] = field(default_factory=dict)
+    acks: list[tuple[int, int, int]] = field(default_factory=list)  # (epoch, last_seq, t_start)
+    fenced: list[tuple[int, int]] = field(default_factory=list)  # (epoch, t_start)
+
+    def parse(self, line: str) -> None:
+        """Add one line of a ``fence`` writer's output."""
+        parts = line.split()
+        if parts[0] == "took":
+            self.took[int(parts[1])] = int(parts[2])
+        elif parts[0] == "ack":
+            self.acks.append((int(parts[1]), int(parts[2]), int(parts[3])))
+        elif parts[0] == "fenced":
+            self.fenced.append((int(parts[1]), int(parts[2])))
+
+    def violations(self) -> list[str]:
+        """Appends that succeeded although they started after a newer epoch's take-over had returned."""
+        bad = []
+        for epoch, last_seq, t_start in self.acks:
+            for newer, took in self.took.items():
+                if newer > epoch and took < t_start:
+                    bad.append(f"epoch {epoch} appended seq {last_seq} after epoch {newer} took over")
+        return bad
+
+
+def fence_writer(journal: Journal, rounds: int, appends: int, out: list[str], tag: str) -> None:
+    """The ``fence`` loop, writing its lines to ``out`` (shared by the thread and process tests)."""
+    for _ in range(rounds):
+        epoch = journal.take_over(0)
+        out.append(f"took {epoch} {time.monotonic_ns()}")
+        for i in range(appends):
+            t_start = time.monotonic_ns()
+            try:
+                last = journal.append(0, epoch, [worker(f"{tag}/{epoch}/{i}")])
+            except Fenced:
+                out.append(f"fenced {epoch} {t_start}")
+                break
+            out.append(f"ack {epoch} {last} {t_start}")
+
+
+class _Printer(list[str]):
+    def append(self, line: str) -> None:
+        print(line, flush=True)
+
+
+def main(argv: list[str]) -> int:
+    """Entry point; see the module docstring."""
+    mode, url = argv[0], argv[1]
+    with Journal.open(url) as journal:
+        if mode == "fence":
+            fence_writer(journal, int(argv[2]), int(argv[3]), _Printer(), f"pid{os.getpid()}")
+            return 0
+        if mode == "crash":
+            rng = random.Random(os.getpid())
+            epoch = journal.take_over(0)
+            print(f"epoch {epoch}", flush=True)
+            batch_id = 0
+            while True:
+                size = rng.randint(1, 20)
+                last = journal.append(0, epoch, [worker(f"b{batch_id}/{i}/{size}") for i in range(size)])
+                print(f"ack {batch_id} {size} {last}", flush=True)
+                batch_id += 1
+    raise SystemExit(f"unknown mode {mode!r}")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
+from zlib import crc32
 
 from google.protobuf.message import DecodeError
 from sqlalchemy import (
@@ -68,8 +69,8 @@ from journal.errors import (
     SchemaMismatch,
     UnknownPartition,
 )
+from journal.schema import RECORD_HEADER, partition_head, record_crc, snapshot_crc, snapshots
 from journal.schema import journal as journal_table
-from journal.schema import partition_head, record_crc, snapshot_crc, snapshots
 from journal.v1 import records_pb2
 
 __all__ = [
@@ -131,9 +132,12 @@ class JournalOptions:
             raise ValueError("pool_size must be >= 1")
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One checked record of the journal. ``payload`` is the bytes of a ``journal.v1.Record``."""
+class Entry(NamedTuple):
+    """One checked record of the journal. ``payload`` is the bytes of a ``journal.v1.Record``.
+
+    A named tuple rather than a frozen dataclass: recovery makes one per record, and a tuple is
+    several times cheaper to build.
+    """
 
     partition: int
     seq: int
@@ -266,6 +270,10 @@ def prepare_records(records: Sequence[bytes]) -> list[PreparedRecord]:
     return prepared
 
 
+# The record kinds' encoded names, so the per-record CRC check need not encode them (recovery's hot loop).
+_KIND_BYTES = {f.name: f.name.encode() for f in records_pb2.Record.DESCRIPTOR.oneofs_by_name["kind"].fields}
+
+
 class _Checker:
     """Checks records of one partition as they are read, in seq order, and stops at the first bad one."""
 
@@ -291,7 +299,11 @@ class _Checker:
         if payload is None or crc is None:
             raise JournalCorrupt(p, seq, "record torn (payload or CRC missing)")
         payload = bytes(payload)
-        computed = record_crc(p, seq, epoch, kind, payload)
+        if kind in _KIND_BYTES:
+            kind_bytes = _KIND_BYTES[kind]
+            computed = crc32(payload, crc32(kind_bytes, crc32(RECORD_HEADER.pack(p, seq, epoch, len(kind_bytes)))))
+        else:
+            computed = record_crc(p, seq, epoch, kind, payload)
         if computed != crc:
             raise JournalCorrupt(p, seq, f"CRC mismatch (stored {crc:#010x}, computed {computed:#010x})")
         if epoch < self.prev_epoch:
@@ -731,7 +743,9 @@ class Journal:
                     "records up to here were compacted but no snapshot covers them",
                 )
             checker = _Checker(partition, head, start, prev_epoch=snapshot.epoch if snapshot else 0)
-            entries = [checker.check(*row) for row in conn.execute(self._records_stmt(partition, start))]
+            # fetchall: one C-level fetch instead of a Python fetchone per row (recovery reads everything).
+            check = checker.check
+            entries = [check(*row) for row in conn.execute(self._records_stmt(partition, start)).all()]
             checker.finish()
         return Recovery(partition, head.epoch, snapshot, entries)
 

@@ -6,6 +6,7 @@ import argparse
 from importlib.metadata import version
 
 import journal.cli
+import workers.cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"leasehold {version('leasehold')}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     journal.cli.register(subparsers)
+    workers.cli.register(subparsers)
     return parser
 
 

@@ -7,6 +7,7 @@ ls /usr/share/java/zookeeper*.jar >/dev/null 2>&1 || missing+=(zookeeper)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
 command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)
+command -v curl >/dev/null 2>&1 || missing+=(curl)  # the shell custom-runtime test
 if [ ${#missing[@]} -eq 0 ]; then
   echo "system-deps: zookeeper, postgresql, bubblewrap present"
   exit 0

@@ -1,0 +1,406 @@
+"""The worker agent: holds the sandboxes of one machine, enforces memory and lease rules, registers.
+
+It owns the sandbox table, the memory budget, the per-sandbox users and the code cache; it knows
+nothing of gRPC (``workers/service.py`` translates). Rules:
+
+- CreateSandbox reserves the sandbox's memory first and refuses beyond the worker's (CapacityExhausted).
+- Invoke refuses a lease token older than the newest it has seen for the sandbox (StaleLease) and a
+  second invocation while one runs (SandboxBusy); an equal token is a retry of the same lease and runs.
+- On start the agent **cleans up** whatever an earlier agent left under ``<data-dir>/sandboxes``: it
+  kills their processes (by sandbox user) and removes their files, then registers with no sandboxes.
+  Survivors cannot be adopted: their Runtime API endpoints lived in the dead agent, so their runtimes
+  have lost the connection they block on, and an invocation that was running has no one to answer to.
+  (With bubblewrap the sandboxes already died with the agent: ``--die-with-parent``.)
+
+Example::
+
+    agent = Agent(AgentConfig(data_dir=Path("/var/lib/leasehold")))
+    await agent.start()
+    sandbox, init = await agent.create(CreateSpec("sb-1", "hello", code=DirSource(Path("fn")), handler="app.handler"))
+    result = await agent.invoke("sb-1", (1, 1), Invocation("req-1", b"{}", deadline_ms=0))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import re
+import shutil
+import signal
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from workers.code import CodeCache, CodeError, Source
+from workers.errors import (
+    CapacityExhausted,
+    InvalidRequest,
+    SandboxBusy,
+    SandboxExists,
+    SandboxNotFound,
+    ShuttingDown,
+    StaleLease,
+)
+from workers.registration import NullRegistrar, Registrar, WorkerInfo
+from workers.runtime_api import MAX_RESPONSE_BYTES, Invocation
+from workers.sandbox import (
+    RESERVED_ENV,
+    InitResult,
+    InvokeResult,
+    Isolation,
+    Sandbox,
+    SandboxConfig,
+    kill_user_processes,
+    unmount,
+)
+from workers.templates import ForkedSandbox, TemplateSandbox
+
+__all__ = ["Agent", "AgentConfig", "CreateSpec"]
+
+log = logging.getLogger(__name__)
+
+_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_LOG_LEVELS = frozenset({"", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"})
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """The agent's settings (flags of ``leasehold worker``)."""
+
+    data_dir: Path
+    zone: str = "zone-a"
+    memory_mb: int = 4096
+    worker_id: str = ""
+    address: str = ""
+    heartbeat_s: float = 5.0
+    isolation: Isolation = field(default_factory=Isolation)
+    uid_base: int = 100_000
+    """Sandbox users are uid_base + slot (only when the agent runs as root)."""
+
+
+@dataclass(frozen=True)
+class CreateSpec:
+    """A CreateSandbox request in plain Python (validated by :meth:`Agent.create`)."""
+
+    sandbox_id: str
+    function_name: str
+    code: Source | None
+    handler: str = ""
+    function_version: str = "$LATEST"
+    layers: tuple[Source, ...] = ()
+    memory_mb: int = 128
+    timeout_ms: int = 3000
+    environment: dict[str, str] = field(default_factory=dict)
+    runtime: str = "python"
+    log_level: str = ""
+    region: str = "us-east-1"
+    snap_start: bool = False
+
+
+class Agent:
+    """The sandboxes of one worker and the rules around them."""
+
+    def __init__(self, config: AgentConfig, registrar: Registrar | None = None) -> None:
+        self.config = config
+        self.registrar: Registrar = registrar or NullRegistrar()
+        self.sandboxes: dict[str, Sandbox] = {}
+        self._busy: set[str] = set()
+        self._creating: set[str] = set()  # ids between CreateSandbox's checks and the sandbox table
+        self._reserved_mb = 0
+        self._free_slots: list[int] = []
+        self._next_slot = 0
+        self._closing = False
+        self._heartbeat: asyncio.Task[None] | None = None
+        self.templates: dict[tuple[object, ...], TemplateSandbox | str] = {}  # str: why it was refused
+        self._template_locks: dict[tuple[object, ...], asyncio.Lock] = {}
+        self.sandbox_root = config.data_dir / "sandboxes"
+        self.code = CodeCache(config.data_dir / "code")
+        iso = config.isolation
+        if iso.bwrap is not None and config.data_dir.resolve() not in iso.hide:
+            iso = Isolation(iso.bwrap, (*iso.hide, config.data_dir.resolve()), iso.tmp_mb, iso.nofile, iso.nproc)
+        self.isolation = iso
+        self.info = WorkerInfo(config.worker_id or os.uname().nodename, config.address, config.zone, config.memory_mb)
+
+    @property
+    def free_memory_mb(self) -> int:
+        """Memory not yet promised to a sandbox."""
+        return self.config.memory_mb - self._reserved_mb
+
+    async def start(self) -> list[str]:
+        """Clean up an earlier agent's sandboxes (return their ids), register, start heartbeats."""
+        self.sandbox_root.mkdir(parents=True, exist_ok=True)
+        cleaned = await asyncio.to_thread(self._clean_leftovers)
+        for sandbox_id in cleaned:
+            log.warning("event=stale_sandbox_cleaned sandbox=%s reason=agent_restarted", sandbox_id)
+        await self.registrar.register(self.info, self.free_memory_mb, [])
+        self._heartbeat = asyncio.ensure_future(self._heartbeats())
+        return cleaned
+
+    def _clean_leftovers(self) -> list[str]:
+        cleaned = []
+        for entry in sorted(self.sandbox_root.iterdir()):
+            uid_file = entry / "uid"
+            if uid_file.exists() and os.geteuid() == 0:
+                kill_user_processes(int(uid_file.read_text()))
+            pid_file = entry / "pgid"
+            if pid_file.exists():
+                with contextlib.suppress(ProcessLookupError, ValueError, PermissionError):
+                    os.killpg(int(pid_file.read_text()), signal.SIGKILL)
+            if os.geteuid() == 0:
+                unmount(entry / "tmp")
+            shutil.rmtree(entry, ignore_errors=True)
+            cleaned.append(entry.name)
+        return cleaned
+
+    async def _heartbeats(self) -> None:
+        while not self._closing:
+            await asyncio.sleep(self.config.heartbeat_s)
+            try:
+                await self.registrar.heartbeat(self.info, self.free_memory_mb, sorted(self.sandboxes))
+            except Exception:
+                log.exception("event=heartbeat_failed")
+
+    # --- sandboxes ------------------------------------------------------------------------------------
+
+    def _validate(self, spec: CreateSpec) -> None:
+        if not _ID.match(spec.sandbox_id):
+            raise InvalidRequest(f"sandbox_id {spec.sandbox_id!r} must be 1-128 of [A-Za-z0-9._:-]")
+        if not _ID.match(spec.function_name):
+            raise InvalidRequest(f"function_name {spec.function_name!r} must be 1-128 of [A-Za-z0-9._:-]")
+        if not re.match(r"^(\$LATEST|[0-9]{1,10})$", spec.function_version):
+            raise InvalidRequest(f"function_version {spec.function_version!r} must be $LATEST or a number")
+        if not 128 <= spec.memory_mb <= 10240:
+            raise InvalidRequest(f"memory_mb {spec.memory_mb} is outside 128..10240")
+        if not 1000 <= spec.timeout_ms <= 900_000:
+            raise InvalidRequest(f"timeout_ms {spec.timeout_ms} is outside 1000..900000")
+        if spec.code is None:
+            raise InvalidRequest("code is required")
+        if spec.runtime not in ("provided", "python") and not re.match(r"^python3\.\d+$", spec.runtime):
+            raise InvalidRequest(f"runtime {spec.runtime!r} is not python, python3.x or provided")
+        if spec.runtime.startswith("python") and not re.match(
+            r"^[A-Za-z0-9_./-]+\.[A-Za-z_][A-Za-z0-9_]*$", spec.handler
+        ):
+            raise InvalidRequest(f"handler {spec.handler!r} must be module.function")
+        if spec.log_level.upper() not in _LOG_LEVELS:
+            raise InvalidRequest(f"application_log_level {spec.log_level!r} is not one of {sorted(_LOG_LEVELS)}")
+        for key in spec.environment:
+            if not _ENV_KEY.match(key):
+                raise InvalidRequest(f"environment variable name {key!r} is invalid")
+            if key in RESERVED_ENV:
+                raise InvalidRequest(f"environment variable {key} is reserved")
+        if sum(len(k) + len(v) for k, v in spec.environment.items()) > 4096:
+            raise InvalidRequest("environment variables exceed 4 KB")
+
+    def _get(self, sandbox_id: str) -> Sandbox:
+        sandbox = self.sandboxes.get(sandbox_id)
+        if sandbox is None:
+            raise SandboxNotFound(f"no sandbox {sandbox_id!r} on this worker")
+        return sandbox
+
+    def _take_uid(self) -> int | None:
+        if os.geteuid() != 0:
+            return None
+        if self._free_slots:
+            return self.config.uid_base + self._free_slots.pop()
+        self._next_slot += 1
+        return self.config.uid_base + self._next_slot
+
+    def _give_uid(self, uid: int | None) -> None:
+        if uid is not None:
+            self._free_slots.append(uid - self.config.uid_base)
+
+    async def create(self, spec: CreateSpec) -> tuple[Sandbox, InitResult]:
+        """Create the sandbox and run its init; an init failure is in the InitResult, not raised."""
+        if self._closing:
+            raise ShuttingDown("the worker is shutting down")
+        self._validate(spec)
+        if spec.sandbox_id in self.sandboxes or spec.sandbox_id in self._creating:
+            raise SandboxExists(f"sandbox {spec.sandbox_id!r} already exists")
+        if spec.memory_mb > self.free_memory_mb:
+            free, total = self.free_memory_mb, self.config.memory_mb
+            raise CapacityExhausted(f"sandbox needs {spec.memory_mb} MB; the worker has {free} MB of {total} MB free")
+        self._reserved_mb += spec.memory_mb
+        self._creating.add(spec.sandbox_id)
+        directory = self.sandbox_root / spec.sandbox_id
+        uid: int | None = None
+        placeholder: Sandbox | None = None
+        try:
+            try:
+                assert spec.code is not None
+                task_dir, opt_dir = await asyncio.to_thread(self.code.package, spec.code, list(spec.layers))
+            except CodeError as exc:
+                raise InvalidRequest(str(exc)) from None
+            runtime = spec.runtime
+            if runtime == "provided" and not any(
+                d is not None and (d / "bootstrap").is_file() for d in (task_dir, opt_dir)
+            ):
+                raise InvalidRequest("runtime 'provided' needs an executable named bootstrap in the code or a layer")
+            config = SandboxConfig(
+                sandbox_id=spec.sandbox_id,
+                function_name=spec.function_name,
+                function_version=spec.function_version,
+                memory_mb=spec.memory_mb,
+                timeout_ms=spec.timeout_ms,
+                task_dir=task_dir,
+                opt_dir=opt_dir,
+                runtime=runtime,
+                handler=spec.handler,
+                environment=dict(spec.environment),
+                log_level=spec.log_level.upper(),
+                region=spec.region or "us-east-1",
+            )
+            if spec.sandbox_id in self.sandboxes:
+                raise SandboxExists(f"sandbox {spec.sandbox_id!r} already exists")
+            template, note = None, ""
+            if spec.snap_start and runtime.startswith("python"):
+                template, note = await self._template_for(config)
+            directory.mkdir(parents=True, exist_ok=False)
+            if template is not None:
+                placeholder = ForkedSandbox(config, directory, template)
+            else:
+                uid = self._take_uid()
+                if uid is not None:
+                    (directory / "uid").write_text(str(uid))
+                placeholder = Sandbox(config, directory, self.isolation, uid)
+            self.sandboxes[spec.sandbox_id] = placeholder
+            init = await placeholder.start()
+            if note:
+                init = InitResult(init.duration_ms, init.error, note + init.logs)
+        except BaseException:
+            self._reserved_mb -= spec.memory_mb
+            if placeholder is not None:
+                self.sandboxes.pop(spec.sandbox_id, None)
+                await placeholder.stop()
+            self._give_uid(uid)
+            raise
+        finally:
+            self._creating.discard(spec.sandbox_id)
+        return placeholder, init
+
+    @staticmethod
+    def _template_key(config: SandboxConfig) -> tuple[object, ...]:
+        return (
+            config.function_name,
+            config.function_version,
+            config.task_dir,
+            config.opt_dir,
+            config.memory_mb,
+            config.timeout_ms,
+            config.handler,
+            tuple(sorted(config.environment.items())),
+            config.log_level,
+            config.region,
+        )
+
+    async def _template_for(self, config: SandboxConfig) -> tuple[TemplateSandbox | None, str]:
+        """The function version's snapshot template (started on first use) and log lines for the caller.
+
+        None when forking is refused (threads alive after init) or init failed: the caller starts plainly.
+        """
+        key = self._template_key(config)
+        async with self._template_locks.setdefault(key, asyncio.Lock()):
+            existing = self.templates.get(key)
+            if isinstance(existing, TemplateSandbox) and existing.alive:
+                return existing, ""
+            if isinstance(existing, str):
+                return None, existing
+            template_id = "template~" + hashlib.sha256(repr(key).encode()).hexdigest()[:16]
+            directory = self.sandbox_root / template_id
+            shutil.rmtree(directory, ignore_errors=True)
+            directory.mkdir(parents=True)
+            uid = self._take_uid()
+            if uid is not None:
+                (directory / "uid").write_text(str(uid))
+            template = TemplateSandbox(replace(config, sandbox_id=template_id), directory, self.isolation, uid)
+            init = await template.start()
+            ready = template.template_ready
+            if init.error is None and ready is not None and ready.done() and ready.result():
+                self.templates[key] = template
+                log.info(
+                    "event=snapshot_template_ready function=%s init_ms=%.2f", config.function_name, init.duration_ms
+                )
+                return template, init.logs
+            await template.stop()
+            self._give_uid(uid)
+            if init.error is not None:
+                return None, ""  # the plain start reports the same init error
+            refusal = "".join(line for line in init.logs.splitlines(keepends=True) if "SNAPSHOT_SKIPPED" in line)
+            self.templates[key] = refusal
+            log.warning("event=snapshot_refused function=%s reason=%r", config.function_name, refusal.strip())
+            return None, refusal
+
+    async def destroy(self, sandbox_id: str) -> bool:
+        """Stop the sandbox and free its memory; False when it was not there."""
+        if not sandbox_id:
+            raise InvalidRequest("sandbox_id is required")
+        sandbox = self.sandboxes.pop(sandbox_id, None)
+        if sandbox is None:
+            return False
+        await sandbox.stop()
+        self._reserved_mb -= sandbox.config.memory_mb
+        self._give_uid(sandbox.uid)
+        log.info("event=sandbox_destroyed sandbox=%s", sandbox_id)
+        return True
+
+    async def reset(self, sandbox_id: str) -> tuple[Sandbox, InitResult]:
+        """Restart the sandbox from scratch (a running invocation ends as a crash)."""
+        sandbox = self._get(sandbox_id)
+        return sandbox, await sandbox.reset()
+
+    async def invoke(self, sandbox_id: str, token: tuple[int, int] | None, invocation: Invocation) -> InvokeResult:
+        """Run one invocation under a lease token."""
+        if self._closing:
+            raise ShuttingDown("the worker is shutting down")
+        if not invocation.request_id:
+            raise InvalidRequest("request_id is required")
+        if token is None:
+            raise InvalidRequest("a lease token is required")
+        if len(invocation.payload) > MAX_RESPONSE_BYTES:
+            raise InvalidRequest(f"payload of {len(invocation.payload)} bytes exceeds {MAX_RESPONSE_BYTES} bytes")
+        sandbox = self._get(sandbox_id)
+        if sandbox.newest_token is not None and token < sandbox.newest_token:
+            raise StaleLease(f"lease {token} is older than {sandbox.newest_token}, the newest seen for {sandbox_id!r}")
+        if sandbox_id in self._busy:
+            raise SandboxBusy(f"sandbox {sandbox_id!r} is running another invocation")
+        sandbox.newest_token = token
+        now_ms = int(time.time() * 1000)
+        deadline = now_ms + sandbox.config.timeout_ms
+        if invocation.deadline_ms:
+            deadline = min(deadline, invocation.deadline_ms)
+        arn = invocation.invoked_function_arn or sandbox.config.arn
+        invocation = Invocation(
+            invocation.request_id,
+            invocation.payload,
+            deadline,
+            arn,
+            invocation.trace_id,
+            invocation.client_context,
+            invocation.cognito_identity,
+        )
+        self._busy.add(sandbox_id)
+        try:
+            return await sandbox.invoke(invocation)
+        finally:
+            self._busy.discard(sandbox_id)
+
+    def list(self) -> list[Sandbox]:
+        """The sandboxes, by id."""
+        return [self.sandboxes[k] for k in sorted(self.sandboxes)]
+
+    async def close(self) -> None:
+        """Stop heartbeats, destroy every sandbox, leave the cluster."""
+        self._closing = True
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+        await asyncio.gather(*(self.destroy(k) for k in list(self.sandboxes)), return_exceptions=True)
+        templates = [t for t in self.templates.values() if isinstance(t, TemplateSandbox)]
+        await asyncio.gather(*(t.stop() for t in templates), return_exceptions=True)
+        self.templates.clear()
+        with contextlib.suppress(Exception):
+            await self.registrar.close()

@@ -1,0 +1,112 @@
+"""``leasehold worker``: run the worker agent (gRPC on ``--listen``) until SIGTERM or SIGINT.
+
+    leasehold worker --listen 0.0.0.0:7001 --zone zone-a --memory 8192 --zk 127.0.0.1:2181 \\
+        --data-dir /var/lib/leasehold/worker
+
+Every flag has a ``LEASEHOLD_WORKER_*`` environment variable (``LEASEHOLD_WORKER_MEMORY=8192``). On start
+the agent cleans up sandboxes an earlier agent left in the data folder, prints its configuration as one
+``event=worker_config`` line and ``event=worker_listening port=N``. Wire it into a top-level parser with
+:func:`register`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+from pathlib import Path
+
+from workers.agent import Agent, AgentConfig
+from workers.registration import NullRegistrar, Registrar, ZooKeeperRegistrar
+from workers.sandbox import Isolation
+from workers.service import serve, stop
+
+__all__ = ["main", "register", "run"]
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"LEASEHOLD_WORKER_{name}", default)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    """Add the ``worker`` subcommand; ``args.func(args)`` runs it and returns the exit code."""
+    parser = subparsers.add_parser("worker", help="run a worker agent", description=__doc__)
+    _add_arguments(parser)
+    parser.set_defaults(func=run)
+    return parser
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--listen", default=_env("LISTEN", "127.0.0.1:7001"), metavar="HOST:PORT")
+    parser.add_argument("--zone", default=_env("ZONE", "zone-a"))
+    parser.add_argument("--memory", type=int, default=int(_env("MEMORY", "4096") or 4096), metavar="MB")
+    coordination = parser.add_mutually_exclusive_group()
+    coordination.add_argument("--zk", default=_env("ZK"), metavar="HOSTS", help="register in ZooKeeper")
+    coordination.add_argument(
+        "--assignment",
+        default=_env("ASSIGNMENT"),
+        metavar="ADDR",
+        help="assignment service address (Register/Heartbeat arrive with the assignment API; logged for now)",
+    )
+    parser.add_argument("--data-dir", type=Path, default=Path(_env("DATA_DIR", "./leasehold-worker") or "."))
+    parser.add_argument("--worker-id", default=_env("ID", ""), help="default: host name + port")
+    parser.add_argument("--advertise", default=_env("ADVERTISE", ""), help="address others use (default: --listen)")
+    parser.add_argument("--no-bwrap", action="store_true", help="do not use bubblewrap even when installed")
+    parser.add_argument("--heartbeat", type=float, default=float(_env("HEARTBEAT", "5") or 5), metavar="S")
+
+
+async def _main(args: argparse.Namespace) -> int:
+    isolation = Isolation(bwrap=None) if args.no_bwrap else Isolation()
+    registrar: Registrar = ZooKeeperRegistrar(args.zk) if args.zk else NullRegistrar()
+    host = args.listen.rpartition(":")[0]
+    config = AgentConfig(
+        data_dir=args.data_dir.resolve(),
+        zone=args.zone,
+        memory_mb=args.memory,
+        worker_id=args.worker_id,
+        address=args.advertise or args.listen,
+        heartbeat_s=args.heartbeat,
+        isolation=isolation,
+    )
+    agent = Agent(config, registrar)
+    server, port = await serve(agent, args.listen)
+    if not args.advertise:
+        agent.info = type(agent.info)(
+            agent.info.worker_id or f"{os.uname().nodename}:{port}", f"{host}:{port}", args.zone, args.memory
+        )
+    cleaned = await agent.start()
+    logging.info(
+        "event=worker_config listen=%s zone=%s memory_mb=%d data_dir=%s bwrap=%s zk=%s assignment=%s cleaned=%d",
+        args.listen, args.zone, args.memory, config.data_dir, agent.isolation.bwrap, args.zk, args.assignment,
+        len(cleaned),
+    )  # fmt: skip
+    print(f"event=worker_listening port={port}", flush=True)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    await stopping.wait()
+    await stop(server, agent, grace_s=5.0)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the agent until a signal; return the exit code."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.memory < 128:
+        print("--memory must be at least 128 MB")
+        return 2
+    return asyncio.run(_main(args))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m workers.cli`` runs the agent alone."""
+    parser = argparse.ArgumentParser(prog="leasehold worker", description=__doc__)
+    _add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

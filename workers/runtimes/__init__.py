@@ -1,0 +1,1 @@
+"""Runtimes that run inside sandboxes: the built-in Python bootstrap (stdlib only, started by path)."""

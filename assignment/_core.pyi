@@ -48,6 +48,9 @@ Semantics, shared with the Python reference model in ``tests/core/reference.py``
 * Workers. ``WorkerLeft`` drops the worker's sandboxes and their leases. An unhealthy worker gets no
   placements and its idle sandboxes are skipped by warm acquire. ``free = max(capacity - used, 0)``.
 * Apply. A record that does not fit the state raises :class:`InvalidRecord` and changes nothing.
+  Apply checks structure (ids, existence, sandbox states, enum values, the name/memory/capacity/time
+  limits above), never the configuration or policy (account limit, room on a worker, health,
+  throttles): a journal must replay to the same state under any configuration.
   :meth:`PartitionCore.apply_all` applies in order and stops at the first failure (the records before it
   stay applied; a leader that sees this must rebuild its core from the journal).
 """

@@ -157,7 +157,6 @@ impl Core {
                     )));
                 }
                 let now = validate::time("now_ms", r.now_ms)?;
-                validate::time("expiry_ms", r.expiry_ms)?;
                 validate::request_id(&r.request_id)?;
                 let s = self.existing_sandbox(r.sandbox_id)?;
                 match (s.state, s.lease) {

@@ -21,16 +21,31 @@ use crate::proto;
 use crate::records::kind_name;
 use crate::state::{Core, FvIdx, Token, NONE};
 
-create_exception!(_core, CoreError, PyException, "Base of every error the core raises.");
-create_exception!(_core, InvalidArgument, CoreError, "An argument is malformed or out of range; the message names it.");
-create_exception!(_core, InvalidState, CoreError, "The request does not fit the current state.");
-create_exception!(_core, UnknownWorker, CoreError, "No worker with that id is in the partition.");
-create_exception!(_core, UnknownSandbox, CoreError, "No sandbox with that id is in the partition.");
-create_exception!(_core, UnknownLease, CoreError, "The lease token was never issued by this partition.");
-create_exception!(_core, StaleLease, CoreError, "The lease token was issued but is no longer held.");
-create_exception!(_core, NoCapacity, CoreError, "The target worker has no room for the sandbox.");
-create_exception!(_core, InvalidRecord, CoreError, "A record could not be decoded or does not fit the state.");
-create_exception!(_core, CorruptSnapshot, CoreError, "Snapshot bytes could not be decoded or are inconsistent.");
+create_exception!(assignment._core, CoreError, PyException, "Base of every error the core raises.");
+create_exception!(
+    assignment._core,
+    InvalidArgument,
+    CoreError,
+    "An argument is malformed or out of range; the message names it."
+);
+create_exception!(assignment._core, InvalidState, CoreError, "The request does not fit the current state.");
+create_exception!(assignment._core, UnknownWorker, CoreError, "No worker with that id is in the partition.");
+create_exception!(assignment._core, UnknownSandbox, CoreError, "No sandbox with that id is in the partition.");
+create_exception!(assignment._core, UnknownLease, CoreError, "The lease token was never issued by this partition.");
+create_exception!(assignment._core, StaleLease, CoreError, "The lease token was issued but is no longer held.");
+create_exception!(assignment._core, NoCapacity, CoreError, "The target worker has no room for the sandbox.");
+create_exception!(
+    assignment._core,
+    InvalidRecord,
+    CoreError,
+    "A record could not be decoded or does not fit the state."
+);
+create_exception!(
+    assignment._core,
+    CorruptSnapshot,
+    CoreError,
+    "Snapshot bytes could not be decoded or are inconsistent."
+);
 
 impl From<Error> for PyErr {
     fn from(err: Error) -> PyErr {

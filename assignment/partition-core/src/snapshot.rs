@@ -206,7 +206,6 @@ impl Core {
                         t.epoch, t.seq
                     )));
                 }
-                validate::time("lease_expiry_ms", lease.expiry_ms)?;
                 core.attach_lease(id, lease);
             }
             if state == SandboxState::Idle {

@@ -7,6 +7,7 @@ from importlib.metadata import version
 
 import journal.cli
 import workers.cli
+from assignment import server_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"leasehold {version('leasehold')}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    server_cli.register(subparsers)
     journal.cli.register(subparsers)
     workers.cli.register(subparsers)
     return parser

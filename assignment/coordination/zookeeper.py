@@ -1,0 +1,295 @@
+"""Coordination through ZooKeeper (kazoo).
+
+Layout under the root (the chroot of ``hosts``, e.g. ``127.0.0.1:2181/leasehold``)::
+
+    /servers/<id>                 ephemeral, ServerInfo JSON: the live assignment servers
+    /workers/<id>                 ephemeral, WorkerInfo JSON: the live worker agents
+    /partitions/<p>/leader        ephemeral, ServerInfo JSON: the partition's leader (one election each)
+
+An election is "create the leader node": whoever creates it leads until its session ends or it deletes
+the node. The leader's address is the node's data, which is what routing reads.
+
+Kazoo facts (DESIGN §4): the connection listener runs on kazoo's thread and only sets the state and
+wakes the event loop; it never blocks. Watches are one-shot; each wakes a refresher task on the event
+loop, which re-reads the views (in a thread) and re-arms the watches, so a missed event only delays.
+
+Example::
+
+    coordinator = ZooKeeperCoordinator("127.0.0.1:2181/leasehold", partitions=16, session_timeout_s=2.0)
+    await coordinator.start(ServerInfo("s1", "127.0.0.1:7000"), on_change=wake)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from kazoo.client import KazooClient, KazooState
+from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError
+from kazoo.retry import KazooRetry
+
+from assignment.coordination.base import Connection, Coordinator
+from assignment.members import ServerInfo, WorkerInfo
+
+__all__ = ["ZooKeeperCoordinator", "split_chroot"]
+
+log = logging.getLogger("leasehold.coordination")
+
+
+def split_chroot(hosts: str) -> tuple[str, str]:
+    """``"h1:2181,h2:2181/root"`` → ``("h1:2181,h2:2181", "/root")``; the root is ``/leasehold`` if absent."""
+    hosts_part, slash, chroot = hosts.partition("/")
+    root = "/" + chroot.strip("/") if slash and chroot.strip("/") else "/leasehold"
+    return hosts_part, root
+
+
+class ZooKeeperCoordinator(Coordinator):
+    """Membership and per-partition leadership in ZooKeeper."""
+
+    def __init__(self, hosts: str, *, partitions: int = 16, session_timeout_s: float = 10.0) -> None:
+        self.hosts, self.root = split_chroot(hosts)
+        self.partitions = partitions
+        self.session_timeout_s = session_timeout_s
+        retry = KazooRetry(max_tries=-1, delay=0.05, backoff=1.5, max_delay=0.5, ignore_expire=False)
+        self.client = KazooClient(
+            hosts=self.hosts,
+            timeout=session_timeout_s,
+            connection_retry=retry,
+            command_retry=KazooRetry(max_tries=3, delay=0.05, max_delay=0.5),
+        )
+        self._connection: Connection = "suspended"
+        self._generation = 0
+        self._me: ServerInfo | None = None
+        self._on_change: Callable[[], None] = lambda: None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake = asyncio.Event()
+        self._refresher: asyncio.Task[None] | None = None
+        self._servers: dict[str, ServerInfo] = {}
+        self._workers: dict[str, WorkerInfo] = {}
+        self._leaders: dict[int, ServerInfo] = {}
+        self._stopped = False
+
+    # ------------------------------------------------------------------ paths
+
+    def _servers_path(self) -> str:
+        return f"{self.root}/servers"
+
+    def _workers_path(self) -> str:
+        return f"{self.root}/workers"
+
+    def _leader_path(self, partition: int) -> str:
+        return f"{self.root}/partitions/{partition}/leader"
+
+    # ------------------------------------------------------------------ state (kazoo thread: set and wake only)
+
+    def _listener(self, state: str) -> None:
+        if state == KazooState.SUSPENDED:
+            self._connection = "suspended"
+        elif state == KazooState.LOST:
+            self._connection = "lost"
+            self._generation += 1
+        else:
+            self._connection = "connected"
+        self._kick()
+
+    def _watch(self, *_event: Any) -> None:
+        self._kick()
+
+    def _kick(self) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._wake.set)
+
+    @property
+    def connection(self) -> Connection:
+        """The kazoo connection state, as last reported."""
+        return self._connection
+
+    @property
+    def generation(self) -> int:
+        """Incremented on every lost session."""
+        return self._generation
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, me: ServerInfo | None, on_change: Callable[[], None]) -> None:
+        """Connect (waiting up to the session timeout), publish ``me``, start the refresher."""
+        self._loop = asyncio.get_running_loop()
+        self._me = me
+        self._on_change = on_change
+        self.client.add_listener(self._listener)
+        await asyncio.to_thread(self.client.start, max(self.session_timeout_s, 5.0))
+        self._connection = "connected"
+        await asyncio.to_thread(self._ensure_paths)
+        if me is not None:
+            await self.republish()
+        await asyncio.to_thread(self._read_all)
+        self._refresher = self._loop.create_task(self._refresh_loop(), name="zk-refresh")
+
+    def _ensure_paths(self) -> None:
+        for path in (self._servers_path(), self._workers_path(), f"{self.root}/partitions"):
+            self.client.ensure_path(path)
+
+    async def stop(self) -> None:
+        """Close the session (ephemeral nodes vanish at once)."""
+        self._stopped = True
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+        await asyncio.to_thread(self._close)
+
+    def _close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.client.stop()
+        with contextlib.suppress(Exception):
+            self.client.close()
+
+    async def withdraw(self) -> None:
+        """Delete this server's membership node."""
+        if self._me is not None:
+            with contextlib.suppress(NoNodeError, KazooException):
+                await asyncio.to_thread(self.client.delete, f"{self._servers_path()}/{self._me.server_id}")
+            self._me = None
+
+    async def republish(self) -> None:
+        """Create this server's membership node for the current session (replacing a stale one)."""
+        me = self._me
+        if me is None:
+            return
+        path = f"{self._servers_path()}/{me.server_id}"
+
+        def publish() -> None:
+            try:
+                self.client.create(path, me.encode(), ephemeral=True, makepath=True)
+            except NodeExistsError:
+                stat = self.client.exists(path)
+                if stat is not None and stat.ephemeralOwner != self.client.client_id[0]:
+                    with contextlib.suppress(NoNodeError):
+                        self.client.delete(path)
+                    self.client.create(path, me.encode(), ephemeral=True, makepath=True)
+
+        await asyncio.to_thread(publish)
+        self._servers[me.server_id] = me
+
+    # ------------------------------------------------------------------ views
+
+    async def _refresh_loop(self) -> None:
+        while not self._stopped:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 1.0)
+            self._wake.clear()
+            if self._connection == "connected":
+                try:
+                    await asyncio.to_thread(self._read_all)
+                except KazooException as exc:
+                    log.info("event=zk_refresh_failed error=%r", exc)
+            try:
+                self._on_change()
+            except Exception:
+                log.exception("event=on_change_failed")
+
+    def _read_all(self) -> None:
+        servers: dict[str, ServerInfo] = {}
+        for child in self.client.get_children(self._servers_path(), watch=self._watch):
+            info = self._read(f"{self._servers_path()}/{child}", ServerInfo.decode, watch=False)
+            if info is not None:
+                servers[info.server_id] = info
+        workers: dict[str, WorkerInfo] = {}
+        for child in self.client.get_children(self._workers_path(), watch=self._watch):
+            winfo = self._read(f"{self._workers_path()}/{child}", WorkerInfo.decode, watch=False)
+            if winfo is not None:
+                workers[winfo.worker_id] = winfo
+        leaders: dict[int, ServerInfo] = {}
+        for partition in range(self.partitions):
+            leader = self._read(self._leader_path(partition), ServerInfo.decode, watch=True)
+            if leader is not None:
+                leaders[partition] = leader
+        self._servers, self._workers, self._leaders = servers, workers, leaders
+
+    def _read(self, path: str, decode: Callable[[bytes], Any], *, watch: bool) -> Any:
+        try:
+            if watch:
+                if self.client.exists(path, watch=self._watch) is None:
+                    return None
+                data, _ = self.client.get(path, watch=self._watch)
+            else:
+                data, _ = self.client.get(path)
+        except NoNodeError:
+            return None
+        try:
+            return decode(data)
+        except (ValueError, KeyError):
+            log.warning("event=bad_node path=%s", path)
+            return None
+
+    def servers(self) -> dict[str, ServerInfo]:
+        """The live servers, as last read."""
+        return dict(self._servers)
+
+    def workers(self) -> dict[str, WorkerInfo]:
+        """The live workers, as last read."""
+        return dict(self._workers)
+
+    def leader_of(self, partition: int) -> ServerInfo | None:
+        """The partition's leader, as last read."""
+        return self._leaders.get(partition)
+
+    # ------------------------------------------------------------------ leadership
+
+    async def try_lead(self, partition: int) -> bool:
+        """Create the partition's leader node; ``True`` when this session holds it."""
+        me = self._me
+        if me is None or self._connection != "connected":
+            return False
+        path = self._leader_path(partition)
+        try:
+            await asyncio.to_thread(self.client.create, path, me.encode(), ephemeral=True, makepath=True)
+        except NodeExistsError:
+            return await self.holds(partition)
+        except KazooException as exc:
+            log.info("event=try_lead_failed partition=%d error=%r", partition, exc)
+            return False
+        self._leaders[partition] = me
+        return True
+
+    async def holds(self, partition: int) -> bool:
+        """Whether the leader node exists and belongs to this session."""
+        try:
+            stat = await asyncio.to_thread(self.client.exists, self._leader_path(partition))
+        except KazooException:
+            return False
+        return stat is not None and stat.ephemeralOwner == self.client.client_id[0]
+
+    async def resign(self, partition: int) -> None:
+        """Delete the leader node if this session owns it."""
+        path = self._leader_path(partition)
+
+        def delete() -> None:
+            stat = self.client.exists(path)
+            if stat is not None and stat.ephemeralOwner == self.client.client_id[0]:
+                self.client.delete(path, version=stat.version)
+
+        with contextlib.suppress(NoNodeError, KazooException):
+            await asyncio.to_thread(delete)
+        me = self._me
+        current = self._leaders.get(partition)
+        if current is not None and (me is None or current.server_id == me.server_id):
+            del self._leaders[partition]
+
+    # ------------------------------------------------------------------ workers
+
+    async def register_worker(self, worker: WorkerInfo) -> None:
+        """Create the worker's ephemeral membership node."""
+        path = f"{self._workers_path()}/{worker.worker_id}"
+        await asyncio.to_thread(self.client.create, path, worker.encode(), ephemeral=True, makepath=True)
+
+    async def unregister_worker(self, worker_id: str) -> None:
+        """Delete the worker's membership node."""
+        with contextlib.suppress(NoNodeError):
+            await asyncio.to_thread(self.client.delete, f"{self._workers_path()}/{worker_id}")

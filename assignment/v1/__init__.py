@@ -1,0 +1,1 @@
+"""Generated protobuf modules: edit proto/ and run `make protos`."""

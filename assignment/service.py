@@ -44,6 +44,7 @@ from assignment.leader import AcquireArgs, Grant, PartitionLeader
 from assignment.members import ServerInfo
 from assignment.partitioning import partition_of
 from assignment.v1 import assignment_pb2 as pb
+from journal.v1 import records_pb2
 
 __all__ = ["SERVICE_NAME", "AssignmentService", "Partitions", "add_to_server", "error_metadata"]
 
@@ -111,7 +112,7 @@ def _check_name(field: str, value: str, *, required: bool = True) -> None:
 def _lease(grant: Grant) -> pb.Lease:
     return pb.Lease(
         partition=grant.partition,
-        token=pb.LeaseToken(epoch=grant.token[0], seq=grant.token[1]),
+        token=records_pb2.LeaseToken(epoch=grant.token[0], seq=grant.token[1]),
         sandbox_id=grant.sandbox_name,
         worker_id=grant.worker_id,
         worker_address=grant.worker_address,

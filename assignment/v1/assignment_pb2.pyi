@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from journal.v1 import records_pb2 as _records_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -44,30 +45,6 @@ OUTCOME_OUT_OF_MEMORY: Outcome.ValueType  # 5
 Global___Outcome: _TypeAlias = Outcome  # noqa: Y015
 
 @_typing.final
-class LeaseToken(_message.Message):
-    """A lease token: the leader's journal epoch and the lease's sequence number in the partition."""
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    EPOCH_FIELD_NUMBER: _builtins.int
-    SEQ_FIELD_NUMBER: _builtins.int
-    epoch: _builtins.int
-    seq: _builtins.int
-    def __init__(
-        self,
-        *,
-        epoch: _builtins.int = ...,
-        seq: _builtins.int = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "seq", b"seq"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___LeaseToken: _TypeAlias = LeaseToken  # noqa: Y015
-
-@_typing.final
 class Lease(_message.Message):
     """A granted lease: run one invocation in `sandbox_id` on the worker at `worker_address`."""
 
@@ -93,12 +70,12 @@ class Lease(_message.Message):
     expiry_ms: _builtins.int
     """When the lease expires (milliseconds since the Unix epoch): the function timeout plus a margin."""
     @_builtins.property
-    def token(self) -> Global___LeaseToken: ...
+    def token(self) -> _records_pb2.LeaseToken: ...
     def __init__(
         self,
         *,
         partition: _builtins.int = ...,
-        token: Global___LeaseToken | None = ...,
+        token: _records_pb2.LeaseToken | None = ...,
         sandbox_id: _builtins.str = ...,
         worker_id: _builtins.str = ...,
         worker_address: _builtins.str = ...,
@@ -185,12 +162,12 @@ class ReleaseRequest(_message.Message):
     duration_ms: _builtins.int
     max_memory_mb: _builtins.int
     @_builtins.property
-    def token(self) -> Global___LeaseToken: ...
+    def token(self) -> _records_pb2.LeaseToken: ...
     def __init__(
         self,
         *,
         partition: _builtins.int = ...,
-        token: Global___LeaseToken | None = ...,
+        token: _records_pb2.LeaseToken | None = ...,
         outcome: Global___Outcome.ValueType = ...,
         duration_ms: _builtins.int = ...,
         max_memory_mb: _builtins.int = ...,

@@ -16,6 +16,7 @@ from assignment.leader import AcquireArgs
 from assignment.members import ServerInfo, WorkerInfo
 from assignment.server import AssignmentServer, ServerConfig
 from tests.assignment.doubles import FakeWorkers
+from tests.harness.proxy import TcpProxy
 from tests.harness.zookeeper import ZooKeeperCluster
 
 PARTITIONS = 2
@@ -56,28 +57,33 @@ async def stopper() -> AsyncIterator[list[AssignmentServer]]:
         await server.stop()
 
 
-async def test_suspended_stops_grants_at_once_and_resumes_after_checks(
-    zookeeper: ZooKeeperCluster, zk_hosts: str, tmp_path: Path, stopper: list[AssignmentServer]
-) -> None:
-    server = await start_server(zk_hosts, tmp_path, session_timeout_s=20.0)
-    stopper.append(server)
-    host = server.host
-    assert host is not None
-    leader = host.leaders[0]
-    epoch = leader.epoch
-    grant = await leader.acquire(AcquireArgs("f", "1", 128, 60_000))
-    await asyncio.to_thread(zookeeper.stop_all)
-    try:
-        await until(lambda: server.coordinator.connection != "connected", 10, "SUSPENDED")
-        with pytest.raises(Recovering):
-            await leader.acquire(AcquireArgs("g", "1", 128, 60_000))
-    finally:
-        await asyncio.to_thread(zookeeper.start_all)
-    # the session survived (20 s): after re-checking the node and the journal epoch, the same leader serves again
-    await until(lambda: leader.serving, 30, "the leader to resume")
-    assert host.leaders[0] is leader
-    assert leader.epoch == epoch
-    await leader.release(grant.token, "ok")
+async def test_suspended_stops_grants_at_once_and_resumes_after_checks(zk_hosts: str, tmp_path: Path) -> None:
+    # A partition between this server and ZooKeeper, made by a proxy: ZooKeeper keeps running, so the
+    # 20 s session survives a short cut (a ZooKeeper restart races the client's reconnect instead).
+    address, _, chroot = zk_hosts.partition("/")
+    zk_host, zk_port = address.rsplit(":", 1)
+    with TcpProxy(zk_host, int(zk_port)) as proxy:
+        server = await start_server(f"127.0.0.1:{proxy.port}/{chroot}", tmp_path, session_timeout_s=20.0)
+        try:
+            host = server.host
+            assert host is not None
+            leader = host.leaders[0]
+            epoch = leader.epoch
+            grant = await leader.acquire(AcquireArgs("f", "1", 128, 60_000))
+            proxy.cut()
+            try:
+                await until(lambda: server.coordinator.connection != "connected", 10, "SUSPENDED")
+                with pytest.raises(Recovering):
+                    await leader.acquire(AcquireArgs("g", "1", 128, 60_000))
+            finally:
+                proxy.heal()
+            # the session survived: after re-checking the node and the journal epoch, the same leader serves again
+            await until(lambda: leader.serving, 30, "the leader to resume")
+            assert host.leaders[0] is leader
+            assert leader.epoch == epoch
+            await leader.release(grant.token, "ok")
+        finally:
+            await server.stop()
 
 
 async def test_lost_session_drops_leadership_and_contends_again(

@@ -20,6 +20,7 @@ from assignment.partitioning import partition_of
 from assignment.server import AssignmentServer, ServerConfig
 from assignment.v1 import assignment_pb2 as pb
 from assignment.v1 import assignment_pb2_grpc as pb_grpc
+from journal.v1 import records_pb2
 from tests.assignment.doubles import FakeWorkers
 
 PARTITIONS = 4
@@ -148,12 +149,12 @@ async def test_bad_input_on_every_rpc(stub: pb_grpc.AssignmentAsyncStub) -> None
     for release, field in release_cases:
         meta = await expect_error(stub.Release(release), grpc.StatusCode.INVALID_ARGUMENT)
         assert meta["leasehold-field"] == field
-    unknown = pb.LeaseToken(epoch=lease.token.epoch, seq=10_000)
+    unknown = records_pb2.LeaseToken(epoch=lease.token.epoch, seq=10_000)
     meta = await expect_error(
         stub.Release(pb.ReleaseRequest(partition=p, token=unknown, outcome=pb.OUTCOME_OK)), grpc.StatusCode.NOT_FOUND
     )
     assert meta["leasehold-error"] == "unknown_lease"
-    stale = pb.LeaseToken(epoch=lease.token.epoch + 5, seq=lease.token.seq)
+    stale = records_pb2.LeaseToken(epoch=lease.token.epoch + 5, seq=lease.token.seq)
     meta = await expect_error(
         stub.Release(pb.ReleaseRequest(partition=p, token=stale, outcome=pb.OUTCOME_OK)),
         grpc.StatusCode.FAILED_PRECONDITION,

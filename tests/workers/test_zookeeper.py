@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,52 +10,17 @@ from pathlib import Path
 import pytest
 from kazoo.client import KazooClient
 
+from tests.harness.zookeeper import ZooKeeperCluster
 from tests.workers.harness import AgentProcess, create, function_dir, wait_for
 
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _ruok(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-            s.sendall(b"ruok")
-            return s.recv(16) == b"imok"
-    except OSError:
-        return False
-
-
 @pytest.fixture
-def zookeeper(tmp_path: Path) -> Iterator[str]:
-    """One ZooKeeper server on a free port; fails (never skips) when it cannot start."""
-    assert shutil.which("java"), "java is required (make test installs ZooKeeper)"
-    port = _free_port()
-    data = tmp_path / "zk"
-    data.mkdir()
-    config = tmp_path / "zoo.cfg"
-    config.write_text(
-        f"tickTime=200\ndataDir={data}\nclientPort={port}\nclientPortAddress=127.0.0.1\n"
-        "admin.enableServer=false\n4lw.commands.whitelist=ruok,srvr,mntr\n"
-    )
-    log = open(tmp_path / "zk.log", "wb")  # noqa: SIM115 - closed below
-    server = subprocess.Popen(
-        ["java", "-cp", "/usr/share/java/*:/etc/zookeeper/conf", "org.apache.zookeeper.server.quorum.QuorumPeerMain",
-         str(config)],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        wait_for(lambda: _ruok(port), timeout=60, what="ZooKeeper to answer ruok")
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.kill()
-        server.wait()
-        log.close()
+def zookeeper() -> Iterator[str]:
+    """One ZooKeeper server from the shared harness; raises (never skips) when it cannot start."""
+    with ZooKeeperCluster.start(size=1, tick_ms=200) as cluster:
+        yield cluster.hosts
 
 
 def test_worker_registers_an_ephemeral_node_with_its_capacity(

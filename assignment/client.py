@@ -30,15 +30,16 @@ import grpc
 from assignment.partitioning import partition_of
 from assignment.v1 import assignment_pb2 as pb
 from assignment.v1 import assignment_pb2_grpc as pb_grpc
+from journal.v1 import records_pb2
 
 __all__ = ["OUTCOMES", "AssignmentClient", "RpcFailed"]
 
 OUTCOMES = {
-    "ok": pb.OUTCOME_OK,
-    "function_error": pb.OUTCOME_FUNCTION_ERROR,
-    "timeout": pb.OUTCOME_TIMEOUT,
-    "crash": pb.OUTCOME_CRASH,
-    "out_of_memory": pb.OUTCOME_OUT_OF_MEMORY,
+    "ok": records_pb2.OUTCOME_OK,
+    "function_error": records_pb2.OUTCOME_FUNCTION_ERROR,
+    "timeout": records_pb2.OUTCOME_TIMEOUT,
+    "crash": records_pb2.OUTCOME_CRASH,
+    "out_of_memory": records_pb2.OUTCOME_OUT_OF_MEMORY,
 }
 
 

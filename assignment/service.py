@@ -53,11 +53,11 @@ log = logging.getLogger("leasehold.service")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Assignment"].full_name
 
 _OUTCOMES = {
-    pb.OUTCOME_OK: "ok",
-    pb.OUTCOME_FUNCTION_ERROR: "function_error",
-    pb.OUTCOME_TIMEOUT: "timeout",
-    pb.OUTCOME_CRASH: "crash",
-    pb.OUTCOME_OUT_OF_MEMORY: "out_of_memory",
+    records_pb2.OUTCOME_OK: "ok",
+    records_pb2.OUTCOME_FUNCTION_ERROR: "function_error",
+    records_pb2.OUTCOME_TIMEOUT: "timeout",
+    records_pb2.OUTCOME_CRASH: "crash",
+    records_pb2.OUTCOME_OUT_OF_MEMORY: "out_of_memory",
 }
 _LIMITS = {"function": 140, "version": 64, "request_id": 128}
 

@@ -7,7 +7,6 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
-from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from journal.v1 import records_pb2 as _records_pb2
 import builtins as _builtins
 import sys
@@ -19,30 +18,6 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
-
-class _Outcome:
-    ValueType = _typing.NewType("ValueType", _builtins.int)
-    V: _TypeAlias = ValueType  # noqa: Y015
-
-class _OutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Outcome.ValueType], _builtins.type):
-    DESCRIPTOR: _descriptor.EnumDescriptor
-    OUTCOME_UNSPECIFIED: _Outcome.ValueType  # 0
-    OUTCOME_OK: _Outcome.ValueType  # 1
-    OUTCOME_FUNCTION_ERROR: _Outcome.ValueType  # 2
-    OUTCOME_TIMEOUT: _Outcome.ValueType  # 3
-    OUTCOME_CRASH: _Outcome.ValueType  # 4
-    OUTCOME_OUT_OF_MEMORY: _Outcome.ValueType  # 5
-
-class Outcome(_Outcome, metaclass=_OutcomeEnumTypeWrapper):
-    """How an invocation ended; the reusable outcomes are OK and FUNCTION_ERROR."""
-
-OUTCOME_UNSPECIFIED: Outcome.ValueType  # 0
-OUTCOME_OK: Outcome.ValueType  # 1
-OUTCOME_FUNCTION_ERROR: Outcome.ValueType  # 2
-OUTCOME_TIMEOUT: Outcome.ValueType  # 3
-OUTCOME_CRASH: Outcome.ValueType  # 4
-OUTCOME_OUT_OF_MEMORY: Outcome.ValueType  # 5
-Global___Outcome: _TypeAlias = Outcome  # noqa: Y015
 
 @_typing.final
 class Lease(_message.Message):
@@ -158,7 +133,8 @@ class ReleaseRequest(_message.Message):
     DURATION_MS_FIELD_NUMBER: _builtins.int
     MAX_MEMORY_MB_FIELD_NUMBER: _builtins.int
     partition: _builtins.int
-    outcome: Global___Outcome.ValueType
+    outcome: _records_pb2.Outcome.ValueType
+    """How the invocation ended (the journal's enum; OK and FUNCTION_ERROR keep the sandbox)."""
     duration_ms: _builtins.int
     max_memory_mb: _builtins.int
     @_builtins.property
@@ -168,7 +144,7 @@ class ReleaseRequest(_message.Message):
         *,
         partition: _builtins.int = ...,
         token: _records_pb2.LeaseToken | None = ...,
-        outcome: Global___Outcome.ValueType = ...,
+        outcome: _records_pb2.Outcome.ValueType = ...,
         duration_ms: _builtins.int = ...,
         max_memory_mb: _builtins.int = ...,
     ) -> None: ...

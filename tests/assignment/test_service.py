@@ -116,7 +116,7 @@ async def test_acquire_release_routing(cluster: Cluster, stub: pb_grpc.Assignmen
     assert first.partition == partition_of("resize", PARTITIONS)
     assert first.sandbox_id.startswith(f"p{first.partition}-s")
     assert (await stub.Acquire(acquire(request_id="r1"))).lease == first  # idempotent
-    await stub.Release(pb.ReleaseRequest(partition=first.partition, token=first.token, outcome=pb.OUTCOME_OK))
+    await stub.Release(pb.ReleaseRequest(partition=first.partition, token=first.token, outcome=records_pb2.OUTCOME_OK))
     second = (await stub.Acquire(acquire(request_id="r2"))).lease
     assert not second.cold
     assert second.sandbox_id == first.sandbox_id
@@ -141,8 +141,8 @@ async def test_bad_input_on_every_rpc(stub: pb_grpc.AssignmentAsyncStub) -> None
     lease = (await stub.Acquire(acquire())).lease
     p = lease.partition
     release_cases: list[tuple[pb.ReleaseRequest, str]] = [
-        (pb.ReleaseRequest(partition=PARTITIONS, token=lease.token, outcome=pb.OUTCOME_OK), "partition"),
-        (pb.ReleaseRequest(partition=p, outcome=pb.OUTCOME_OK), "token"),
+        (pb.ReleaseRequest(partition=PARTITIONS, token=lease.token, outcome=records_pb2.OUTCOME_OK), "partition"),
+        (pb.ReleaseRequest(partition=p, outcome=records_pb2.OUTCOME_OK), "token"),
         (pb.ReleaseRequest(partition=p, token=lease.token), "outcome"),
         (pb.ReleaseRequest(partition=p, token=lease.token, outcome=99), "outcome"),  # type: ignore[arg-type]
     ]
@@ -151,18 +151,19 @@ async def test_bad_input_on_every_rpc(stub: pb_grpc.AssignmentAsyncStub) -> None
         assert meta["leasehold-field"] == field
     unknown = records_pb2.LeaseToken(epoch=lease.token.epoch, seq=10_000)
     meta = await expect_error(
-        stub.Release(pb.ReleaseRequest(partition=p, token=unknown, outcome=pb.OUTCOME_OK)), grpc.StatusCode.NOT_FOUND
+        stub.Release(pb.ReleaseRequest(partition=p, token=unknown, outcome=records_pb2.OUTCOME_OK)),
+        grpc.StatusCode.NOT_FOUND,
     )
     assert meta["leasehold-error"] == "unknown_lease"
     stale = records_pb2.LeaseToken(epoch=lease.token.epoch + 5, seq=lease.token.seq)
     meta = await expect_error(
-        stub.Release(pb.ReleaseRequest(partition=p, token=stale, outcome=pb.OUTCOME_OK)),
+        stub.Release(pb.ReleaseRequest(partition=p, token=stale, outcome=records_pb2.OUTCOME_OK)),
         grpc.StatusCode.FAILED_PRECONDITION,
     )
     assert meta["leasehold-error"] == "stale_lease"
-    await stub.Release(pb.ReleaseRequest(partition=p, token=lease.token, outcome=pb.OUTCOME_OK))
+    await stub.Release(pb.ReleaseRequest(partition=p, token=lease.token, outcome=records_pb2.OUTCOME_OK))
     meta = await expect_error(
-        stub.Release(pb.ReleaseRequest(partition=p, token=lease.token, outcome=pb.OUTCOME_OK)),
+        stub.Release(pb.ReleaseRequest(partition=p, token=lease.token, outcome=records_pb2.OUTCOME_OK)),
         grpc.StatusCode.FAILED_PRECONDITION,
     )
     assert meta["leasehold-error"] == "stale_lease"

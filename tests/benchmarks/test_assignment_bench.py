@@ -27,6 +27,7 @@ from assignment.members import WorkerInfo
 from assignment.partitioning import partition_of
 from assignment.v1 import assignment_pb2 as pb
 from assignment.v1 import assignment_pb2_grpc as pb_grpc
+from journal.v1 import records_pb2
 from tests.benchmarks.report import Row, print_table
 from tests.harness.cluster import ServerProcess, free_port
 from tests.harness.zookeeper import ZooKeeperCluster
@@ -110,7 +111,9 @@ async def _lease_rate(address: str) -> float:
             i = next(index)
             request = pb.AcquireRequest(function=f"fn{i % CONCURRENCY}", version="1", memory_mb=128, timeout_ms=60_000)
             lease = (await stub.Acquire(request)).lease
-            await stub.Release(pb.ReleaseRequest(partition=lease.partition, token=lease.token, outcome=pb.OUTCOME_OK))
+            await stub.Release(
+                pb.ReleaseRequest(partition=lease.partition, token=lease.token, outcome=records_pb2.OUTCOME_OK)
+            )
             return 2
 
         await _closed_loop(call, 1.0)

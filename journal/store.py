@@ -465,6 +465,17 @@ class Journal:
         self.close()
 
     @property
+    def writer(self) -> Engine:
+        """An engine for other tables in the journal's database (function registry, code blobs, event
+        queue): its transactions take the write lock at BEGIN (SQLite ``BEGIN IMMEDIATE``), durably."""
+        return self._write
+
+    @property
+    def reader(self) -> Engine:
+        """An engine for read-only transactions on the journal's database (a consistent snapshot)."""
+        return self._read
+
+    @property
     def url(self) -> URL:
         """The database URL (with its driver)."""
         return self._url

@@ -23,31 +23,40 @@ _sym_db = _symbol_database.Default()
 
 
 from journal.v1 import records_pb2 as journal_dot_v1_dot_records__pb2
+from workers.v1 import worker_pb2 as workers_dot_v1_dot_worker__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x61ssignment/v1/assignment.proto\x12\x17leasehold.assignment.v1\x1a\x18journal/v1/records.proto\"\xbc\x01\n\x05Lease\x12\x11\n\tpartition\x18\x01 \x01(\r\x12/\n\x05token\x18\x02 \x01(\x0b\x32 .leasehold.journal.v1.LeaseToken\x12\x12\n\nsandbox_id\x18\x03 \x01(\t\x12\x11\n\tworker_id\x18\x04 \x01(\t\x12\x16\n\x0eworker_address\x18\x05 \x01(\t\x12\x0c\n\x04\x63old\x18\x06 \x01(\x08\x12\x0f\n\x07init_ms\x18\x07 \x01(\r\x12\x11\n\texpiry_ms\x18\x08 \x01(\x03\"\x83\x01\n\x0e\x41\x63quireRequest\x12\x10\n\x08\x66unction\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x11\n\tmemory_mb\x18\x03 \x01(\r\x12\x12\n\ntimeout_ms\x18\x04 \x01(\r\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65\x61\x64line_ms\x18\x06 \x01(\x03\"@\n\x0f\x41\x63quireResponse\x12-\n\x05lease\x18\x01 \x01(\x0b\x32\x1e.leasehold.assignment.v1.Lease\"\xb0\x01\n\x0eReleaseRequest\x12\x11\n\tpartition\x18\x01 \x01(\r\x12/\n\x05token\x18\x02 \x01(\x0b\x32 .leasehold.journal.v1.LeaseToken\x12.\n\x07outcome\x18\x03 \x01(\x0e\x32\x1d.leasehold.journal.v1.Outcome\x12\x13\n\x0b\x64uration_ms\x18\x04 \x01(\r\x12\x15\n\rmax_memory_mb\x18\x05 \x01(\r\"\x11\n\x0fReleaseResponse\"\x10\n\x0eRoutingRequest\"N\n\x0ePartitionRoute\x12\x11\n\tpartition\x18\x01 \x01(\r\x12\x11\n\tleader_id\x18\x02 \x01(\t\x12\x16\n\x0eleader_address\x18\x03 \x01(\t\"c\n\x0fRoutingResponse\x12\x17\n\x0fpartition_count\x18\x01 \x01(\r\x12\x37\n\x06routes\x18\x02 \x03(\x0b\x32\'.leasehold.assignment.v1.PartitionRoute2\xa6\x02\n\nAssignment\x12\\\n\x07\x41\x63quire\x12\'.leasehold.assignment.v1.AcquireRequest\x1a(.leasehold.assignment.v1.AcquireResponse\x12\\\n\x07Release\x12\'.leasehold.assignment.v1.ReleaseRequest\x1a(.leasehold.assignment.v1.ReleaseResponse\x12\\\n\x07Routing\x12\'.leasehold.assignment.v1.RoutingRequest\x1a(.leasehold.assignment.v1.RoutingResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x61ssignment/v1/assignment.proto\x12\x17leasehold.assignment.v1\x1a\x18journal/v1/records.proto\x1a\x17workers/v1/worker.proto\"\xbc\x01\n\x05Lease\x12\x11\n\tpartition\x18\x01 \x01(\r\x12/\n\x05token\x18\x02 \x01(\x0b\x32 .leasehold.journal.v1.LeaseToken\x12\x12\n\nsandbox_id\x18\x03 \x01(\t\x12\x11\n\tworker_id\x18\x04 \x01(\t\x12\x16\n\x0eworker_address\x18\x05 \x01(\t\x12\x0c\n\x04\x63old\x18\x06 \x01(\x08\x12\x0f\n\x07init_ms\x18\x07 \x01(\r\x12\x11\n\texpiry_ms\x18\x08 \x01(\x03\"\xc0\x01\n\x0e\x41\x63quireRequest\x12\x10\n\x08\x66unction\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x11\n\tmemory_mb\x18\x03 \x01(\r\x12\x12\n\ntimeout_ms\x18\x04 \x01(\r\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65\x61\x64line_ms\x18\x06 \x01(\x03\x12;\n\x07sandbox\x18\x07 \x01(\x0b\x32*.leasehold.workers.v1.CreateSandboxRequest\"@\n\x0f\x41\x63quireResponse\x12-\n\x05lease\x18\x01 \x01(\x0b\x32\x1e.leasehold.assignment.v1.Lease\"\xb0\x01\n\x0eReleaseRequest\x12\x11\n\tpartition\x18\x01 \x01(\r\x12/\n\x05token\x18\x02 \x01(\x0b\x32 .leasehold.journal.v1.LeaseToken\x12.\n\x07outcome\x18\x03 \x01(\x0e\x32\x1d.leasehold.journal.v1.Outcome\x12\x13\n\x0b\x64uration_ms\x18\x04 \x01(\r\x12\x15\n\rmax_memory_mb\x18\x05 \x01(\r\"\x11\n\x0fReleaseResponse\"M\n\x15SetConcurrencyRequest\x12\x10\n\x08\x66unction\x18\x01 \x01(\t\x12\x15\n\x08reserved\x18\x02 \x01(\rH\x00\x88\x01\x01\x42\x0b\n\t_reserved\"\x18\n\x16SetConcurrencyResponse\"\xa9\x01\n\x11\x45nsureWarmRequest\x12\x10\n\x08\x66unction\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x11\n\tmemory_mb\x18\x03 \x01(\r\x12\x12\n\ntimeout_ms\x18\x04 \x01(\r\x12\r\n\x05\x63ount\x18\x05 \x01(\r\x12;\n\x07sandbox\x18\x06 \x01(\x0b\x32*.leasehold.workers.v1.CreateSandboxRequest\"8\n\x12\x45nsureWarmResponse\x12\x11\n\tsandboxes\x18\x01 \x01(\r\x12\x0f\n\x07\x63reated\x18\x02 \x01(\r\"\x10\n\x0eRoutingRequest\"N\n\x0ePartitionRoute\x12\x11\n\tpartition\x18\x01 \x01(\r\x12\x11\n\tleader_id\x18\x02 \x01(\t\x12\x16\n\x0eleader_address\x18\x03 \x01(\t\"c\n\x0fRoutingResponse\x12\x17\n\x0fpartition_count\x18\x01 \x01(\r\x12\x37\n\x06routes\x18\x02 \x03(\x0b\x32\'.leasehold.assignment.v1.PartitionRoute2\x80\x04\n\nAssignment\x12\\\n\x07\x41\x63quire\x12\'.leasehold.assignment.v1.AcquireRequest\x1a(.leasehold.assignment.v1.AcquireResponse\x12\\\n\x07Release\x12\'.leasehold.assignment.v1.ReleaseRequest\x1a(.leasehold.assignment.v1.ReleaseResponse\x12\\\n\x07Routing\x12\'.leasehold.assignment.v1.RoutingRequest\x1a(.leasehold.assignment.v1.RoutingResponse\x12q\n\x0eSetConcurrency\x12..leasehold.assignment.v1.SetConcurrencyRequest\x1a/.leasehold.assignment.v1.SetConcurrencyResponse\x12\x65\n\nEnsureWarm\x12*.leasehold.assignment.v1.EnsureWarmRequest\x1a+.leasehold.assignment.v1.EnsureWarmResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'assignment.v1.assignment_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LEASE']._serialized_start=86
-  _globals['_LEASE']._serialized_end=274
-  _globals['_ACQUIREREQUEST']._serialized_start=277
-  _globals['_ACQUIREREQUEST']._serialized_end=408
-  _globals['_ACQUIRERESPONSE']._serialized_start=410
-  _globals['_ACQUIRERESPONSE']._serialized_end=474
-  _globals['_RELEASEREQUEST']._serialized_start=477
-  _globals['_RELEASEREQUEST']._serialized_end=653
-  _globals['_RELEASERESPONSE']._serialized_start=655
-  _globals['_RELEASERESPONSE']._serialized_end=672
-  _globals['_ROUTINGREQUEST']._serialized_start=674
-  _globals['_ROUTINGREQUEST']._serialized_end=690
-  _globals['_PARTITIONROUTE']._serialized_start=692
-  _globals['_PARTITIONROUTE']._serialized_end=770
-  _globals['_ROUTINGRESPONSE']._serialized_start=772
-  _globals['_ROUTINGRESPONSE']._serialized_end=871
-  _globals['_ASSIGNMENT']._serialized_start=874
-  _globals['_ASSIGNMENT']._serialized_end=1168
+  _globals['_LEASE']._serialized_start=111
+  _globals['_LEASE']._serialized_end=299
+  _globals['_ACQUIREREQUEST']._serialized_start=302
+  _globals['_ACQUIREREQUEST']._serialized_end=494
+  _globals['_ACQUIRERESPONSE']._serialized_start=496
+  _globals['_ACQUIRERESPONSE']._serialized_end=560
+  _globals['_RELEASEREQUEST']._serialized_start=563
+  _globals['_RELEASEREQUEST']._serialized_end=739
+  _globals['_RELEASERESPONSE']._serialized_start=741
+  _globals['_RELEASERESPONSE']._serialized_end=758
+  _globals['_SETCONCURRENCYREQUEST']._serialized_start=760
+  _globals['_SETCONCURRENCYREQUEST']._serialized_end=837
+  _globals['_SETCONCURRENCYRESPONSE']._serialized_start=839
+  _globals['_SETCONCURRENCYRESPONSE']._serialized_end=863
+  _globals['_ENSUREWARMREQUEST']._serialized_start=866
+  _globals['_ENSUREWARMREQUEST']._serialized_end=1035
+  _globals['_ENSUREWARMRESPONSE']._serialized_start=1037
+  _globals['_ENSUREWARMRESPONSE']._serialized_end=1093
+  _globals['_ROUTINGREQUEST']._serialized_start=1095
+  _globals['_ROUTINGREQUEST']._serialized_end=1111
+  _globals['_PARTITIONROUTE']._serialized_start=1113
+  _globals['_PARTITIONROUTE']._serialized_end=1191
+  _globals['_ROUTINGRESPONSE']._serialized_start=1193
+  _globals['_ROUTINGRESPONSE']._serialized_end=1292
+  _globals['_ASSIGNMENT']._serialized_start=1295
+  _globals['_ASSIGNMENT']._serialized_end=1807
 # @@protoc_insertion_point(module_scope)

@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 from journal.v1 import records_pb2 as _records_pb2
+from workers.v1 import worker_pb2 as _worker_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -76,6 +77,7 @@ class AcquireRequest(_message.Message):
     TIMEOUT_MS_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     DEADLINE_MS_FIELD_NUMBER: _builtins.int
+    SANDBOX_FIELD_NUMBER: _builtins.int
     function: _builtins.str
     version: _builtins.str
     memory_mb: _builtins.int
@@ -85,6 +87,14 @@ class AcquireRequest(_message.Message):
     """The caller's id for this acquire; a retry with the same id gets the same lease."""
     deadline_ms: _builtins.int
     """The caller's deadline in milliseconds since the Unix epoch (0: none besides the gRPC deadline)."""
+    @_builtins.property
+    def sandbox(self) -> _worker_pb2.CreateSandboxRequest:
+        """What a cold start asks the worker to create: code, runtime, handler, environment, layers. The leader
+        fills in `sandbox_id` (and `memory_mb`, `timeout_ms` from this request). `version` above is the pool
+        key and must change whenever this template does (e.g. "$LATEST" plus a revision), so a sandbox is only
+        reused by invocations of the code and configuration it was created with.
+        """
+
     def __init__(
         self,
         *,
@@ -94,10 +104,11 @@ class AcquireRequest(_message.Message):
         timeout_ms: _builtins.int = ...,
         request_id: _builtins.str = ...,
         deadline_ms: _builtins.int = ...,
+        sandbox: _worker_pb2.CreateSandboxRequest | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sandbox", b"sandbox"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deadline_ms", b"deadline_ms", "function", b"function", "memory_mb", b"memory_mb", "request_id", b"request_id", "timeout_ms", b"timeout_ms", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deadline_ms", b"deadline_ms", "function", b"function", "memory_mb", b"memory_mb", "request_id", b"request_id", "sandbox", b"sandbox", "timeout_ms", b"timeout_ms", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -170,6 +181,111 @@ class ReleaseResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReleaseResponse: _TypeAlias = ReleaseResponse  # noqa: Y015
+
+@_typing.final
+class SetConcurrencyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FUNCTION_FIELD_NUMBER: _builtins.int
+    RESERVED_FIELD_NUMBER: _builtins.int
+    function: _builtins.str
+    reserved: _builtins.int
+    """The function's reserved concurrency; unset removes the reservation (the function then shares the
+    unreserved part of the account limit). 0 throttles every invocation, as AWS does.
+    """
+    def __init__(
+        self,
+        *,
+        function: _builtins.str = ...,
+        reserved: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_reserved", b"_reserved", "reserved", b"reserved"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_reserved", b"_reserved", "function", b"function", "reserved", b"reserved"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__reserved: _TypeAlias = _typing.Literal["reserved"]  # noqa: Y015
+    _WhichOneofArgType__reserved: _TypeAlias = _typing.Literal["_reserved", b"_reserved"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__reserved) -> _WhichOneofReturnType__reserved | None: ...
+
+Global___SetConcurrencyRequest: _TypeAlias = SetConcurrencyRequest  # noqa: Y015
+
+@_typing.final
+class SetConcurrencyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetConcurrencyResponse: _TypeAlias = SetConcurrencyResponse  # noqa: Y015
+
+@_typing.final
+class EnsureWarmRequest(_message.Message):
+    """Keep `count` sandboxes of a function version initialised (provisioned concurrency). The leader creates
+    the missing ones (as cold starts with `sandbox` as the template) and answers how many exist.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FUNCTION_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    MEMORY_MB_FIELD_NUMBER: _builtins.int
+    TIMEOUT_MS_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    SANDBOX_FIELD_NUMBER: _builtins.int
+    function: _builtins.str
+    version: _builtins.str
+    memory_mb: _builtins.int
+    timeout_ms: _builtins.int
+    count: _builtins.int
+    @_builtins.property
+    def sandbox(self) -> _worker_pb2.CreateSandboxRequest: ...
+    def __init__(
+        self,
+        *,
+        function: _builtins.str = ...,
+        version: _builtins.str = ...,
+        memory_mb: _builtins.int = ...,
+        timeout_ms: _builtins.int = ...,
+        count: _builtins.int = ...,
+        sandbox: _worker_pb2.CreateSandboxRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sandbox", b"sandbox"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "function", b"function", "memory_mb", b"memory_mb", "sandbox", b"sandbox", "timeout_ms", b"timeout_ms", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EnsureWarmRequest: _TypeAlias = EnsureWarmRequest  # noqa: Y015
+
+@_typing.final
+class EnsureWarmResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SANDBOXES_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    sandboxes: _builtins.int
+    """Sandboxes of the version that exist now (idle or busy)."""
+    created: _builtins.int
+    """Sandboxes created by this call."""
+    def __init__(
+        self,
+        *,
+        sandboxes: _builtins.int = ...,
+        created: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "sandboxes", b"sandboxes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EnsureWarmResponse: _TypeAlias = EnsureWarmResponse  # noqa: Y015
 
 @_typing.final
 class RoutingRequest(_message.Message):

@@ -52,6 +52,16 @@ class AssignmentStub:
                 request_serializer=assignment_dot_v1_dot_assignment__pb2.RoutingRequest.SerializeToString,
                 response_deserializer=assignment_dot_v1_dot_assignment__pb2.RoutingResponse.FromString,
                 _registered_method=True)
+        self.SetConcurrency = channel.unary_unary(
+                '/leasehold.assignment.v1.Assignment/SetConcurrency',
+                request_serializer=assignment_dot_v1_dot_assignment__pb2.SetConcurrencyRequest.SerializeToString,
+                response_deserializer=assignment_dot_v1_dot_assignment__pb2.SetConcurrencyResponse.FromString,
+                _registered_method=True)
+        self.EnsureWarm = channel.unary_unary(
+                '/leasehold.assignment.v1.Assignment/EnsureWarm',
+                request_serializer=assignment_dot_v1_dot_assignment__pb2.EnsureWarmRequest.SerializeToString,
+                response_deserializer=assignment_dot_v1_dot_assignment__pb2.EnsureWarmResponse.FromString,
+                _registered_method=True)
 
 
 class AssignmentServicer:
@@ -78,6 +88,19 @@ class AssignmentServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetConcurrency(self, request, context):
+        """Reserved concurrency of a function (journaled by its partition's leader).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EnsureWarm(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AssignmentServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -95,6 +118,16 @@ def add_AssignmentServicer_to_server(servicer, server):
                     servicer.Routing,
                     request_deserializer=assignment_dot_v1_dot_assignment__pb2.RoutingRequest.FromString,
                     response_serializer=assignment_dot_v1_dot_assignment__pb2.RoutingResponse.SerializeToString,
+            ),
+            'SetConcurrency': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetConcurrency,
+                    request_deserializer=assignment_dot_v1_dot_assignment__pb2.SetConcurrencyRequest.FromString,
+                    response_serializer=assignment_dot_v1_dot_assignment__pb2.SetConcurrencyResponse.SerializeToString,
+            ),
+            'EnsureWarm': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnsureWarm,
+                    request_deserializer=assignment_dot_v1_dot_assignment__pb2.EnsureWarmRequest.FromString,
+                    response_serializer=assignment_dot_v1_dot_assignment__pb2.EnsureWarmResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -181,6 +214,60 @@ class Assignment:
             '/leasehold.assignment.v1.Assignment/Routing',
             assignment_dot_v1_dot_assignment__pb2.RoutingRequest.SerializeToString,
             assignment_dot_v1_dot_assignment__pb2.RoutingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetConcurrency(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/leasehold.assignment.v1.Assignment/SetConcurrency',
+            assignment_dot_v1_dot_assignment__pb2.SetConcurrencyRequest.SerializeToString,
+            assignment_dot_v1_dot_assignment__pb2.SetConcurrencyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnsureWarm(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/leasehold.assignment.v1.Assignment/EnsureWarm',
+            assignment_dot_v1_dot_assignment__pb2.EnsureWarmRequest.SerializeToString,
+            assignment_dot_v1_dot_assignment__pb2.EnsureWarmResponse.FromString,
             options,
             channel_credentials,
             insecure,

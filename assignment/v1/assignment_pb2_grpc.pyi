@@ -39,6 +39,9 @@ class AssignmentStub:
     Acquire: _grpc.UnaryUnaryMultiCallable[_assignment_pb2.AcquireRequest, _assignment_pb2.AcquireResponse]
     Release: _grpc.UnaryUnaryMultiCallable[_assignment_pb2.ReleaseRequest, _assignment_pb2.ReleaseResponse]
     Routing: _grpc.UnaryUnaryMultiCallable[_assignment_pb2.RoutingRequest, _assignment_pb2.RoutingResponse]
+    SetConcurrency: _grpc.UnaryUnaryMultiCallable[_assignment_pb2.SetConcurrencyRequest, _assignment_pb2.SetConcurrencyResponse]
+    """Reserved concurrency of a function (journaled by its partition's leader)."""
+    EnsureWarm: _grpc.UnaryUnaryMultiCallable[_assignment_pb2.EnsureWarmRequest, _assignment_pb2.EnsureWarmResponse]
 
 @_typing.type_check_only
 class AssignmentAsyncStub(AssignmentStub):
@@ -51,6 +54,9 @@ class AssignmentAsyncStub(AssignmentStub):
     Acquire: _aio.UnaryUnaryMultiCallable[_assignment_pb2.AcquireRequest, _assignment_pb2.AcquireResponse]  # type: ignore[assignment]
     Release: _aio.UnaryUnaryMultiCallable[_assignment_pb2.ReleaseRequest, _assignment_pb2.ReleaseResponse]  # type: ignore[assignment]
     Routing: _aio.UnaryUnaryMultiCallable[_assignment_pb2.RoutingRequest, _assignment_pb2.RoutingResponse]  # type: ignore[assignment]
+    SetConcurrency: _aio.UnaryUnaryMultiCallable[_assignment_pb2.SetConcurrencyRequest, _assignment_pb2.SetConcurrencyResponse]  # type: ignore[assignment]
+    """Reserved concurrency of a function (journaled by its partition's leader)."""
+    EnsureWarm: _aio.UnaryUnaryMultiCallable[_assignment_pb2.EnsureWarmRequest, _assignment_pb2.EnsureWarmResponse]  # type: ignore[assignment]
 
 class AssignmentServicer(metaclass=_abc_1.ABCMeta):
     """Errors carry trailing metadata: `leasehold-error` (not_leader, throttled, invalid_argument, unavailable,
@@ -78,5 +84,20 @@ class AssignmentServicer(metaclass=_abc_1.ABCMeta):
         request: _assignment_pb2.RoutingRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_assignment_pb2.RoutingResponse, _abc.Awaitable[_assignment_pb2.RoutingResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetConcurrency(
+        self,
+        request: _assignment_pb2.SetConcurrencyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_assignment_pb2.SetConcurrencyResponse, _abc.Awaitable[_assignment_pb2.SetConcurrencyResponse]]:
+        """Reserved concurrency of a function (journaled by its partition's leader)."""
+
+    @_abc_1.abstractmethod
+    def EnsureWarm(
+        self,
+        request: _assignment_pb2.EnsureWarmRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_assignment_pb2.EnsureWarmResponse, _abc.Awaitable[_assignment_pb2.EnsureWarmResponse]]: ...
 
 def add_AssignmentServicer_to_server(servicer: AssignmentServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -67,21 +67,27 @@ class CodeRef(_message.Message):
     ZIP_PATH_FIELD_NUMBER: _builtins.int
     DIRECTORY_FIELD_NUMBER: _builtins.int
     ZIP_BYTES_FIELD_NUMBER: _builtins.int
+    BLOB_SHA256_FIELD_NUMBER: _builtins.int
     zip_path: _builtins.str
     directory: _builtins.str
     zip_bytes: _builtins.bytes
+    blob_sha256: _builtins.str
+    """The SHA-256 (hex) of a zip in the code store (`journal.blobs`, in the cluster's database); the worker
+    fetches it once (`--code-store URL`), checks the hash and caches it by hash.
+    """
     def __init__(
         self,
         *,
         zip_path: _builtins.str = ...,
         directory: _builtins.str = ...,
         zip_bytes: _builtins.bytes = ...,
+        blob_sha256: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["directory", b"directory", "source", b"source", "zip_bytes", b"zip_bytes", "zip_path", b"zip_path"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["blob_sha256", b"blob_sha256", "directory", b"directory", "source", b"source", "zip_bytes", b"zip_bytes", "zip_path", b"zip_path"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["directory", b"directory", "source", b"source", "zip_bytes", b"zip_bytes", "zip_path", b"zip_path"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blob_sha256", b"blob_sha256", "directory", b"directory", "source", b"source", "zip_bytes", b"zip_bytes", "zip_path", b"zip_path"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_source: _TypeAlias = _typing.Literal["zip_path", "directory", "zip_bytes"]  # noqa: Y015
+    _WhichOneofReturnType_source: _TypeAlias = _typing.Literal["zip_path", "directory", "zip_bytes", "blob_sha256"]  # noqa: Y015
     _WhichOneofArgType_source: _TypeAlias = _typing.Literal["source", b"source"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_source) -> _WhichOneofReturnType_source | None: ...
 

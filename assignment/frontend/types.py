@@ -1,0 +1,181 @@
+"""The values the frontend's parts pass to each other: invocation results, function configurations, errors.
+
+One module so the HTTP API, the gRPC API, the invoker, the registry and the event queue agree on them
+without importing each other. Lambda error types are named here once and mapped once to HTTP
+(:attr:`LambdaError.status`) and to gRPC (by the gRPC service).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = [
+    "EventInvokeConfig",
+    "FunctionConfig",
+    "InvokeResult",
+    "LambdaError",
+    "error_types",
+    "ResourceNotFoundException",
+    "InvalidRequestContentException",
+    "InvalidParameterValueException",
+    "RequestTooLargeException",
+    "TooManyRequestsException",
+    "ResourceConflictException",
+    "ServiceException",
+    "UnsupportedMediaTypeException",
+    "CodeStorageExceededException",
+]
+
+FunctionErrorKind = Literal["", "Handled", "Unhandled"]
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionConfig:
+    """One version of a function ($LATEST or a published number) as the invoke path needs it."""
+
+    name: str
+    #: "$LATEST" or "1", "2", ... (what the function sees as AWS_LAMBDA_FUNCTION_VERSION).
+    version: str
+    #: The assignment service's pool key: changes whenever code or configuration change, so a sandbox is
+    #: only reused by invocations of what it was created with (e.g. "$LATEST.r7" or "3").
+    pool_version: str
+    runtime: str
+    handler: str
+    code_sha256: str
+    memory_mb: int = 128
+    timeout_s: int = 3
+    environment: dict[str, str] = field(default_factory=dict)
+    #: SHA-256 of each layer zip, in order.
+    layers: tuple[str, ...] = ()
+    snap_start: bool = False
+    arn: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class InvokeResult:
+    """What a synchronous invocation returns to the caller (HTTP, gRPC or the event poller)."""
+
+    request_id: str
+    #: The function's response body, or the error document for a function error.
+    payload: bytes
+    executed_version: str
+    #: "" on success; "Unhandled" for errors raised by the function or the runtime (AWS's header value).
+    function_error: FunctionErrorKind = ""
+    #: START ... END ... REPORT lines of this invocation.
+    logs: str = ""
+    #: journal Outcome name: ok, function_error, timeout, crash, out_of_memory.
+    outcome: str = "ok"
+    duration_ms: float = 0.0
+    cold: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class EventInvokeConfig:
+    """PutFunctionEventInvokeConfig: how asynchronous invocations of a function (version) are retried."""
+
+    maximum_retry_attempts: int = 2
+    maximum_event_age_s: int = 21_600
+    #: ARN (or name) of the function invoked with the failure record, or "" for the dead-letter store.
+    on_failure: str = ""
+    on_success: str = ""
+
+
+class LambdaError(Exception):
+    """An error of the Lambda API: ``type`` is the ``x-amzn-ErrorType``, ``status`` the HTTP status."""
+
+    type: str = "ServiceException"
+    status: int = 500
+
+    def __init__(self, message: str, *, reason: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        #: TooManyRequestsException's Reason (ConcurrentInvocationLimitExceeded, ...).
+        self.reason = reason
+
+    def body(self) -> dict[str, str]:
+        """The JSON error document (``Type``/``Message`` as the Lambda API sends; ``Reason`` for throttles)."""
+        doc = {"Type": "User" if self.status < 500 else "Service", "Message": self.message, "message": self.message}
+        if self.reason:
+            doc["Reason"] = self.reason
+        return doc
+
+
+class ResourceNotFoundException(LambdaError):
+    """HTTP 404: The function, version or resource does not exist."""
+
+    type = "ResourceNotFoundException"
+    status = 404
+
+
+class InvalidRequestContentException(LambdaError):
+    """HTTP 400: The request body is not valid JSON, or cannot be read."""
+
+    type = "InvalidRequestContentException"
+    status = 400
+
+
+class InvalidParameterValueException(LambdaError):
+    """HTTP 400: A parameter has a wrong type or value."""
+
+    type = "InvalidParameterValueException"
+    status = 400
+
+
+class RequestTooLargeException(LambdaError):
+    """HTTP 413: The payload is over the limit (6 MB sync, 1 MB async)."""
+
+    type = "RequestTooLargeException"
+    status = 413
+
+
+class TooManyRequestsException(LambdaError):
+    """HTTP 429: Throttled; ``reason`` says which limit."""
+
+    type = "TooManyRequestsException"
+    status = 429
+
+
+class ResourceConflictException(LambdaError):
+    """HTTP 409: The resource exists already, or is in use."""
+
+    type = "ResourceConflictException"
+    status = 409
+
+
+class ServiceException(LambdaError):
+    """HTTP 500: Something failed inside Leasehold."""
+
+    type = "ServiceException"
+    status = 500
+
+
+class UnsupportedMediaTypeException(LambdaError):
+    """HTTP 415: The request's content type is not accepted."""
+
+    type = "UnsupportedMediaTypeException"
+    status = 415
+
+
+class CodeStorageExceededException(LambdaError):
+    """HTTP 400: The code is over the size limit."""
+
+    type = "CodeStorageExceededException"
+    status = 400
+
+
+#: Every Lambda error type by name.
+error_types: dict[str, type[LambdaError]] = {
+    cls.type: cls
+    for cls in (
+        ResourceNotFoundException,
+        InvalidRequestContentException,
+        InvalidParameterValueException,
+        RequestTooLargeException,
+        TooManyRequestsException,
+        ResourceConflictException,
+        ServiceException,
+        UnsupportedMediaTypeException,
+        CodeStorageExceededException,
+    )
+}

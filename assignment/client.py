@@ -13,6 +13,8 @@ Example::
         lease = await client.acquire("resize", "$LATEST", 256, 3_000, deadline_s=5.0)
         ...
         await client.release(lease, "ok", duration_ms=12)
+        await client.set_concurrency("resize", 10)
+        sandboxes, created = await client.ensure_warm("resize", "$LATEST", 256, 3_000, 2, template)
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from assignment.partitioning import partition_of
 from assignment.v1 import assignment_pb2 as pb
 from assignment.v1 import assignment_pb2_grpc as pb_grpc
 from journal.v1 import records_pb2
+from workers.v1 import worker_pb2
 
 __all__ = ["OUTCOMES", "AssignmentClient", "RpcFailed"]
 
@@ -42,6 +45,9 @@ OUTCOMES = {
     "out_of_memory": records_pb2.OUTCOME_OUT_OF_MEMORY,
 }
 
+
+#: An attempt that may create a sandbox waits for the worker's init (up to 10 s) and code download.
+COLD_ATTEMPT_S = 25.0
 
 # CANCELLED reaches a caller that did not cancel when a stopping server drops its connections.
 _RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED)
@@ -144,8 +150,11 @@ class AssignmentClient:
 
     # ------------------------------------------------------------------ calls
 
-    async def _call(self, partition: int, method: str, request: Any, deadline: float) -> Any:
+    async def _call(
+        self, partition: int, method: str, request: Any, deadline: float, *, attempt_s: float | None = None
+    ) -> Any:
         loop = asyncio.get_running_loop()
+        attempt_timeout = attempt_s or self.attempt_timeout_s
         attempt = 0
         last: RpcFailed | None = None
         while True:
@@ -159,7 +168,7 @@ class AssignmentClient:
             if address is not None:
                 try:
                     call = getattr(self._stub(address), method)
-                    return await call(request, timeout=min(remaining, self.attempt_timeout_s))
+                    return await call(request, timeout=min(remaining, attempt_timeout))
                 except grpc.aio.AioRpcError as exc:
                     meta = _metadata(exc)
                     last = RpcFailed(exc.code(), exc.details() or "", meta)
@@ -193,8 +202,14 @@ class AssignmentClient:
         *,
         request_id: str | None = None,
         deadline_s: float = 10.0,
+        sandbox: worker_pb2.CreateSandboxRequest | None = None,
     ) -> pb.Lease:
-        """A lease (see ``AcquireRequest``); retried within ``deadline_s`` with one request id."""
+        """A lease (see ``AcquireRequest``); retried within ``deadline_s`` with one request id.
+
+        ``sandbox`` is the template a cold start sends the worker (code, runtime, handler, environment,
+        layers; the leader fills in the sandbox id, memory and timeout). With it an attempt may last as long
+        as a sandbox's creation (:data:`COLD_ATTEMPT_S`).
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + deadline_s
         partition = await self.partition_for(function)
@@ -204,9 +219,51 @@ class AssignmentClient:
             memory_mb=memory_mb,
             timeout_ms=timeout_ms,
             request_id=request_id or uuid.uuid4().hex,
+            sandbox=sandbox,
         )
-        answer: pb.AcquireResponse = await self._call(partition, "Acquire", request, deadline)
+        attempt_s = max(self.attempt_timeout_s, COLD_ATTEMPT_S) if sandbox is not None else None
+        answer: pb.AcquireResponse = await self._call(partition, "Acquire", request, deadline, attempt_s=attempt_s)
         return answer.lease
+
+    async def set_concurrency(self, function: str, reserved: int | None, *, deadline_s: float = 10.0) -> None:
+        """Set the function's reserved concurrency (``None`` removes the reservation); journaled by the
+        partition's leader. :class:`RpcFailed` with ``field`` ``reserved`` when it exceeds the account limit."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + deadline_s
+        partition = await self.partition_for(function)
+        request = pb.SetConcurrencyRequest(function=function, reserved=reserved)
+        await self._call(partition, "SetConcurrency", request, deadline)
+
+    async def ensure_warm(  # noqa: PLR0917 - the signature frontends code against
+        self,
+        function: str,
+        version: str,
+        memory_mb: int,
+        timeout_ms: int,
+        count: int,
+        sandbox: worker_pb2.CreateSandboxRequest,
+        *,
+        deadline_s: float = 60.0,
+    ) -> tuple[int, int]:
+        """Keep ``count`` initialised sandboxes of the version (provisioned concurrency); returns
+        ``(sandboxes, created)``. One attempt may use the whole deadline (creations wait for init); only
+        routing errors are retried. Call it periodically: idle reclaim, crashes and lost workers remove
+        provisioned sandboxes like any other."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + deadline_s
+        partition = await self.partition_for(function)
+        request = pb.EnsureWarmRequest(
+            function=function,
+            version=version,
+            memory_mb=memory_mb,
+            timeout_ms=timeout_ms,
+            count=count,
+            sandbox=sandbox,
+        )
+        answer: pb.EnsureWarmResponse = await self._call(
+            partition, "EnsureWarm", request, deadline, attempt_s=max(deadline_s, self.attempt_timeout_s)
+        )
+        return answer.sandboxes, answer.created
 
     async def release(
         self,

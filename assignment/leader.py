@@ -1,8 +1,9 @@
 """One partition's leader: the partition core, the journal (fenced, group-committed) and the grants.
 
 A leader takes over the partition's journal epoch, rebuilds the core from the newest snapshot and the
-records after it, journals ``EpochStarted``, brings the core's workers in line with the live ones, and then
-serves. Every change follows one rule: decide and apply in the core at once (so the next decision sees
+records after it, journals ``EpochStarted``, brings the core's workers in line with the live ones,
+reconciles with what the workers report (orphans destroyed, vanished sandboxes dropped with their leases),
+and then serves. Every change follows one rule: decide and apply in the core at once (so the next decision sees
 it), append the records through the group committer, and answer only after the commit. If an append
 fails — :class:`~journal.errors.Fenced` or anything else — the leader drops its core, stops answering and
 tells its owner (``on_failed``), which steps down and contends again.
@@ -16,6 +17,8 @@ Example::
     await leader.start(live_workers)
     grant = await leader.acquire(AcquireArgs("resize", "$LATEST", 256, 3_000, "req-1"))
     await leader.release(grant.token, "ok")
+    await leader.set_concurrency("resize", 10)
+    sandboxes, created = await leader.ensure_warm(AcquireArgs("resize", "$LATEST", 256, 3_000, sandbox=template), 2)
     await leader.stop()
 """
 
@@ -42,12 +45,13 @@ from assignment.partition_core import (
     StaleLease,
     UnknownLease,
 )
-from assignment.worker_client import SandboxSpec, WorkerClient, WorkerRefused, sandbox_name
+from assignment.worker_client import SandboxSpec, WorkerClient, WorkerRefused, parse_sandbox_name, sandbox_name
 from journal.errors import UnknownPartition
 from journal.group_commit import GroupCommitter
 from journal.store import Entry, Journal, Snapshot
 from journal.tail import Tail, tail
 from journal.v1 import records_pb2
+from workers.v1 import worker_pb2
 
 __all__ = ["AcquireArgs", "Grant", "LeaderConfig", "PartitionLeader"]
 
@@ -73,6 +77,8 @@ class LeaderConfig:
     expiry_interval_s: float = 0.25
     #: How many request ids are remembered for idempotent Acquire.
     request_cache: int = 100_000
+    #: How many sandboxes one EnsureWarm creates at the same time.
+    warm_parallel: int = 4
 
     def core_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of :class:`PartitionCore`."""
@@ -94,6 +100,8 @@ class AcquireArgs:
     memory_mb: int
     timeout_ms: int
     request_id: str = ""
+    #: What a cold start asks the worker to create (the frontend's template; ``None`` with worker doubles).
+    sandbox: worker_pb2.CreateSandboxRequest | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +297,7 @@ class PartitionLeader:
             await self._change(core.start_epoch(self.epoch))
             await self.sync_workers(workers)
             await self._drop_unconfirmed(core)
+            await self._reconcile_workers(core)
         except BaseException as exc:
             self._fail(exc)
             raise
@@ -319,6 +328,54 @@ class PartitionLeader:
             self._worker_call("destroy", worker_id, sid)
         log.info("event=unconfirmed_dropped partition=%d sandboxes=%d", self.partition, len(creating))
 
+    async def _list(self, address: str) -> worker_pb2.ListSandboxesResponse | None:
+        try:
+            return await self.workers.list_sandboxes(address)
+        except WorkerRefused as exc:
+            log.info("event=reconcile_skipped partition=%d worker=%s why=%s", self.partition, address, exc)
+            return None
+
+    async def _reconcile_workers(self, core: PartitionCore) -> None:
+        """Compare the core with what each reachable worker holds: destroy the worker's sandboxes of this
+        partition that the core does not know there (orphans), and drop from the core the sandboxes the worker
+        no longer has (``vanished``: their leases fail). An unreachable worker is left to the membership rules."""
+        workers = dict(self._workers)
+        if not workers:
+            return
+        listings = await asyncio.gather(*(self._list(info.address) for info in workers.values()))
+        boxes: dict[int, tuple[Any, ...]] = core.state()["sandboxes"]
+        vanished: list[int] = []
+        orphans: list[tuple[str, str]] = []
+        for (worker_id, info), listing in zip(workers.items(), listings, strict=True):
+            if listing is None:
+                continue
+            names = {s.sandbox_id for s in listing.sandboxes}
+            for name in names:
+                parsed = parse_sandbox_name(name)
+                if parsed is None or parsed[0] != self.partition:
+                    continue
+                box = boxes.get(parsed[1])
+                if box is None or box[0] != worker_id:
+                    orphans.append((info.address, name))
+            vanished += [
+                sid
+                for sid, box in boxes.items()
+                if box[0] == worker_id and sandbox_name(self.partition, sid) not in names
+            ]
+        if vanished:
+            now = self._now()
+            await self._change([r for sid in sorted(vanished) for r in core.destroy(sid, "vanished", now)])
+        for address, name in orphans:
+            with contextlib.suppress(WorkerRefused):
+                await self.workers.destroy_sandbox(address, name)
+        if vanished or orphans:
+            log.info(
+                "event=workers_reconciled partition=%d vanished=%d orphans_destroyed=%d",
+                self.partition,
+                len(vanished),
+                len(orphans),
+            )
+
     async def stop(self, grace_s: float = 5.0) -> None:
         """Stop granting, let in-flight operations finish (up to ``grace_s``), stop background work."""
         if self.state in ("stopped", "failed"):
@@ -330,6 +387,8 @@ class PartitionLeader:
             await asyncio.wait_for(self._idle.wait(), grace_s)
         if self._flusher is not None:  # what was applied is appended before the leader lets go
             await asyncio.wait({self._flusher}, timeout=max(grace_s, 1.0))
+        if self._tasks and grace_s > 0:  # destroys and resets already asked of workers
+            await asyncio.wait(set(self._tasks), timeout=grace_s)
         await self._cancel_tasks()
         if self.state == "stopping":
             self.state = "stopped"
@@ -587,8 +646,16 @@ class PartitionLeader:
     async def _create(self, grant: Grant, args: AcquireArgs, alternatives: list[str]) -> Grant:
         """Cold path: ask the chosen worker, then the alternatives, to create the sandbox."""
         sid = grant.sandbox_id
-        spec = SandboxSpec(sandbox_name(self.partition, sid), args.function, args.version, args.memory_mb)
+        spec = SandboxSpec(
+            sandbox_name(self.partition, sid),
+            args.function,
+            args.version,
+            args.memory_mb,
+            args.timeout_ms,
+            args.sandbox,
+        )
         candidates = [grant.worker_id, *alternatives]
+        malformed: WorkerRefused | None = None
         for index, worker_id in enumerate(candidates):
             worker = self._workers.get(worker_id)
             if index > 0:
@@ -602,12 +669,16 @@ class PartitionLeader:
                 init_ms = await self.workers.create_sandbox(worker.address, spec)
             except WorkerRefused as exc:
                 log.info(
-                    "event=create_refused partition=%d sandbox=%s worker=%s why=%s",
+                    "event=create_refused partition=%d sandbox=%s worker=%s reason=%s why=%s",
                     self.partition,
                     spec.name,
                     worker_id,
+                    exc.reason,
                     exc,
                 )
+                if exc.invalid:  # every worker would refuse the same request
+                    malformed = exc
+                    break
                 if self.state != "serving":
                     break
                 continue
@@ -629,7 +700,87 @@ class PartitionLeader:
             )
         with contextlib.suppress(CoreError):
             await self._change(self.core.destroy(sid, "create_failed", self._now()))
+        if malformed is not None:
+            raise BadArgument("sandbox", str(malformed))
         raise Throttled("no_capacity")
+
+    # ------------------------------------------------------------------ concurrency and provisioned sandboxes
+
+    async def set_concurrency(self, function: str, reserved: int | None) -> None:
+        """Journal the function's reserved concurrency (``None`` removes it); answered after the commit, so
+        it survives failover. Raises :class:`BadArgument` (``reserved`` beyond the account limit)."""
+        core = self._check_serving()
+        try:
+            records = core.set_reserved(function, reserved)
+        except InvalidArgument as exc:
+            field = _field_of(exc)
+            raise BadArgument(field if field in ("function", "reserved") else "reserved", str(exc)) from None
+        self._enter()
+        try:
+            await self._change(records)
+        finally:
+            self._leave()
+        log.info("event=concurrency_set partition=%d function=%s reserved=%s", self.partition, function, reserved)
+
+    def sandboxes_of(self, function: str, version: str, memory_mb: int) -> tuple[int, int]:
+        """(all, idle) sandboxes of a function version with that memory."""
+        boxes = self.core.state()["sandboxes"].values()
+        mine = [b for b in boxes if (b[1], b[2], b[3]) == (function, version, memory_mb)]
+        return len(mine), sum(1 for b in mine if b[4] == "idle")
+
+    async def ensure_warm(self, args: AcquireArgs, count: int) -> tuple[int, int]:
+        """Provisioned concurrency: create the sandboxes the version lacks to have ``count`` (each a cold
+        acquire with the template, then an ``ok`` release, so it ends idle and initialised).
+
+        Idle sandboxes are leased for the duration so that the acquires go cold; at most
+        ``config.warm_parallel`` creations run at once. Returns ``(sandboxes, created)``; when nothing could
+        be created the first error is raised (:class:`Throttled`, :class:`BadArgument`, ...).
+        """
+        self._check_serving()
+        limit = self.config.account_limit if self.config.account_limit is not None else 1000
+        if not 0 <= count <= limit:
+            raise BadArgument("count", f"must be in 0..{limit} (the account limit)")
+        if args.sandbox is None:
+            raise BadArgument("sandbox", "provisioned sandboxes need the sandbox template")
+        total, idle = self.sandboxes_of(args.function, args.version, args.memory_mb)
+        if total >= count:
+            return total, 0
+        attempts = min(count, count - total + idle)
+        parallel = asyncio.Semaphore(max(1, self.config.warm_parallel))
+        held: list[Grant] = []
+        errors: list[Exception] = []
+        plain = AcquireArgs(args.function, args.version, args.memory_mb, args.timeout_ms, "", args.sandbox)
+
+        async def one() -> None:
+            async with parallel:
+                if errors:
+                    return
+                try:
+                    held.append(await self.acquire(plain))
+                except (Throttled, BadArgument, LeaseGone) as exc:
+                    errors.append(exc)
+
+        try:
+            await asyncio.gather(*(one() for _ in range(attempts)))
+        finally:
+            for grant in held:
+                with contextlib.suppress(LeaseGone, UnknownLeaseToken, Recovering, NotLeader):
+                    await self.release(grant.token, "ok")
+        created = sum(1 for grant in held if grant.cold)
+        total = self.sandboxes_of(args.function, args.version, args.memory_mb)[0]
+        log.info(
+            "event=ensure_warm partition=%d function=%s version=%s count=%d sandboxes=%d created=%d errors=%d",
+            self.partition,
+            args.function,
+            args.version,
+            count,
+            total,
+            created,
+            len(errors),
+        )
+        if errors and created == 0 and total < count:
+            raise errors[0]
+        return total, created
 
     async def release(self, token: tuple[int, int], outcome: str) -> None:
         """Give a lease back; a broken outcome destroys the sandbox (the worker is told in the background).

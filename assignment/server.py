@@ -30,10 +30,13 @@ from assignment.host import HostConfig, PartitionHost
 from assignment.leader import LeaderConfig
 from assignment.members import ServerInfo
 from assignment.service import SERVICE_NAME, AssignmentService, add_to_server
-from assignment.worker_client import AcceptingWorkers, WorkerClient
+from assignment.worker_client import AcceptingWorkers, GrpcWorkerClient, WorkerClient
 from journal.store import Journal
 
-__all__ = ["AssignmentServer", "ServerConfig", "run"]
+__all__ = ["WORKER_CLIENTS", "AssignmentServer", "ServerConfig", "run"]
+
+#: The choices of ``ServerConfig.workers``: real worker agents over gRPC, or a double that accepts everything.
+WORKER_CLIENTS = ("grpc", "accept")
 
 log = logging.getLogger("leasehold.server")
 
@@ -52,6 +55,8 @@ class ServerConfig:
     advertise: str | None = None
     session_timeout_s: float = 10.0
     grace_s: float = 5.0
+    #: How sandboxes are made: ``grpc`` (real worker agents) or ``accept`` (a double that contacts nobody).
+    workers: str = "grpc"
     host: HostConfig = field(default_factory=HostConfig)
     leader: LeaderConfig = field(default_factory=LeaderConfig)
 
@@ -70,7 +75,15 @@ class AssignmentServer:
         self.coordinator = coordinator or connect(
             config.zk, partitions=config.host.partitions, session_timeout_s=config.session_timeout_s
         )
-        self.workers = workers or AcceptingWorkers()
+        if config.workers not in WORKER_CLIENTS:
+            raise ValueError(f"workers must be one of {WORKER_CLIENTS}, not {config.workers!r}")
+        self._own_workers: GrpcWorkerClient | None = None
+        if workers is None:
+            if config.workers == "accept":
+                workers = AcceptingWorkers()
+            else:
+                workers = self._own_workers = GrpcWorkerClient()
+        self.workers: WorkerClient = workers
         self.journal: Journal | None = None
         self.host: PartitionHost | None = None
         self.grpc: grpc.aio.Server | None = None
@@ -99,7 +112,12 @@ class AssignmentServer:
         await self.host.start()
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
         log.info(
-            "event=server_started id=%s address=%s zk=%s journal=%s", cfg.server_id, self.address, cfg.zk, cfg.journal
+            "event=server_started id=%s address=%s zk=%s journal=%s workers=%s",
+            cfg.server_id,
+            self.address,
+            cfg.zk,
+            cfg.journal,
+            cfg.workers,
         )
 
     async def _set_health(self, status: int) -> None:
@@ -114,6 +132,8 @@ class AssignmentServer:
             await self.host.stop()
         if self.grpc is not None:
             await self.grpc.stop(self.config.grace_s)
+        if self._own_workers is not None:
+            await self._own_workers.close()
         if self.journal is not None:
             await asyncio.to_thread(self.journal.close)
         log.info("event=server_stopped id=%s", self.config.server_id)

@@ -1,8 +1,9 @@
 """The ``leasehold server`` subcommand: run one assignment server process.
 
 Flags default to ``LEASEHOLD_*`` environment variables (``LEASEHOLD_ZK``, ``LEASEHOLD_JOURNAL``,
-``LEASEHOLD_LISTEN``, ``LEASEHOLD_ID``, ``LEASEHOLD_ZONE``, ...). The effective configuration is logged at
-start-up.
+``LEASEHOLD_LISTEN``, ``LEASEHOLD_ID``, ``LEASEHOLD_ZONE``, ``LEASEHOLD_WORKERS``, ...). The effective
+configuration is logged at start-up. Sandboxes are created on real worker agents over gRPC unless
+``--workers accept`` picks the double that contacts nobody (for tests with worker doubles).
 
 Example::
 
@@ -52,6 +53,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--idle-keepalive", type=float, default=float(_env("IDLE_KEEPALIVE", "600") or 600))
     parser.add_argument("--account-limit", type=int, default=int(_env("ACCOUNT_LIMIT", "1000") or 1000))
     parser.add_argument("--snapshot-every", type=int, default=int(_env("SNAPSHOT_EVERY", "2000") or 2000))
+    parser.add_argument(
+        "--workers",
+        choices=("grpc", "accept"),
+        default=_env("WORKERS", "grpc"),
+        help="grpc: create sandboxes on real worker agents; accept: a double that contacts nobody (tests)",
+    )
     parser.add_argument("--log-level", default=_env("LOG_LEVEL", "INFO"))
     parser.set_defaults(func=main)
     return parser
@@ -68,6 +75,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         advertise=args.advertise,
         session_timeout_s=args.session_timeout,
         grace_s=args.grace,
+        workers=args.workers,
         host=HostConfig(partitions=args.partitions, settle_s=args.settle, grace_s=args.grace),
         leader=LeaderConfig(
             account_limit=args.account_limit,

@@ -14,6 +14,9 @@ LeaseGone                   FAILED_PRECONDITION     ``stale_lease``
 ==========================  ======================  =============================================
 
 Requests that are not valid protobuf get INVALID_ARGUMENT (field ``request``) rather than INTERNAL.
+A sandbox template (``AcquireRequest.sandbox``, ``EnsureWarmRequest.sandbox``) that names a sandbox id,
+another function, or no code is INVALID_ARGUMENT with field ``sandbox``, as is one a worker refuses as
+malformed (e.g. an unknown code blob).
 
 Example::
 
@@ -45,6 +48,7 @@ from assignment.members import ServerInfo
 from assignment.partitioning import partition_of
 from assignment.v1 import assignment_pb2 as pb
 from journal.v1 import records_pb2
+from workers.v1 import worker_pb2
 
 __all__ = ["SERVICE_NAME", "AssignmentService", "Partitions", "add_to_server", "error_metadata"]
 
@@ -109,6 +113,32 @@ def _check_name(field: str, value: str, *, required: bool = True) -> None:
         raise BadArgument(field, f"longer than {_LIMITS[field]} bytes")
 
 
+def _template(request: pb.AcquireRequest | pb.EnsureWarmRequest) -> worker_pb2.CreateSandboxRequest | None:
+    """The request's sandbox template, checked, with ``function_name`` filled in; ``None`` when absent."""
+    if not request.HasField("sandbox"):
+        return None
+    template = request.sandbox
+    if template.sandbox_id:
+        raise BadArgument("sandbox", "sandbox_id is chosen by the leader and must be empty")
+    if template.function_name and template.function_name != request.function:
+        raise BadArgument("sandbox", f"function_name {template.function_name!r:.160} is not the request's function")
+    if not template.HasField("code") or template.code.WhichOneof("source") is None:
+        raise BadArgument("sandbox", "code is required")
+    checked = worker_pb2.CreateSandboxRequest()
+    checked.CopyFrom(template)
+    checked.function_name = request.function
+    return checked
+
+
+def _check_function_version(request: pb.AcquireRequest | pb.EnsureWarmRequest) -> None:
+    _check_name("function", request.function)
+    _check_name("version", request.version)
+    if not 128 <= request.memory_mb <= 10240:
+        raise BadArgument("memory_mb", "must be in 128..10240")
+    if not 1 <= request.timeout_ms <= 900_000:
+        raise BadArgument("timeout_ms", "must be in 1..900000")
+
+
 def _lease(grant: Grant) -> pb.Lease:
     return pb.Lease(
         partition=grant.partition,
@@ -123,7 +153,7 @@ def _lease(grant: Grant) -> pb.Lease:
 
 
 class AssignmentService:
-    """Acquire, Release and Routing over the partitions of one server."""
+    """Acquire, Release, Routing, SetConcurrency and EnsureWarm over the partitions of one server."""
 
     def __init__(self, partitions: Partitions) -> None:
         self.partitions = partitions
@@ -132,20 +162,41 @@ class AssignmentService:
         self, request: pb.AcquireRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.AcquireResponse:
         """A lease on a sandbox of the function version (see the proto)."""
-        _check_name("function", request.function)
-        _check_name("version", request.version)
+        _check_function_version(request)
         _check_name("request_id", request.request_id, required=False)
-        if not 128 <= request.memory_mb <= 10240:
-            raise BadArgument("memory_mb", "must be in 128..10240")
-        if not 1 <= request.timeout_ms <= 900_000:
-            raise BadArgument("timeout_ms", "must be in 1..900000")
         if request.deadline_ms and request.deadline_ms < time.time() * 1000:
             raise BadArgument("deadline_ms", "already passed")
+        template = _template(request)
         partition = partition_of(request.function, self.partitions.partition_count)
         leader = self.partitions.leader_for(partition)
-        args = AcquireArgs(request.function, request.version, request.memory_mb, request.timeout_ms, request.request_id)
+        args = AcquireArgs(
+            request.function, request.version, request.memory_mb, request.timeout_ms, request.request_id, template
+        )
         grant = await leader.acquire(args)
         return pb.AcquireResponse(lease=_lease(grant))
+
+    async def SetConcurrency(
+        self, request: pb.SetConcurrencyRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.SetConcurrencyResponse:
+        """Set (or, with ``reserved`` unset, remove) the function's reserved concurrency."""
+        _check_name("function", request.function)
+        reserved = request.reserved if request.HasField("reserved") else None
+        leader = self.partitions.leader_for(partition_of(request.function, self.partitions.partition_count))
+        await leader.set_concurrency(request.function, reserved)
+        return pb.SetConcurrencyResponse()
+
+    async def EnsureWarm(
+        self, request: pb.EnsureWarmRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.EnsureWarmResponse:
+        """Keep ``count`` initialised sandboxes of the function version (provisioned concurrency)."""
+        _check_function_version(request)
+        template = _template(request)
+        if template is None:
+            raise BadArgument("sandbox", "the sandbox template is required")
+        leader = self.partitions.leader_for(partition_of(request.function, self.partitions.partition_count))
+        args = AcquireArgs(request.function, request.version, request.memory_mb, request.timeout_ms, "", template)
+        sandboxes, created = await leader.ensure_warm(args, request.count)
+        return pb.EnsureWarmResponse(sandboxes=sandboxes, created=created)
 
     async def Release(
         self, request: pb.ReleaseRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -230,5 +281,7 @@ def add_to_server(service: AssignmentService, server: grpc.aio.Server) -> None:
         "Acquire": handler(service.Acquire, pb.AcquireRequest),
         "Release": handler(service.Release, pb.ReleaseRequest),
         "Routing": handler(service.Routing, pb.RoutingRequest),
+        "SetConcurrency": handler(service.SetConcurrency, pb.SetConcurrencyRequest),
+        "EnsureWarm": handler(service.EnsureWarm, pb.EnsureWarmRequest),
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))

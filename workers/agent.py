@@ -34,6 +34,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from workers.blobs import CodeStore
 from workers.code import CodeCache, CodeError, Source
 from workers.errors import (
     CapacityExhausted,
@@ -80,6 +81,8 @@ class AgentConfig:
     isolation: Isolation = field(default_factory=Isolation)
     uid_base: int = 100_000
     """Sandbox users are uid_base + slot (only when the agent runs as root)."""
+    code_store: str | None = None
+    """The code store's database URL (``CodeRef.blob_sha256``); ``None``: blobs are refused."""
 
 
 @dataclass(frozen=True)
@@ -115,10 +118,12 @@ class Agent:
         self._next_slot = 0
         self._closing = False
         self._heartbeat: asyncio.Task[None] | None = None
+        self._destroying: set[asyncio.Future[None]] = set()
         self.templates: dict[tuple[object, ...], TemplateSandbox | str] = {}  # str: why it was refused
         self._template_locks: dict[tuple[object, ...], asyncio.Lock] = {}
         self.sandbox_root = config.data_dir / "sandboxes"
         self.code = CodeCache(config.data_dir / "code")
+        self.code_store = CodeStore(config.code_store) if config.code_store else None
         iso = config.isolation
         if iso.bwrap is not None and config.data_dir.resolve() not in iso.hide:
             iso = Isolation(iso.bwrap, (*iso.hide, config.data_dir.resolve()), iso.tmp_mb, iso.nofile, iso.nproc)
@@ -340,11 +345,21 @@ class Agent:
         sandbox = self.sandboxes.pop(sandbox_id, None)
         if sandbox is None:
             return False
-        await sandbox.stop()
-        self._reserved_mb -= sandbox.config.memory_mb
-        self._give_uid(sandbox.uid)
-        log.info("event=sandbox_destroyed sandbox=%s", sandbox_id)
+        # Finished even when the caller goes away (a cancelled RPC): a half-stopped sandbox would keep its
+        # memory, its user and its mounts for good.
+        task = asyncio.ensure_future(self._finish_destroy(sandbox_id, sandbox))
+        self._destroying.add(task)
+        task.add_done_callback(self._destroying.discard)
+        await asyncio.shield(task)
         return True
+
+    async def _finish_destroy(self, sandbox_id: str, sandbox: Sandbox) -> None:
+        try:
+            await sandbox.stop()
+        finally:
+            self._reserved_mb -= sandbox.config.memory_mb
+            self._give_uid(sandbox.uid)
+        log.info("event=sandbox_destroyed sandbox=%s", sandbox_id)
 
     async def reset(self, sandbox_id: str) -> tuple[Sandbox, InitResult]:
         """Restart the sandbox from scratch (a running invocation ends as a crash)."""
@@ -399,8 +414,11 @@ class Agent:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat
         await asyncio.gather(*(self.destroy(k) for k in list(self.sandboxes)), return_exceptions=True)
+        await asyncio.gather(*list(self._destroying), return_exceptions=True)  # those whose callers went away
         templates = [t for t in self.templates.values() if isinstance(t, TemplateSandbox)]
         await asyncio.gather(*(t.stop() for t in templates), return_exceptions=True)
         self.templates.clear()
         with contextlib.suppress(Exception):
             await self.registrar.close()
+        if self.code_store is not None:
+            await asyncio.to_thread(self.code_store.close)

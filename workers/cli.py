@@ -55,11 +55,24 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--advertise", default=_env("ADVERTISE", ""), help="address others use (default: --listen)")
     parser.add_argument("--no-bwrap", action="store_true", help="do not use bubblewrap even when installed")
     parser.add_argument("--heartbeat", type=float, default=float(_env("HEARTBEAT", "5") or 5), metavar="S")
+    parser.add_argument(
+        "--code-store",
+        default=os.environ.get("LEASEHOLD_CODE_STORE"),
+        metavar="URL",
+        help="database URL of the code store, for CodeRef.blob_sha256 (env LEASEHOLD_CODE_STORE)",
+    )
+    parser.add_argument(
+        "--zk-session-timeout",
+        type=float,
+        default=float(_env("ZK_SESSION_TIMEOUT", "10") or 10),
+        metavar="S",
+        help="ZooKeeper session timeout: how soon a dead worker's node vanishes",
+    )
 
 
 async def _main(args: argparse.Namespace) -> int:
     isolation = Isolation(bwrap=None) if args.no_bwrap else Isolation()
-    registrar: Registrar = ZooKeeperRegistrar(args.zk) if args.zk else NullRegistrar()
+    registrar: Registrar = ZooKeeperRegistrar(args.zk, args.zk_session_timeout) if args.zk else NullRegistrar()
     host = args.listen.rpartition(":")[0]
     config = AgentConfig(
         data_dir=args.data_dir.resolve(),
@@ -69,6 +82,7 @@ async def _main(args: argparse.Namespace) -> int:
         address=args.advertise or args.listen,
         heartbeat_s=args.heartbeat,
         isolation=isolation,
+        code_store=args.code_store,
     )
     agent = Agent(config, registrar)
     server, port = await serve(agent, args.listen)
@@ -78,9 +92,10 @@ async def _main(args: argparse.Namespace) -> int:
         )
     cleaned = await agent.start()
     logging.info(
-        "event=worker_config listen=%s zone=%s memory_mb=%d data_dir=%s bwrap=%s zk=%s assignment=%s cleaned=%d",
+        "event=worker_config listen=%s zone=%s memory_mb=%d data_dir=%s bwrap=%s zk=%s assignment=%s cleaned=%d "
+        "code_store=%s",
         args.listen, args.zone, args.memory, config.data_dir, agent.isolation.bwrap, args.zk, args.assignment,
-        len(cleaned),
+        len(cleaned), "yes" if args.code_store else "no",
     )  # fmt: skip
     print(f"event=worker_listening port={port}", flush=True)
     stopping = asyncio.Event()

@@ -5,10 +5,14 @@ together, at most 5 layers. A zip entry that would land outside its folder (``..
 symlink pointing out) is refused, as is a folder holding such a symlink. Unpacked trees are readable by
 every user (sandboxes run as their own user) and never written again.
 
+A zip is cached under its SHA-256, which is also its key in the code store (``journal.blobs``): a
+:class:`BlobSource` whose hash the cache already holds is never fetched again.
+
 Example::
 
     cache = CodeCache(Path("/var/lib/leasehold/code"))
     task = cache.function_dir(ZipSource(Path("app.zip")))   # .../code/<sha256>/
+    same = cache.function_dir(BlobSource(sha, store.get))   # fetched only if <sha256>/ is not there yet
     opt = cache.layers_dir([ZipSource(Path("layer.zip"))])  # merged, for /opt
 """
 
@@ -20,6 +24,7 @@ import shutil
 import stat
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -27,6 +32,7 @@ __all__ = [
     "MAX_LAYERS",
     "MAX_UNZIPPED_BYTES",
     "MAX_ZIP_BYTES",
+    "BlobSource",
     "CodeCache",
     "CodeError",
     "DirSource",
@@ -75,7 +81,18 @@ class DirSource:
     path: Path
 
 
-Source = ZipSource | DirSource
+@dataclass(frozen=True)
+class BlobSource:
+    """A zip in the code store, by its SHA-256 (lower-case hex); ``fetch`` returns its bytes (it may block:
+    the cache runs in a worker thread) or raises :class:`CodeError`. ``field`` names the request field in
+    messages."""
+
+    sha256: str
+    fetch: Callable[[str], bytes]
+    field: str = "code.blob_sha256"
+
+
+Source = ZipSource | DirSource | BlobSource
 
 
 def _safe_relative(name: str) -> PurePosixPath:
@@ -217,18 +234,32 @@ class CodeCache:
                 self._publish(tmp / "t", dest)
                 shutil.rmtree(tmp, ignore_errors=True)
             return key, dest
+        if isinstance(source, BlobSource):
+            key = source.sha256
+            dest = self.root / key
+            if not dest.exists():  # cached by the same hash: the blob is not fetched again
+                data = source.fetch(key)
+                if len(data) > MAX_ZIP_BYTES:
+                    raise CodeError(f"{source.field}: blob is {len(data)} bytes; the limit is {MAX_ZIP_BYTES} bytes")
+                if hashlib.sha256(data).hexdigest() != key:
+                    raise CodeError(f"{source.field}: the code store returned bytes that do not match {key}")
+                self._unpack_zip(data, dest, budget)
+            return key, dest
         data = source.read()
         key = hashlib.sha256(data).hexdigest()
         dest = self.root / key
         if not dest.exists():
-            tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=".tmp-"))
-            try:
-                (tmp / "t").mkdir()
-                _extract(data, tmp / "t", budget)
-                self._publish(tmp / "t", dest)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
+            self._unpack_zip(data, dest, budget)
         return key, dest
+
+    def _unpack_zip(self, data: bytes, dest: Path, budget: int) -> None:
+        tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=".tmp-"))
+        try:
+            (tmp / "t").mkdir()
+            _extract(data, tmp / "t", budget)
+            self._publish(tmp / "t", dest)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     @staticmethod
     def _publish(tree: Path, dest: Path) -> None:

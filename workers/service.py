@@ -22,7 +22,8 @@ from grpc_reflection.v1alpha import reflection
 from journal.v1 import records_pb2
 from workers import errors
 from workers.agent import Agent, CreateSpec
-from workers.code import DirSource, Source, ZipSource
+from workers.blobs import CodeStore
+from workers.code import CodeError, DirSource, Source, ZipSource
 from workers.errors import AgentError, InvalidRequest
 from workers.runtime_api import ErrorBody, Invocation
 from workers.sandbox import InitResult, InvokeResult, Outcome, Sandbox, State
@@ -56,15 +57,23 @@ _OUTCOMES = {
 }
 
 
-def _source(ref: worker_pb2.CodeRef, what: str) -> Source:
+def _source(ref: worker_pb2.CodeRef, what: str, store: CodeStore | None) -> Source:
     kind = ref.WhichOneof("source")
+    if kind == "blob_sha256":
+        field = f"{what}.blob_sha256"
+        if store is None:
+            raise InvalidRequest(f"{field}: this worker has no code store (--code-store / LEASEHOLD_CODE_STORE)")
+        try:
+            return store.source(ref.blob_sha256, field)
+        except CodeError as exc:
+            raise InvalidRequest(str(exc)) from None
     if kind == "zip_path":
         return ZipSource(path=_path(ref.zip_path, what))
     if kind == "directory":
         return DirSource(_path(ref.directory, what))
     if kind == "zip_bytes":
         return ZipSource(data=ref.zip_bytes)
-    raise InvalidRequest(f"{what} needs zip_path, directory or zip_bytes")
+    raise InvalidRequest(f"{what} needs zip_path, directory, zip_bytes or blob_sha256")
 
 
 def _path(text: str, what: str) -> Path:
@@ -116,8 +125,10 @@ class WorkerService(worker_pb2_grpc.WorkerServicer):
                 sandbox_id=request.sandbox_id,
                 function_name=request.function_name,
                 function_version=request.function_version or "$LATEST",
-                code=_source(request.code, "code"),
-                layers=tuple(_source(layer, f"layer {i}") for i, layer in enumerate(request.layers)),
+                code=_source(request.code, "code", self.agent.code_store),
+                layers=tuple(
+                    _source(layer, f"layers[{i}]", self.agent.code_store) for i, layer in enumerate(request.layers)
+                ),
                 handler=request.handler,
                 memory_mb=request.memory_mb,
                 timeout_ms=request.timeout_ms or 3000,

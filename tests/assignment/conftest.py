@@ -75,9 +75,13 @@ class Servers:
         self.folder = folder
         self.all = registry
 
-    def start(self, server_id: str, *, partitions: int = 8, extra: list[str] | None = None) -> ServerProcess:
+    def start(
+        self, server_id: str, *, partitions: int = 8, extra: list[str] | None = None, workers: str = "accept"
+    ) -> ServerProcess:
         args = ["--session-timeout", "2", "--settle", "1", "--grace", "3", *(extra or [])]
-        server = ServerProcess.start(server_id, self.zk, self.journal, self.folder, partitions=partitions, extra=args)
+        server = ServerProcess.start(
+            server_id, self.zk, self.journal, self.folder, partitions=partitions, extra=args, workers=workers
+        )
         self.all.append(server)
         return server
 

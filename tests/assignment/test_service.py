@@ -22,6 +22,7 @@ from assignment.v1 import assignment_pb2 as pb
 from assignment.v1 import assignment_pb2_grpc as pb_grpc
 from journal.v1 import records_pb2
 from tests.assignment.doubles import FakeWorkers
+from workers.v1 import worker_pb2
 
 PARTITIONS = 4
 
@@ -219,3 +220,72 @@ async def test_graceful_stop_finishes_in_flight_calls(cluster: Cluster) -> None:
         leases = [(await call).lease for call in calls]
     assert len({(lease.partition, lease.token.seq) for lease in leases}) == 8
     assert not cluster.hub.leaders  # every partition was handed back
+
+
+TEMPLATE = worker_pb2.CreateSandboxRequest(code=worker_pb2.CodeRef(blob_sha256="ab" * 32), handler="app.handler")
+
+
+def warm(function: str = "resize", **kw: object) -> pb.EnsureWarmRequest:
+    fields: dict[str, object] = {
+        "function": function,
+        "version": "1",
+        "memory_mb": 256,
+        "timeout_ms": 3000,
+        "count": 2,
+        "sandbox": TEMPLATE,
+    }
+    fields.update(kw)
+    return pb.EnsureWarmRequest(**fields)  # type: ignore[arg-type]
+
+
+async def test_templates_concurrency_and_provisioning(cluster: Cluster, stub: pb_grpc.AssignmentAsyncStub) -> None:
+    lease = (await stub.Acquire(acquire("tpl", sandbox=TEMPLATE))).lease
+    assert lease.cold
+    sent = cluster.workers.specs[-1].request()
+    assert (sent.sandbox_id, sent.function_name, sent.memory_mb) == (lease.sandbox_id, "tpl", 256)
+    bad_templates = [
+        worker_pb2.CreateSandboxRequest(sandbox_id="p0-s1", code=TEMPLATE.code),
+        worker_pb2.CreateSandboxRequest(function_name="other", code=TEMPLATE.code),
+        worker_pb2.CreateSandboxRequest(handler="app.handler"),
+        worker_pb2.CreateSandboxRequest(code=worker_pb2.CodeRef()),
+        worker_pb2.CreateSandboxRequest(function_name="x" * 100_000, code=TEMPLATE.code),
+    ]
+    for template in bad_templates:
+        for call in (stub.Acquire(acquire("tpl", sandbox=template)), stub.EnsureWarm(warm("tpl", sandbox=template))):
+            meta = await expect_error(call, grpc.StatusCode.INVALID_ARGUMENT)
+            assert meta["leasehold-field"] == "sandbox"
+    warm_cases = [
+        (warm(""), "function"),
+        (warm("f" * 141), "function"),
+        (warm(version=""), "version"),
+        (warm(memory_mb=64), "memory_mb"),
+        (warm(timeout_ms=900_001), "timeout_ms"),
+        (warm(count=1001), "count"),
+        (warm(count=4_000_000_000), "count"),
+        (pb.EnsureWarmRequest(function="f", version="1", memory_mb=256, timeout_ms=3000, count=1), "sandbox"),
+    ]
+    for request, field in warm_cases:
+        meta = await expect_error(stub.EnsureWarm(request), grpc.StatusCode.INVALID_ARGUMENT)
+        assert meta["leasehold-field"] == field, (request, meta)
+    for bad in (pb.SetConcurrencyRequest(function=""), pb.SetConcurrencyRequest(function="a\x00b", reserved=1)):
+        meta = await expect_error(stub.SetConcurrency(bad), grpc.StatusCode.INVALID_ARGUMENT)
+        assert meta["leasehold-field"] == "function"
+    meta = await expect_error(
+        stub.SetConcurrency(pb.SetConcurrencyRequest(function="f", reserved=1001)), grpc.StatusCode.INVALID_ARGUMENT
+    )
+    assert meta["leasehold-field"] == "reserved"
+    async with grpc.aio.insecure_channel(cluster.servers[0].address) as channel:
+        for method in ("SetConcurrency", "EnsureWarm"):
+            garbage: Any = channel.unary_unary(f"/leasehold.assignment.v1.Assignment/{method}")
+            meta = await expect_error(garbage(b"\xff\xff\xff\xff\x0f\x00garbage"), grpc.StatusCode.INVALID_ARGUMENT)
+            assert meta["leasehold-field"] == "request"
+
+    await stub.SetConcurrency(pb.SetConcurrencyRequest(function="tpl", reserved=1))
+    meta = await expect_error(stub.Acquire(acquire("tpl", sandbox=TEMPLATE)), grpc.StatusCode.RESOURCE_EXHAUSTED)
+    assert meta["leasehold-reason"] == "reserved_limit"
+    await stub.SetConcurrency(pb.SetConcurrencyRequest(function="tpl"))
+    await stub.Release(pb.ReleaseRequest(partition=lease.partition, token=lease.token, outcome=records_pb2.OUTCOME_OK))
+    answer = await stub.EnsureWarm(warm("tpl", count=3))
+    assert (answer.sandboxes, answer.created) == (3, 2)
+    answer = await stub.EnsureWarm(warm("tpl", count=3))
+    assert (answer.sandboxes, answer.created) == (3, 0)

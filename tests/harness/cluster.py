@@ -5,7 +5,7 @@ Each process gets a free loopback port and a log file; it can be stopped gracefu
 
 Example::
 
-    server = ServerProcess.start("s1", zk_hosts, journal_url, tmp_path, partitions=8)
+    server = ServerProcess.start("s1", zk_hosts, journal_url, tmp_path, partitions=8)   # workers="grpc": real agents
     server.wait_serving()
     server.kill()
     print(server.log_tail())
@@ -49,6 +49,8 @@ class ServerProcess:
     log_path: Path
     port: int
     extra: list[str] = field(default_factory=list)
+    #: ``accept`` (worker doubles that register in coordination only) or ``grpc`` (real worker agents).
+    workers: str = "accept"
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -58,11 +60,19 @@ class ServerProcess:
 
     @classmethod
     def start(
-        cls, server_id: str, zk: str, journal: str, folder: Path, *, partitions: int = 8, extra: list[str] | None = None
+        cls,
+        server_id: str,
+        zk: str,
+        journal: str,
+        folder: Path,
+        *,
+        partitions: int = 8,
+        extra: list[str] | None = None,
+        workers: str = "accept",
     ) -> ServerProcess:
         """Start a server process (it keeps its port across restarts)."""
         args = ["--partitions", str(partitions), *(extra or [])]
-        server = cls(server_id, zk, journal, folder / f"{server_id}.log", free_port(), args)
+        server = cls(server_id, zk, journal, folder / f"{server_id}.log", free_port(), args, workers)
         server.launch()
         return server
 
@@ -86,6 +96,8 @@ class ServerProcess:
                 self.server_id,
                 "--zone",
                 "zone-a",
+                "--workers",
+                self.workers,
                 *self.extra,
             ],
             stdout=log,

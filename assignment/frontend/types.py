@@ -11,20 +11,21 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 __all__ = [
+    "CodeStorageExceededException",
     "EventInvokeConfig",
     "FunctionConfig",
+    "InvalidParameterValueException",
+    "InvalidRequestContentException",
     "InvokeResult",
     "LambdaError",
-    "error_types",
-    "ResourceNotFoundException",
-    "InvalidRequestContentException",
-    "InvalidParameterValueException",
     "RequestTooLargeException",
-    "TooManyRequestsException",
     "ResourceConflictException",
+    "ResourceNotFoundException",
     "ServiceException",
+    "TooManyRequestsException",
     "UnsupportedMediaTypeException",
-    "CodeStorageExceededException",
+    "ValidationException",
+    "error_types",
 ]
 
 FunctionErrorKind = Literal["", "Handled", "Unhandled"]
@@ -164,6 +165,13 @@ class CodeStorageExceededException(LambdaError):
     status = 400
 
 
+class ValidationException(LambdaError):
+    """HTTP 400: A value breaks its documented pattern, length or range (AWS's constraint check)."""
+
+    type = "ValidationException"
+    status = 400
+
+
 #: Every Lambda error type by name.
 error_types: dict[str, type[LambdaError]] = {
     cls.type: cls
@@ -177,5 +185,6 @@ error_types: dict[str, type[LambdaError]] = {
         ServiceException,
         UnsupportedMediaTypeException,
         CodeStorageExceededException,
+        ValidationException,
     )
 }

@@ -1,0 +1,779 @@
+"""The Lambda-compatible HTTP API (the REST paths boto3's ``lambda`` client uses) and the admin JSON API.
+
+Management: CreateFunction, GetFunction(Configuration), ListFunctions, DeleteFunction, UpdateFunctionCode,
+UpdateFunctionConfiguration, PublishVersion, ListVersionsByFunction, Put/Get/DeleteFunctionConcurrency,
+Put/Get/DeleteProvisionedConcurrencyConfig, Put/GetFunctionEventInvokeConfig, PublishLayerVersion.
+Invoke: ``RequestResponse`` (200), ``Event`` (202, through the event queue), ``DryRun`` (204).
+Admin (for the ``leasehold`` CLI): ``/_leasehold/v1/status``, ``/_leasehold/v1/logs/{function}``,
+``/_leasehold/v1/dlq/{function}``.
+
+Every error is a Lambda error document with ``x-amzn-ErrorType``; anything unexpected is logged and
+answered as ``ServiceException`` without a traceback.
+
+Example::
+
+    api = LambdaHttpApi(registry, invoker, provisioner)
+    runner = web.AppRunner(api.app())
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import io
+import json
+import logging
+import time
+import uuid
+import zipfile
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from assignment.coordination.base import Coordinator
+from assignment.frontend.invoker import (
+    ASYNC_PAYLOAD_LIMIT,
+    SYNC_PAYLOAD_LIMIT,
+    Invoker,
+    check_payload,
+    decode_client_context,
+)
+from assignment.frontend.provisioning import Provisioner
+from assignment.frontend.registry import LATEST, FunctionSpec, FunctionVersion, LayerRef, Registry
+from assignment.frontend.types import (
+    EventInvokeConfig,
+    InvalidParameterValueException,
+    InvalidRequestContentException,
+    LambdaError,
+    RequestTooLargeException,
+    ResourceNotFoundException,
+    ServiceException,
+)
+from assignment.frontend.validation import (
+    MAX_MEMORY_MB,
+    MAX_TIMEOUT_S,
+    MIN_MEMORY_MB,
+    Fields,
+    check_environment,
+    check_name,
+    parse_function_name,
+    worker_runtime,
+)
+
+__all__ = ["MAX_BODY_BYTES", "EventSink", "LambdaHttpApi"]
+
+log = logging.getLogger("leasehold.frontend.http")
+
+#: Largest management request body (AWS: about 70 MB, a 50 MB zip in base64).
+MAX_BODY_BYTES = 69_905_067
+#: Largest code zip (decoded) and unzipped size with layers.
+MAX_ZIP_BYTES = 50 * 1024 * 1024
+MAX_UNZIPPED_BYTES = 262_144_000
+#: Most JSON nesting accepted in a management body.
+_JSON_BODY_LIMIT = MAX_BODY_BYTES
+
+_CREATE_USED = {
+    "FunctionName",
+    "Runtime",
+    "Role",
+    "Handler",
+    "Code",
+    "Description",
+    "Timeout",
+    "MemorySize",
+    "Publish",
+    "PackageType",
+    "Environment",
+    "Layers",
+    "SnapStart",
+    "Architectures",
+}
+#: Accepted and ignored: they change nothing in Leasehold.
+_IGNORED = {
+    "Tags",
+    "TracingConfig",
+    "EphemeralStorage",
+    "LoggingConfig",
+    "KMSKeyArn",
+    "DeadLetterConfig",
+    "VpcConfig",
+    "RevisionId",
+    "PublishTo",
+    "RuntimeConfig",
+}
+#: Known to AWS but refused here (they would change behaviour we do not have).
+_UNSUPPORTED = {
+    "ImageConfig",
+    "FileSystemConfigs",
+    "CodeSigningConfigArn",
+    "CapacityProviderConfig",
+    "DurableConfig",
+    "AcceleratorConfig",
+    "TenancyConfig",
+}
+_CONFIG_USED = {
+    "FunctionName",
+    "Runtime",
+    "Role",
+    "Handler",
+    "Description",
+    "Timeout",
+    "MemorySize",
+    "Environment",
+    "Layers",
+    "SnapStart",
+}
+_CODE_FIELDS = {"ZipFile", "S3Bucket", "S3Key", "S3ObjectVersion", "ImageUri", "SourceKMSKeyArn", "S3ObjectStorageMode"}
+
+
+class EventSink(Protocol):
+    """The part of ``assignment.frontend.events.EventQueue`` the HTTP API uses."""
+
+    async def enqueue(self, function: str, qualifier: str, payload: bytes, request_id: str) -> bool:
+        """Queue an event durably."""
+
+    async def depth(self, function: str | None = None) -> int:
+        """Events waiting."""
+
+    async def dead_letters(self, function: str, limit: int = 100) -> list[dict[str, object]]:
+        """Events that ran out of retries."""
+
+
+def _timestamp(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
+
+
+def _b64_sha(hex_sha: str) -> str:
+    return base64.b64encode(bytes.fromhex(hex_sha)).decode()
+
+
+def _reject_unsupported(fields: Fields) -> None:
+    for key in sorted(_UNSUPPORTED):
+        if fields.has(key):
+            raise InvalidParameterValueException(f"{key} is not supported by Leasehold")
+
+
+def _decode_zip(fields: Fields, key: str = "ZipFile") -> bytes:
+    """A base64 zip from a request, checked: a readable archive within the size limits."""
+    for other in ("S3Bucket", "S3Key", "S3ObjectVersion", "ImageUri"):
+        if fields.has(other):
+            raise InvalidParameterValueException(f"{other} is not supported by Leasehold: send ZipFile")
+    encoded = fields.string(key, required=True, max_len=MAX_BODY_BYTES)
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidParameterValueException(f"{key} is not valid base64") from None
+    if len(data) > MAX_ZIP_BYTES:
+        raise RequestTooLargeException(f"Zipped code must be smaller than {MAX_ZIP_BYTES} bytes")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unzipped = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError):
+        raise InvalidParameterValueException("Could not unzip uploaded file. Please check your file.") from None
+    if unzipped > MAX_UNZIPPED_BYTES:
+        raise InvalidParameterValueException(f"Unzipped size must be smaller than {MAX_UNZIPPED_BYTES} bytes")
+    return data
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise RequestTooLargeException(f"Request must be smaller than {limit} bytes")
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        chunk = await request.content.read(1 << 16)
+        if not chunk:
+            break
+        total += len(chunk)
+        if total > limit:
+            raise RequestTooLargeException(f"Request must be smaller than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _read_json(request: web.Request, limit: int = _JSON_BODY_LIMIT) -> object:
+    body = await _read_body(request, limit)
+    if not body.strip():
+        return {}
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        raise InvalidRequestContentException("Could not parse request body into json") from None
+
+
+def _qualifier_param(request: web.Request) -> str | None:
+    values = request.query.getall("Qualifier", [])
+    if len(values) > 1:
+        raise InvalidParameterValueException("Qualifier given more than once")
+    return values[0] if values else None
+
+
+def _name(request: web.Request, *, qualified: bool = True) -> tuple[str, str | None]:
+    name, qualifier = parse_function_name(request.match_info["name"], _qualifier_param(request))
+    if not qualified and qualifier is not None:
+        raise InvalidParameterValueException("This operation does not take a qualifier")
+    return name, qualifier
+
+
+#: The request id of a request (also its ``x-amzn-RequestId``).
+REQUEST_ID = web.RequestKey("request_id", str)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class LambdaHttpApi:
+    """The aiohttp application of one frontend."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        invoker: Invoker,
+        provisioner: Provisioner,
+        *,
+        events: EventSink | None = None,
+        coordinator: Coordinator | None = None,
+        account_limit: int = 1000,
+    ) -> None:
+        self.registry = registry
+        self.invoker = invoker
+        self.provisioner = provisioner
+        self.events = events
+        self.coordinator = coordinator
+        self.account_limit = account_limit
+        #: Invocations in flight (graceful stop waits for them).
+        self.in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # ------------------------------------------------------------------ plumbing
+
+    def app(self) -> web.Application:
+        """The application with every route and the error middleware."""
+        app = web.Application(middlewares=[self._errors], client_max_size=MAX_BODY_BYTES + 1024)
+        fn = "/2015-03-31/functions/{name}"
+        app.add_routes(
+            [
+                web.post("/2015-03-31/functions", self.create_function),
+                web.post("/2015-03-31/functions/", self.create_function),
+                web.get("/2015-03-31/functions", self.list_functions),
+                web.get("/2015-03-31/functions/", self.list_functions),
+                web.get(fn, self.get_function),
+                web.delete(fn, self.delete_function),
+                web.get(fn + "/configuration", self.get_configuration),
+                web.put(fn + "/configuration", self.update_configuration),
+                web.put(fn + "/code", self.update_code),
+                web.post(fn + "/versions", self.publish_version),
+                web.get(fn + "/versions", self.list_versions),
+                web.post(fn + "/invocations", self.invoke),
+                web.put("/2017-10-31/functions/{name}/concurrency", self.put_concurrency),
+                web.delete("/2017-10-31/functions/{name}/concurrency", self.delete_concurrency),
+                web.get("/2019-09-30/functions/{name}/concurrency", self.get_concurrency),
+                web.put("/2019-09-30/functions/{name}/provisioned-concurrency", self.put_provisioned),
+                web.get("/2019-09-30/functions/{name}/provisioned-concurrency", self.get_provisioned),
+                web.delete("/2019-09-30/functions/{name}/provisioned-concurrency", self.delete_provisioned),
+                web.put("/2019-09-25/functions/{name}/event-invoke-config", self.put_event_config),
+                web.get("/2019-09-25/functions/{name}/event-invoke-config", self.get_event_config),
+                web.post("/2018-10-31/layers/{layer}/versions", self.publish_layer),
+                web.get("/_leasehold/v1/status", self.status),
+                web.get("/_leasehold/v1/logs/{name}", self.recent_logs),
+                web.get("/_leasehold/v1/dlq/{name}", self.dead_letters),
+            ]
+        )
+        return app
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        request_id = str(uuid.uuid4())
+        request[REQUEST_ID] = request_id
+        try:
+            response = await handler(request)
+        except LambdaError as exc:
+            response = self._error(exc, request_id)
+        except web.HTTPException as exc:
+            kind = "ResourceNotFoundException" if exc.status == 404 else "InvalidRequestContentException"
+            if exc.status == 413:
+                kind = "RequestTooLargeException"
+            document = {"Type": "User", "Message": exc.reason, "message": exc.reason}
+            response = web.json_response(
+                document, status=exc.status, headers={"x-amzn-ErrorType": kind, "x-amzn-RequestId": request_id}
+            )
+        except Exception:
+            log.exception(
+                "event=http_error method=%s path=%.200s request_id=%s", request.method, request.path, request_id
+            )
+            response = self._error(ServiceException("An internal error occurred"), request_id)
+        response.headers.setdefault("x-amzn-RequestId", request_id)
+        return response
+
+    @staticmethod
+    def _error(exc: LambdaError, request_id: str) -> web.Response:
+        return web.json_response(
+            exc.body(), status=exc.status, headers={"x-amzn-ErrorType": exc.type, "x-amzn-RequestId": request_id}
+        )
+
+    async def wait_idle(self) -> None:
+        """Until no invocation is in flight."""
+        await self._idle.wait()
+
+    # ------------------------------------------------------------------ documents
+
+    def configuration(self, version: FunctionVersion) -> dict[str, Any]:
+        """The FunctionConfiguration document of a version."""
+        spec = version.spec
+        qualified = None if version.version == LATEST else version.version
+        doc: dict[str, Any] = {
+            "FunctionName": version.name,
+            "FunctionArn": self.registry.function_arn(version.name, qualified),
+            "Runtime": spec.runtime,
+            "Role": spec.role,
+            "Handler": spec.handler,
+            "CodeSize": version.code_size,
+            "Description": spec.description,
+            "Timeout": spec.timeout_s,
+            "MemorySize": spec.memory_mb,
+            "LastModified": _timestamp(version.modified_ms),
+            "CodeSha256": _b64_sha(version.code_sha256),
+            "Version": version.version,
+            "TracingConfig": {"Mode": "PassThrough"},
+            "RevisionId": version.revision_id,
+            "State": "Active",
+            "LastUpdateStatus": "Successful",
+            "PackageType": "Zip",
+            "Architectures": ["x86_64"],
+            "EphemeralStorage": {"Size": 512},
+            "SnapStart": {
+                "ApplyOn": "PublishedVersions" if spec.snap_start else "None",
+                "OptimizationStatus": "On" if spec.snap_start and qualified else "Off",
+            },
+        }
+        if spec.environment:
+            doc["Environment"] = {"Variables": dict(spec.environment)}
+        if spec.layers:
+            doc["Layers"] = [{"Arn": layer.arn, "CodeSize": layer.size} for layer in spec.layers]
+        return doc
+
+    # ------------------------------------------------------------------ specs
+
+    async def _layers(self, fields: Fields) -> tuple[LayerRef, ...]:
+        arns = fields.strings("Layers", max_items=5, max_len=140)
+        return tuple([await asyncio.to_thread(self.registry.layer, arn) for arn in arns])
+
+    async def _spec_changes(self, fields: Fields, *, creating: bool) -> dict[str, Any]:
+        changes: dict[str, Any] = {}
+        if creating or fields.has("Runtime"):
+            runtime = fields.string("Runtime", required=creating, max_len=32)
+            worker_runtime(runtime)
+            changes["runtime"] = runtime
+        if fields.has("Handler") or creating:
+            changes["handler"] = fields.string(
+                "Handler", max_len=128, pattern=r"[^\s]+" if fields.has("Handler") else None
+            )
+        if fields.has("MemorySize") or creating:
+            changes["memory_mb"] = fields.integer("MemorySize", lo=MIN_MEMORY_MB, hi=MAX_MEMORY_MB, default=128)
+        if fields.has("Timeout") or creating:
+            changes["timeout_s"] = fields.integer("Timeout", lo=1, hi=MAX_TIMEOUT_S, default=3)
+        if fields.has("Description") or creating:
+            changes["description"] = fields.string("Description", max_len=256)
+        if fields.has("Role") or creating:
+            changes["role"] = fields.string("Role", max_len=2048)
+        environment = fields.obj("Environment", allowed={"Variables"})
+        if environment is not None:
+            changes["environment"] = check_environment(environment.mapping("Variables"))
+        elif creating:
+            changes["environment"] = {}
+        if fields.has("Layers") or creating:
+            changes["layers"] = await self._layers(fields)
+        snap = fields.obj("SnapStart", allowed={"ApplyOn"})
+        if snap is not None:
+            apply_on = snap.string("ApplyOn", required=True, pattern="PublishedVersions|None")
+            changes["snap_start"] = apply_on == "PublishedVersions"
+        if fields.has("Architectures"):
+            for arch in fields.strings("Architectures", max_items=1):
+                if arch != "x86_64":
+                    raise InvalidParameterValueException(f"Architecture {arch[:20]} is not supported")
+        if changes.get("runtime", "").startswith("python") and creating and not changes.get("handler"):
+            raise InvalidParameterValueException("A handler is required for the python runtimes")
+        return changes
+
+    # ------------------------------------------------------------------ management
+
+    async def create_function(self, request: web.Request) -> web.Response:
+        """CreateFunction: POST /2015-03-31/functions → 201."""
+        fields = Fields(await _read_json(request), allowed=_CREATE_USED | _IGNORED | _UNSUPPORTED)
+        _reject_unsupported(fields)
+        name = check_name(fields.string("FunctionName", required=True, max_len=140))
+        fields.string("Role", required=True, max_len=2048)
+        package = fields.string("PackageType", default="Zip", max_len=16)
+        if package != "Zip":
+            raise InvalidParameterValueException("Only the Zip package type is supported")
+        code_fields = fields.obj("Code", allowed=_CODE_FIELDS)
+        if code_fields is None:
+            raise InvalidParameterValueException("Code is required")
+        code = _decode_zip(code_fields)
+        spec = FunctionSpec(**await self._spec_changes(fields, creating=True))
+        publish = fields.boolean("Publish")
+        version = await asyncio.to_thread(self.registry.create, name, spec, code, publish=publish)
+        self.invoker.forget(name)
+        log.info("event=function_created function=%s version=%s", name, version.version)
+        return web.json_response(self.configuration(version), status=201)
+
+    async def get_function(self, request: web.Request) -> web.Response:
+        """GetFunction: configuration, code location and reserved concurrency."""
+        name, qualifier = _name(request)
+        version = await asyncio.to_thread(self.registry.get, name, qualifier)
+        reserved = await asyncio.to_thread(self.registry.reserved, name)
+        doc: dict[str, Any] = {
+            "Configuration": self.configuration(version),
+            "Code": {"RepositoryType": "Leasehold", "Location": f"leasehold://code/{version.code_sha256}"},
+        }
+        if reserved is not None:
+            doc["Concurrency"] = {"ReservedConcurrentExecutions": reserved}
+        return web.json_response(doc)
+
+    async def get_configuration(self, request: web.Request) -> web.Response:
+        """GetFunctionConfiguration."""
+        name, qualifier = _name(request)
+        version = await asyncio.to_thread(self.registry.get, name, qualifier)
+        return web.json_response(self.configuration(version))
+
+    async def list_functions(self, request: web.Request) -> web.Response:
+        """ListFunctions (``FunctionVersion=ALL`` lists every version)."""
+        fields = Fields(dict(request.query), allowed={"FunctionVersion", "Marker", "MaxItems", "MasterRegion"})
+        all_versions = fields.string("FunctionVersion", pattern="ALL", max_len=3) == "ALL"
+        marker = fields.string("Marker", max_len=64)
+        raw_max = fields.string("MaxItems", default="50", max_len=5, pattern="[0-9]+")
+        limit = int(raw_max)
+        if not 1 <= limit <= 10_000:
+            raise InvalidParameterValueException("MaxItems must be between 1 and 10000")
+        found = await asyncio.to_thread(
+            self.registry.list_functions, all_versions=all_versions, marker=marker, limit=limit + 1
+        )
+        names = list(dict.fromkeys(v.name for v in found))
+        doc: dict[str, Any] = {}
+        if len(names) > limit:
+            keep = set(names[:limit])
+            found = [v for v in found if v.name in keep]
+            doc["NextMarker"] = names[limit - 1]
+        doc["Functions"] = [self.configuration(v) for v in found]
+        return web.json_response(doc)
+
+    async def list_versions(self, request: web.Request) -> web.Response:
+        """ListVersionsByFunction."""
+        name, _ = _name(request, qualified=False)
+        versions = await asyncio.to_thread(self.registry.versions, name)
+        return web.json_response({"Versions": [self.configuration(v) for v in versions]})
+
+    async def delete_function(self, request: web.Request) -> web.Response:
+        """DeleteFunction (a whole function, or one published version with a qualifier) → 204."""
+        name, qualifier = _name(request)
+        await asyncio.to_thread(self.registry.delete, name, qualifier)
+        self.invoker.forget(name)
+        self.provisioner.forget(name, qualifier)
+        if qualifier is None:
+            self.invoker.logs.forget(name)
+        log.info("event=function_deleted function=%s qualifier=%s", name, qualifier or "")
+        return web.Response(status=204)
+
+    async def update_code(self, request: web.Request) -> web.Response:
+        """UpdateFunctionCode."""
+        name, _ = _name(request, qualified=False)
+        fields = Fields(
+            await _read_json(request),
+            allowed=_CODE_FIELDS | {"Architectures", "Publish", "DryRun", "RevisionId", "PublishTo"},
+        )
+        code = _decode_zip(fields)
+        if fields.boolean("DryRun"):
+            return web.json_response(self.configuration(await asyncio.to_thread(self.registry.get, name)))
+        version = await asyncio.to_thread(self.registry.update_code, name, code, publish=fields.boolean("Publish"))
+        self.invoker.forget(name)
+        return web.json_response(self.configuration(version))
+
+    async def update_configuration(self, request: web.Request) -> web.Response:
+        """UpdateFunctionConfiguration."""
+        name, _ = _name(request, qualified=False)
+        fields = Fields(await _read_json(request), allowed=(_CONFIG_USED | _IGNORED | _UNSUPPORTED) - {"FunctionName"})
+        _reject_unsupported(fields)
+        changes = await self._spec_changes(fields, creating=False)
+        version = await asyncio.to_thread(self.registry.update_configuration, name, changes)
+        self.invoker.forget(name)
+        return web.json_response(self.configuration(version))
+
+    async def publish_version(self, request: web.Request) -> web.Response:
+        """PublishVersion → 201."""
+        name, _ = _name(request, qualified=False)
+        fields = Fields(await _read_json(request), allowed={"CodeSha256", "Description", "RevisionId", "PublishTo"})
+        code_sha = fields.string("CodeSha256", max_len=128)
+        hex_sha = ""
+        if code_sha:
+            try:
+                hex_sha = base64.b64decode(code_sha, validate=True).hex()
+            except (binascii.Error, ValueError):
+                hex_sha = "invalid"
+        description = fields.string("Description", max_len=256) if fields.has("Description") else None
+        version = await asyncio.to_thread(self.registry.publish, name, code_sha256=hex_sha, description=description)
+        return web.json_response(self.configuration(version), status=201)
+
+    # ------------------------------------------------------------------ concurrency
+
+    async def put_concurrency(self, request: web.Request) -> web.Response:
+        """PutFunctionConcurrency."""
+        name, _ = _name(request, qualified=False)
+        fields = Fields(await _read_json(request), allowed={"ReservedConcurrentExecutions"})
+        reserved = fields.integer("ReservedConcurrentExecutions", lo=0, hi=self.account_limit, required=True)
+        await asyncio.to_thread(self.registry.set_reserved, name, reserved)
+        await self.invoker.backend.set_concurrency(name, reserved)
+        log.info("event=reserved_concurrency function=%s reserved=%d", name, reserved)
+        return web.json_response({"ReservedConcurrentExecutions": reserved})
+
+    async def delete_concurrency(self, request: web.Request) -> web.Response:
+        """DeleteFunctionConcurrency → 204."""
+        name, _ = _name(request, qualified=False)
+        await asyncio.to_thread(self.registry.set_reserved, name, None)
+        await self.invoker.backend.set_concurrency(name, None)
+        return web.Response(status=204)
+
+    async def get_concurrency(self, request: web.Request) -> web.Response:
+        """GetFunctionConcurrency."""
+        name, _ = _name(request, qualified=False)
+        reserved = await asyncio.to_thread(self.registry.reserved, name)
+        return web.json_response({} if reserved is None else {"ReservedConcurrentExecutions": reserved})
+
+    def _provisioned_doc(self, name: str, version: str, count: int, modified_ms: int) -> dict[str, Any]:
+        status = self.provisioner.status(name, version)
+        doc: dict[str, Any] = {
+            "RequestedProvisionedConcurrentExecutions": count,
+            "AllocatedProvisionedConcurrentExecutions": status["allocated"],
+            "AvailableProvisionedConcurrentExecutions": status["allocated"],
+            "Status": status["status"],
+            "LastModified": _timestamp(modified_ms),
+        }
+        if status["reason"]:
+            doc["StatusReason"] = status["reason"]
+        return doc
+
+    @staticmethod
+    def _required_qualifier(request: web.Request) -> tuple[str, str]:
+        name, qualifier = _name(request)
+        if qualifier is None:
+            raise InvalidParameterValueException("Qualifier is required")
+        return name, qualifier
+
+    async def put_provisioned(self, request: web.Request) -> web.Response:
+        """PutProvisionedConcurrencyConfig (a published version) → 202; sandboxes are started in the background."""
+        name, qualifier = self._required_qualifier(request)
+        fields = Fields(await _read_json(request), allowed={"ProvisionedConcurrentExecutions"})
+        count = fields.integer("ProvisionedConcurrentExecutions", lo=1, hi=self.account_limit, required=True)
+        version = await asyncio.to_thread(self.registry.set_provisioned, name, qualifier, count)
+        self.provisioner.request(version, count)
+        return web.json_response(self._provisioned_doc(name, qualifier, count, int(time.time() * 1000)), status=202)
+
+    async def get_provisioned(self, request: web.Request) -> web.Response:
+        """GetProvisionedConcurrencyConfig."""
+        name, qualifier = self._required_qualifier(request)
+        found = await asyncio.to_thread(self.registry.provisioned, name, qualifier)
+        if found is None:
+            raise ResourceNotFoundException(f"No Provisioned Concurrency Config found for this function: {name}")
+        return web.json_response(self._provisioned_doc(name, qualifier, *found))
+
+    async def delete_provisioned(self, request: web.Request) -> web.Response:
+        """DeleteProvisionedConcurrencyConfig → 204."""
+        name, qualifier = self._required_qualifier(request)
+        await asyncio.to_thread(self.registry.delete_provisioned, name, qualifier)
+        self.provisioner.forget(name, qualifier)
+        return web.Response(status=204)
+
+    # ------------------------------------------------------------------ async settings
+
+    def _event_doc(self, name: str, qualifier: str, config: EventInvokeConfig, modified_ms: int) -> dict[str, Any]:
+        destinations: dict[str, Any] = {}
+        if config.on_success:
+            destinations["OnSuccess"] = {"Destination": config.on_success}
+        if config.on_failure:
+            destinations["OnFailure"] = {"Destination": config.on_failure}
+        return {
+            "LastModified": modified_ms / 1000,
+            "FunctionArn": self.registry.function_arn(name, qualifier),
+            "MaximumRetryAttempts": config.maximum_retry_attempts,
+            "MaximumEventAgeInSeconds": config.maximum_event_age_s,
+            "DestinationConfig": destinations,
+        }
+
+    async def put_event_config(self, request: web.Request) -> web.Response:
+        """PutFunctionEventInvokeConfig."""
+        name, qualifier = _name(request)
+        qualifier = qualifier or LATEST
+        fields = Fields(
+            await _read_json(request),
+            allowed={"MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig"},
+        )
+        destinations = fields.obj("DestinationConfig", allowed={"OnSuccess", "OnFailure"})
+        targets = {"OnSuccess": "", "OnFailure": ""}
+        if destinations is not None:
+            for key in targets:
+                target = destinations.obj(key, allowed={"Destination"})
+                if target is not None:
+                    targets[key] = target.string("Destination", max_len=350)
+        config = EventInvokeConfig(
+            maximum_retry_attempts=fields.integer("MaximumRetryAttempts", lo=0, hi=2, default=2),
+            maximum_event_age_s=fields.integer("MaximumEventAgeInSeconds", lo=60, hi=21_600, default=21_600),
+            on_failure=targets["OnFailure"],
+            on_success=targets["OnSuccess"],
+        )
+        modified = await asyncio.to_thread(self.registry.put_event_config, name, qualifier, config)
+        return web.json_response(self._event_doc(name, qualifier, config, modified))
+
+    async def get_event_config(self, request: web.Request) -> web.Response:
+        """GetFunctionEventInvokeConfig."""
+        name, qualifier = _name(request)
+        qualifier = qualifier or LATEST
+        found = await asyncio.to_thread(self.registry.event_config, name, qualifier)
+        if found is None:
+            raise ResourceNotFoundException(
+                f"The function {self.registry.function_arn(name, qualifier)} doesn't have an EventInvokeConfig"
+            )
+        return web.json_response(self._event_doc(name, qualifier, *found))
+
+    # ------------------------------------------------------------------ layers
+
+    async def publish_layer(self, request: web.Request) -> web.Response:
+        """PublishLayerVersion → 201."""
+        layer = check_name(request.match_info["layer"], "layerName")
+        fields = Fields(
+            await _read_json(request),
+            allowed={"Description", "Content", "CompatibleRuntimes", "CompatibleArchitectures", "LicenseInfo"},
+        )
+        content = fields.obj("Content", allowed={"ZipFile", "S3Bucket", "S3Key", "S3ObjectVersion"})
+        if content is None:
+            raise InvalidParameterValueException("Content is required")
+        data = _decode_zip(content)
+        runtimes = tuple(fields.strings("CompatibleRuntimes", max_items=15, max_len=32))
+        published = await asyncio.to_thread(
+            self.registry.publish_layer,
+            layer,
+            data,
+            description=fields.string("Description", max_len=256),
+            runtimes=runtimes,
+        )
+        doc = {
+            "Content": {
+                "Location": f"leasehold://code/{published.sha256}",
+                "CodeSha256": _b64_sha(published.sha256),
+                "CodeSize": published.size,
+            },
+            "LayerArn": self.registry.layer_arn(layer),
+            "LayerVersionArn": published.arn,
+            "Description": published.description,
+            "CreatedDate": _timestamp(published.created_ms),
+            "Version": published.version,
+            "CompatibleRuntimes": list(runtimes),
+        }
+        return web.json_response(doc, status=201)
+
+    # ------------------------------------------------------------------ invoke
+
+    async def invoke(self, request: web.Request) -> web.Response:
+        """Invoke: RequestResponse → 200, Event → 202, DryRun → 204."""
+        name, qualifier = _name(request)
+        kind = request.headers.get("X-Amz-Invocation-Type", "RequestResponse")
+        if kind not in ("RequestResponse", "Event", "DryRun"):
+            raise InvalidParameterValueException(f"Invalid InvocationType {kind[:40]!r}")
+        log_type = request.headers.get("X-Amz-Log-Type", "None")
+        if log_type not in ("None", "Tail"):
+            raise InvalidParameterValueException(f"Invalid LogType {log_type[:40]!r}")
+        client_context = decode_client_context(request.headers.get("X-Amz-Client-Context", ""))
+        payload = await _read_body(request, SYNC_PAYLOAD_LIMIT)
+        request_id = request[REQUEST_ID]
+        if kind == "Event":
+            config = await self.invoker.resolve(name, qualifier)
+            check_payload(payload, ASYNC_PAYLOAD_LIMIT)
+            if self.events is None:
+                raise ServiceException("Asynchronous invocation is not available on this frontend")
+            await self.events.enqueue(name, config.version, payload, request_id)
+            return web.Response(status=202)
+        if kind == "DryRun":
+            await self.invoker.resolve(name, qualifier)
+            return web.Response(status=204)
+        self.in_flight += 1
+        self._idle.clear()
+        try:
+            result = await self.invoker.invoke(
+                name, qualifier, payload, request_id=request_id, client_context=client_context
+            )
+        finally:
+            self.in_flight -= 1
+            if self.in_flight == 0:
+                self._idle.set()
+        headers = {
+            "X-Amz-Executed-Version": result.executed_version,
+            "Content-Type": "application/json",
+            "X-Leasehold-Cold-Start": "1" if result.cold else "0",
+        }
+        if result.function_error:
+            headers["X-Amz-Function-Error"] = result.function_error
+        if log_type == "Tail":
+            headers["X-Amz-Log-Result"] = base64.b64encode(result.logs.encode()[-4096:]).decode()
+        return web.Response(body=result.payload, status=200, headers=headers)
+
+    # ------------------------------------------------------------------ admin
+
+    @staticmethod
+    def _limit(request: web.Request, default: int = 100) -> int:
+        raw = request.query.get("limit", str(default))
+        if not raw.isdigit() or not 1 <= int(raw) <= 10_000:
+            raise InvalidParameterValueException("limit must be an integer between 1 and 10000")
+        return int(raw)
+
+    async def status(self, request: web.Request) -> web.Response:
+        """The cluster at a glance: partitions, workers, warm sandboxes per function, queue depth."""
+        backend = self.invoker.backend
+        partitions = await backend.routes()
+        workers: list[dict[str, Any]] = []
+        functions: dict[tuple[str, str], int] = {}
+        members = self.coordinator.workers() if self.coordinator is not None else {}
+        listings = await asyncio.gather(*(backend.list_sandboxes(info.address) for info in members.values()))
+        for info, listing in zip(members.values(), listings, strict=True):
+            entry: dict[str, Any] = {
+                "worker_id": info.worker_id,
+                "address": info.address,
+                "zone": info.zone,
+                "memory_mb": info.capacity_mb,
+                "free_memory_mb": None,
+                "sandboxes": None,
+            }
+            if listing is not None:
+                entry.update(
+                    memory_mb=listing.memory_mb or info.capacity_mb,
+                    free_memory_mb=listing.free_memory_mb,
+                    sandboxes=len(listing.sandboxes),
+                )
+                for sandbox in listing.sandboxes:
+                    key = (sandbox.function_name, sandbox.function_version or LATEST)
+                    functions[key] = functions.get(key, 0) + 1
+            workers.append(entry)
+        depth = await self.events.depth() if self.events is not None else 0
+        return web.json_response(
+            {
+                "partitions": partitions,
+                "workers": workers,
+                "functions": [
+                    {"name": name, "version": version, "sandboxes": count}
+                    for (name, version), count in sorted(functions.items())
+                ],
+                "queue_depth": depth,
+            }
+        )
+
+    async def recent_logs(self, request: web.Request) -> web.Response:
+        """Recent invocation logs of a function (this frontend's)."""
+        name = check_name(request.match_info["name"])
+        return web.json_response({"events": self.invoker.logs.recent(name, self._limit(request))})
+
+    async def dead_letters(self, request: web.Request) -> web.Response:
+        """Async events of a function that ran out of retries."""
+        name = check_name(request.match_info["name"])
+        if self.events is None:
+            return web.json_response({"items": []})
+        return web.json_response({"items": await self.events.dead_letters(name, self._limit(request))})

@@ -1,0 +1,111 @@
+"""Provisioned and reserved concurrency kept true on the cluster: requests, status and a top-up loop.
+
+``PutProvisionedConcurrencyConfig`` stores the count (registry) and calls :meth:`Provisioner.request`,
+which asks the leader (``ensure_warm``) in the background; ``GetProvisionedConcurrencyConfig`` reads
+:meth:`Provisioner.status`. Every ``interval_s`` the loop re-asks for every stored config (sandboxes lost
+with a worker come back) and, at start, re-asserts every function's reserved concurrency.
+
+Example::
+
+    provisioner = Provisioner(registry, backend, interval_s=30.0)
+    await provisioner.start()
+    provisioner.request(version, 4)
+    status = provisioner.status("resize", "1")  # {"allocated": 4, "status": "READY", "reason": ""}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from assignment.frontend.backend import Backend
+from assignment.frontend.registry import FunctionVersion, Registry
+from assignment.frontend.types import LambdaError
+
+__all__ = ["Provisioner"]
+
+log = logging.getLogger("leasehold.frontend.provisioning")
+
+
+class Provisioner:
+    """Keeps provisioned sandboxes topped up and reserved concurrency asserted."""
+
+    def __init__(self, registry: Registry, backend: Backend, *, interval_s: float = 30.0) -> None:
+        self.registry = registry
+        self.backend = backend
+        self.interval_s = interval_s
+        self._status: dict[tuple[str, str], dict[str, object]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop_task: asyncio.Task[None] | None = None
+
+    def status(self, name: str, version: str) -> dict[str, object]:
+        """``{"allocated", "status" (IN_PROGRESS | READY | FAILED), "reason"}`` as last seen here."""
+        return dict(self._status.get((name, version), {"allocated": 0, "status": "IN_PROGRESS", "reason": ""}))
+
+    def forget(self, name: str, version: str | None = None) -> None:
+        """Drop the status of a deleted config or function."""
+        for key in [k for k in self._status if k[0] == name and (version is None or k[1] == version)]:
+            del self._status[key]
+
+    def request(self, version: FunctionVersion, count: int) -> None:
+        """Ask for ``count`` warm sandboxes of ``version`` in the background."""
+        self._status[(version.name, version.version)] = {"allocated": 0, "status": "IN_PROGRESS", "reason": ""}
+        task = asyncio.get_running_loop().create_task(self._ensure(version, count))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _ensure(self, version: FunctionVersion, count: int) -> None:
+        key = (version.name, version.version)
+        config = version.config(self.registry.function_arn(version.name, version.version))
+        try:
+            sandboxes, created = await self.backend.ensure_warm(config, count)
+        except LambdaError as exc:
+            log.warning("event=provision_failed function=%s version=%s error=%s", *key, exc.message)
+            self._status[key] = {"allocated": 0, "status": "FAILED", "reason": exc.message[:200]}
+            return
+        ready = sandboxes >= count
+        self._status[key] = {
+            "allocated": min(sandboxes, count),
+            "status": "READY" if ready else "IN_PROGRESS",
+            "reason": "" if ready else f"{sandboxes} of {count} sandboxes are ready",
+        }
+        log.info(
+            "event=provisioned function=%s version=%s count=%d sandboxes=%d created=%d", *key, count, sandboxes, created
+        )
+
+    async def top_up(self) -> None:
+        """Re-ask for every stored provisioned concurrency config once."""
+        for version, count in await asyncio.to_thread(self.registry.all_provisioned):
+            await self._ensure(version, count)
+
+    async def assert_reserved(self) -> None:
+        """Tell the leaders every function's reserved concurrency."""
+        for name, reserved in (await asyncio.to_thread(self.registry.all_reserved)).items():
+            try:
+                await self.backend.set_concurrency(name, reserved)
+            except LambdaError as exc:
+                log.warning("event=reserve_failed function=%s error=%s", name, exc.message)
+
+    async def _run(self) -> None:
+        await self.assert_reserved()
+        while True:
+            try:
+                await self.top_up()
+            except Exception:  # keep the loop alive; the next round retries
+                log.exception("event=top_up_failed")
+            await asyncio.sleep(self.interval_s)
+
+    async def start(self) -> None:
+        """Start the loop (reserved concurrency first, then provisioned top-ups)."""
+        self._loop_task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        """Stop the loop and any request in flight."""
+        tasks = [*self._tasks, *([self._loop_task] if self._loop_task else [])]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._loop_task = None

@@ -1,0 +1,613 @@
+"""The function registry: functions, immutable published versions, layers, concurrency and async settings.
+
+Stored through SQLAlchemy in the journal's database (tables created by migration 0004); code and layer
+zips are stored by content hash in :class:`journal.blobs.BlobStore`. ``$LATEST`` is mutable: every code or
+configuration change bumps the function's ``revision``, which is part of the pool key the assignment
+service sees (:meth:`FunctionVersion.pool_version`), so a warm sandbox only serves what it was built from.
+Published versions are copies of ``$LATEST`` that never change. A function re-created under the same name
+gets a new ``incarnation``, so its pool keys differ from the deleted one's.
+
+The API is synchronous (the frontend calls it from a thread); errors are Lambda errors.
+
+Example::
+
+    registry = Registry(Journal.open("sqlite:///data/leasehold.db"))
+    spec = FunctionSpec(runtime="python3.12", handler="app.handler")
+    latest = registry.create("resize", spec, zip_bytes)
+    v1 = registry.publish("resize")
+    assert registry.get("resize", "1").code_sha256 == latest.code_sha256
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from assignment.frontend.types import (
+    EventInvokeConfig,
+    FunctionConfig,
+    InvalidParameterValueException,
+    ResourceConflictException,
+    ResourceNotFoundException,
+)
+from assignment.frontend.validation import worker_runtime
+from journal.blobs import BlobStore
+from journal.store import Journal
+
+__all__ = [
+    "LATEST",
+    "FunctionSpec",
+    "FunctionVersion",
+    "LayerRef",
+    "LayerVersion",
+    "Registry",
+    "function_versions",
+    "functions",
+]
+
+LATEST = "$LATEST"
+
+metadata = MetaData()
+
+functions = Table(
+    "functions",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("incarnation", String(16), nullable=False),
+    Column("revision", BigInteger, nullable=False),
+    Column("next_version", BigInteger, nullable=False),
+    Column("reserved_concurrency", Integer, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+)
+function_versions = Table(
+    "function_versions",
+    metadata,
+    Column("name", String(64), nullable=False),
+    Column("version", String(16), nullable=False),
+    Column("revision", BigInteger, nullable=False),
+    Column("document", Text, nullable=False),
+    Column("modified_ms", BigInteger, nullable=False),
+    PrimaryKeyConstraint("name", "version"),
+)
+layer_versions = Table(
+    "layer_versions",
+    metadata,
+    Column("name", String(140), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("document", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    PrimaryKeyConstraint("name", "version"),
+)
+provisioned_concurrency = Table(
+    "provisioned_concurrency",
+    metadata,
+    Column("name", String(64), nullable=False),
+    Column("version", String(16), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("modified_ms", BigInteger, nullable=False),
+    PrimaryKeyConstraint("name", "version"),
+)
+event_invoke_configs = Table(
+    "event_invoke_configs",
+    metadata,
+    Column("name", String(64), nullable=False),
+    Column("qualifier", String(16), nullable=False),
+    Column("document", Text, nullable=False),
+    Column("modified_ms", BigInteger, nullable=False),
+    PrimaryKeyConstraint("name", "qualifier"),
+)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class LayerRef:
+    """A layer version a function uses: its ARN and the hash and size of its zip."""
+
+    arn: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class LayerVersion:
+    """A published layer version."""
+
+    name: str
+    version: int
+    arn: str
+    sha256: str
+    size: int
+    description: str
+    runtimes: tuple[str, ...]
+    created_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionSpec:
+    """What a caller configures about a function (everything but its code)."""
+
+    runtime: str
+    handler: str = ""
+    memory_mb: int = 128
+    timeout_s: int = 3
+    environment: dict[str, str] = field(default_factory=dict)
+    layers: tuple[LayerRef, ...] = ()
+    description: str = ""
+    role: str = ""
+    snap_start: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionVersion:
+    """One stored version of a function ($LATEST or a published number)."""
+
+    name: str
+    version: str
+    incarnation: str
+    revision: int
+    spec: FunctionSpec
+    code_sha256: str
+    code_size: int
+    revision_id: str
+    modified_ms: int
+
+    def pool_version(self) -> str:
+        """The assignment service's pool key (see :attr:`FunctionConfig.pool_version`)."""
+        if self.version == LATEST:
+            return f"{LATEST}.r{self.revision}.{self.incarnation}"
+        return f"{self.version}.{self.incarnation}"
+
+    def config(self, arn: str) -> FunctionConfig:
+        """The invoke path's view of this version."""
+        return FunctionConfig(
+            name=self.name,
+            version=self.version,
+            pool_version=self.pool_version(),
+            runtime=worker_runtime(self.spec.runtime),
+            handler=self.spec.handler,
+            code_sha256=self.code_sha256,
+            memory_mb=self.spec.memory_mb,
+            timeout_s=self.spec.timeout_s,
+            environment=dict(self.spec.environment),
+            layers=tuple(layer.sha256 for layer in self.spec.layers),
+            snap_start=self.spec.snap_start,
+            arn=arn,
+        )
+
+
+def _spec_to_json(spec: FunctionSpec) -> dict[str, Any]:
+    doc = dataclasses.asdict(spec)
+    doc["layers"] = [dataclasses.asdict(layer) for layer in spec.layers]
+    return doc
+
+
+def _spec_from_json(doc: Mapping[str, Any]) -> FunctionSpec:
+    return FunctionSpec(
+        runtime=doc["runtime"],
+        handler=doc["handler"],
+        memory_mb=doc["memory_mb"],
+        timeout_s=doc["timeout_s"],
+        environment=dict(doc["environment"]),
+        layers=tuple(LayerRef(**layer) for layer in doc["layers"]),
+        description=doc["description"],
+        role=doc["role"],
+        snap_start=doc["snap_start"],
+    )
+
+
+def _same_release(a: FunctionVersion, b: FunctionVersion) -> bool:
+    """Whether two versions run the same code and configuration (a version's description does not count)."""
+    plain = dataclasses.replace
+    return a.code_sha256 == b.code_sha256 and plain(a.spec, description="") == plain(b.spec, description="")
+
+
+def _not_found(name: str, qualifier: str | None = None) -> ResourceNotFoundException:
+    what = f"{name}:{qualifier}" if qualifier else name
+    return ResourceNotFoundException(f"Function not found: {what}")
+
+
+class Registry:
+    """Functions and their versions in the journal's database; every method is one transaction."""
+
+    def __init__(
+        self, journal: Journal, *, region: str = "us-east-1", account: str = "000000000000", account_limit: int = 1000
+    ) -> None:
+        self.journal = journal
+        self.blobs = BlobStore(journal)
+        self.region = region
+        self.account = account
+        self.account_limit = account_limit
+
+    # ------------------------------------------------------------------ ARNs
+
+    def function_arn(self, name: str, qualifier: str | None = None) -> str:
+        """``arn:aws:lambda:{region}:{account}:function:{name}[:{qualifier}]``."""
+        base = f"arn:aws:lambda:{self.region}:{self.account}:function:{name}"
+        return f"{base}:{qualifier}" if qualifier else base
+
+    def layer_arn(self, name: str, version: int | None = None) -> str:
+        """``arn:aws:lambda:{region}:{account}:layer:{name}[:{version}]``."""
+        base = f"arn:aws:lambda:{self.region}:{self.account}:layer:{name}"
+        return f"{base}:{version}" if version is not None else base
+
+    # ------------------------------------------------------------------ reading
+
+    @staticmethod
+    def _row_to_version(row: Any, incarnation: str) -> FunctionVersion:
+        doc = json.loads(row.document)
+        return FunctionVersion(
+            name=row.name,
+            version=row.version,
+            incarnation=incarnation,
+            revision=row.revision,
+            spec=_spec_from_json(doc["spec"]),
+            code_sha256=doc["code_sha256"],
+            code_size=doc["code_size"],
+            revision_id=doc["revision_id"],
+            modified_ms=row.modified_ms,
+        )
+
+    def _load(self, conn: Connection, name: str, version: str) -> FunctionVersion | None:
+        head = conn.execute(select(functions.c.incarnation).where(functions.c.name == name)).first()
+        if head is None:
+            return None
+        row = conn.execute(
+            select(function_versions).where(function_versions.c.name == name, function_versions.c.version == version)
+        ).first()
+        return None if row is None else self._row_to_version(row, head.incarnation)
+
+    def get(self, name: str, qualifier: str | None = None) -> FunctionVersion:
+        """The version named by ``qualifier`` (``$LATEST`` when ``None``); :class:`ResourceNotFoundException`."""
+        version = qualifier or LATEST
+        with self.journal.reader.connect() as conn:
+            found = self._load(conn, name, version)
+        if found is None:
+            raise _not_found(name, qualifier)
+        return found
+
+    def list_functions(self, *, all_versions: bool = False, marker: str = "", limit: int = 50) -> list[FunctionVersion]:
+        """Functions by name after ``marker`` ($LATEST only, or every version with ``all_versions``)."""
+        with self.journal.reader.connect() as conn:
+            heads = conn.execute(
+                select(functions.c.name, functions.c.incarnation)
+                .where(functions.c.name > marker)
+                .order_by(functions.c.name)
+                .limit(limit)
+            ).all()
+            found: list[FunctionVersion] = []
+            for head in heads:
+                query = select(function_versions).where(function_versions.c.name == head.name)
+                if not all_versions:
+                    query = query.where(function_versions.c.version == LATEST)
+                rows = conn.execute(query).all()
+                versions = [self._row_to_version(row, head.incarnation) for row in rows]
+                versions.sort(key=lambda v: (v.version != LATEST, int(v.version) if v.version.isdigit() else 0))
+                found.extend(versions)
+        return found
+
+    def versions(self, name: str) -> list[FunctionVersion]:
+        """$LATEST and every published version of a function, oldest first."""
+        with self.journal.reader.connect() as conn:
+            head = conn.execute(select(functions.c.incarnation).where(functions.c.name == name)).first()
+            if head is None:
+                raise _not_found(name)
+            rows = conn.execute(select(function_versions).where(function_versions.c.name == name)).all()
+        versions = [self._row_to_version(row, head.incarnation) for row in rows]
+        versions.sort(key=lambda v: (v.version != LATEST, int(v.version) if v.version.isdigit() else 0))
+        return versions
+
+    # ------------------------------------------------------------------ writing
+
+    def _write_version(self, conn: Connection, version: FunctionVersion, *, new: bool) -> None:
+        document = json.dumps(
+            {
+                "spec": _spec_to_json(version.spec),
+                "code_sha256": version.code_sha256,
+                "code_size": version.code_size,
+                "revision_id": version.revision_id,
+            },
+            sort_keys=True,
+        )
+        values = {"revision": version.revision, "document": document, "modified_ms": version.modified_ms}
+        if new:
+            conn.execute(insert(function_versions).values(name=version.name, version=version.version, **values))
+        else:
+            conn.execute(
+                update(function_versions)
+                .where(function_versions.c.name == version.name, function_versions.c.version == version.version)
+                .values(**values)
+            )
+
+    def create(self, name: str, spec: FunctionSpec, code: bytes, *, publish: bool = False) -> FunctionVersion:
+        """A new function; :class:`ResourceConflictException` if the name is taken. Returns $LATEST (or
+        version 1 with ``publish``)."""
+        sha = self.blobs.put(code)
+        now = _now_ms()
+        incarnation = secrets.token_hex(4)
+        latest = FunctionVersion(name, LATEST, incarnation, 1, spec, sha, len(code), secrets.token_hex(16), now)
+        try:
+            with self.journal.writer.begin() as conn:
+                if conn.execute(select(functions.c.name).where(functions.c.name == name)).first() is not None:
+                    raise ResourceConflictException(f"Function already exist: {name}")
+                conn.execute(
+                    insert(functions).values(
+                        name=name, incarnation=incarnation, revision=1, next_version=1, created_ms=now
+                    )
+                )
+                self._write_version(conn, latest, new=True)
+        except IntegrityError:
+            raise ResourceConflictException(f"Function already exist: {name}") from None
+        return self.publish(name) if publish else latest
+
+    def _change_latest(self, name: str, change: Any) -> FunctionVersion:
+        with self.journal.writer.begin() as conn:
+            current = self._load(conn, name, LATEST)
+            if current is None:
+                raise _not_found(name)
+            revision = current.revision + 1
+            changed: FunctionVersion = change(current)
+            changed = dataclasses.replace(
+                changed, revision=revision, revision_id=secrets.token_hex(16), modified_ms=_now_ms()
+            )
+            conn.execute(update(functions).where(functions.c.name == name).values(revision=revision))
+            self._write_version(conn, changed, new=False)
+        return changed
+
+    def update_code(self, name: str, code: bytes, *, publish: bool = False) -> FunctionVersion:
+        """New code for $LATEST (and a published version with ``publish``)."""
+        self.get(name)
+        sha = self.blobs.put(code)
+        latest = self._change_latest(name, lambda v: dataclasses.replace(v, code_sha256=sha, code_size=len(code)))
+        return self.publish(name) if publish else latest
+
+    def update_configuration(self, name: str, changes: Mapping[str, Any]) -> FunctionVersion:
+        """Change fields of $LATEST's :class:`FunctionSpec` (by field name)."""
+        return self._change_latest(name, lambda v: dataclasses.replace(v, spec=dataclasses.replace(v.spec, **changes)))
+
+    def publish(self, name: str, *, code_sha256: str = "", description: str | None = None) -> FunctionVersion:
+        """Publish $LATEST as the next version number; when $LATEST is unchanged since the newest published
+        version, that version is returned instead (as AWS does)."""
+        with self.journal.writer.begin() as conn:
+            head = conn.execute(select(functions).where(functions.c.name == name)).first()
+            latest = self._load(conn, name, LATEST)
+            if head is None or latest is None:
+                raise _not_found(name)
+            if code_sha256 and code_sha256 != latest.code_sha256:
+                raise InvalidParameterValueException(
+                    f"CodeSHA256 ({code_sha256}) is different from current CodeSHA256 in $LATEST "
+                    f"({latest.code_sha256}). Please try again with the CodeSHA256 in $LATEST."
+                )
+            if head.next_version > 1:
+                newest = self._load(conn, name, str(head.next_version - 1))
+                if newest is not None and _same_release(newest, latest):
+                    return newest
+            number = str(head.next_version)
+            spec = latest.spec if description is None else dataclasses.replace(latest.spec, description=description)
+            published = dataclasses.replace(latest, version=number, spec=spec, modified_ms=_now_ms())
+            conn.execute(update(functions).where(functions.c.name == name).values(next_version=head.next_version + 1))
+            self._write_version(conn, published, new=True)
+        return published
+
+    def delete(self, name: str, qualifier: str | None = None) -> None:
+        """Delete the function (every version and setting), or one published version."""
+        if qualifier == LATEST:
+            raise InvalidParameterValueException("$LATEST version cannot be deleted without deleting the function.")
+        with self.journal.writer.begin() as conn:
+            if conn.execute(select(functions.c.name).where(functions.c.name == name)).first() is None:
+                raise _not_found(name)
+            if qualifier is None:
+                for table in (function_versions, provisioned_concurrency, event_invoke_configs):
+                    conn.execute(delete(table).where(table.c.name == name))
+                conn.execute(delete(functions).where(functions.c.name == name))
+                return
+            gone = conn.execute(
+                delete(function_versions).where(
+                    function_versions.c.name == name, function_versions.c.version == qualifier
+                )
+            )
+            if gone.rowcount == 0:
+                raise _not_found(name, qualifier)
+            conn.execute(
+                delete(provisioned_concurrency).where(
+                    provisioned_concurrency.c.name == name, provisioned_concurrency.c.version == qualifier
+                )
+            )
+            conn.execute(
+                delete(event_invoke_configs).where(
+                    event_invoke_configs.c.name == name, event_invoke_configs.c.qualifier == qualifier
+                )
+            )
+
+    # ------------------------------------------------------------------ concurrency
+
+    def set_reserved(self, name: str, reserved: int | None) -> None:
+        """Reserved concurrency (``None`` removes it); the account keeps at least 100 unreserved."""
+        with self.journal.writer.begin() as conn:
+            if conn.execute(select(functions.c.name).where(functions.c.name == name)).first() is None:
+                raise _not_found(name)
+            if reserved is not None:
+                others = conn.execute(
+                    select(func.coalesce(func.sum(functions.c.reserved_concurrency), 0)).where(functions.c.name != name)
+                ).scalar_one()
+                if int(others) + reserved > self.account_limit - 100:
+                    raise InvalidParameterValueException(
+                        "Specified ReservedConcurrentExecutions for function decreases account's "
+                        "UnreservedConcurrentExecution below its minimum value of [100]."
+                    )
+            conn.execute(update(functions).where(functions.c.name == name).values(reserved_concurrency=reserved))
+
+    def reserved(self, name: str) -> int | None:
+        """The function's reserved concurrency, or ``None``."""
+        with self.journal.reader.connect() as conn:
+            row = conn.execute(select(functions.c.reserved_concurrency).where(functions.c.name == name)).first()
+        if row is None:
+            raise _not_found(name)
+        return None if row[0] is None else int(row[0])
+
+    def all_reserved(self) -> dict[str, int]:
+        """Every function with reserved concurrency."""
+        with self.journal.reader.connect() as conn:
+            rows = conn.execute(
+                select(functions.c.name, functions.c.reserved_concurrency).where(
+                    functions.c.reserved_concurrency.is_not(None)
+                )
+            ).all()
+        return {row.name: int(row.reserved_concurrency) for row in rows}
+
+    def set_provisioned(self, name: str, version: str, count: int) -> FunctionVersion:
+        """Provisioned concurrency on a published version; returns that version."""
+        if version == LATEST or not version.isdigit():
+            raise InvalidParameterValueException(
+                "Provisioned Concurrency Configs cannot be applied to unpublished function versions."
+            )
+        with self.journal.writer.begin() as conn:
+            target = self._load(conn, name, version)
+            if target is None:
+                raise _not_found(name, version)
+            key = (provisioned_concurrency.c.name == name, provisioned_concurrency.c.version == version)
+            if conn.execute(select(provisioned_concurrency.c.count).where(*key)).first() is None:
+                conn.execute(
+                    insert(provisioned_concurrency).values(
+                        name=name, version=version, count=count, modified_ms=_now_ms()
+                    )
+                )
+            else:
+                conn.execute(update(provisioned_concurrency).where(*key).values(count=count, modified_ms=_now_ms()))
+        return target
+
+    def provisioned(self, name: str, version: str) -> tuple[int, int] | None:
+        """``(count, modified_ms)`` of a version's provisioned concurrency, or ``None``."""
+        with self.journal.reader.connect() as conn:
+            row = conn.execute(
+                select(provisioned_concurrency.c.count, provisioned_concurrency.c.modified_ms).where(
+                    provisioned_concurrency.c.name == name, provisioned_concurrency.c.version == version
+                )
+            ).first()
+        return None if row is None else (int(row[0]), int(row[1]))
+
+    def delete_provisioned(self, name: str, version: str) -> None:
+        """Remove a version's provisioned concurrency; :class:`ResourceNotFoundException` if none."""
+        with self.journal.writer.begin() as conn:
+            gone = conn.execute(
+                delete(provisioned_concurrency).where(
+                    provisioned_concurrency.c.name == name, provisioned_concurrency.c.version == version
+                )
+            )
+        if gone.rowcount == 0:
+            raise ResourceNotFoundException(f"No Provisioned Concurrency Config found for this function: {name}")
+
+    def all_provisioned(self) -> list[tuple[FunctionVersion, int]]:
+        """Every provisioned version with its count."""
+        with self.journal.reader.connect() as conn:
+            rows = conn.execute(select(provisioned_concurrency)).all()
+            found = []
+            for row in rows:
+                version = self._load(conn, row.name, row.version)
+                if version is not None:
+                    found.append((version, int(row._mapping["count"])))
+        return found
+
+    # ------------------------------------------------------------------ async settings
+
+    def put_event_config(self, name: str, qualifier: str, config: EventInvokeConfig) -> int:
+        """Store PutFunctionEventInvokeConfig for a version; returns the modification time (ms)."""
+        now = _now_ms()
+        document = json.dumps(dataclasses.asdict(config), sort_keys=True)
+        with self.journal.writer.begin() as conn:
+            if self._load(conn, name, qualifier) is None:
+                raise _not_found(name, qualifier)
+            key = (event_invoke_configs.c.name == name, event_invoke_configs.c.qualifier == qualifier)
+            if conn.execute(select(event_invoke_configs.c.name).where(*key)).first() is None:
+                conn.execute(
+                    insert(event_invoke_configs).values(
+                        name=name, qualifier=qualifier, document=document, modified_ms=now
+                    )
+                )
+            else:
+                conn.execute(update(event_invoke_configs).where(*key).values(document=document, modified_ms=now))
+        return now
+
+    def event_config(self, name: str, qualifier: str) -> tuple[EventInvokeConfig, int] | None:
+        """The stored async settings of a version and when they were set, or ``None``."""
+        with self.journal.reader.connect() as conn:
+            row = conn.execute(
+                select(event_invoke_configs.c.document, event_invoke_configs.c.modified_ms).where(
+                    event_invoke_configs.c.name == name, event_invoke_configs.c.qualifier == qualifier
+                )
+            ).first()
+        if row is None:
+            return None
+        return EventInvokeConfig(**json.loads(row.document)), int(row.modified_ms)
+
+    # ------------------------------------------------------------------ layers
+
+    def publish_layer(
+        self, name: str, content: bytes, *, description: str = "", runtimes: tuple[str, ...] = ()
+    ) -> LayerVersion:
+        """Store a layer zip as the layer's next version."""
+        sha = self.blobs.put(content)
+        now = _now_ms()
+        document = json.dumps({"description": description, "runtimes": list(runtimes)})
+        for _ in range(5):
+            try:
+                with self.journal.writer.begin() as conn:
+                    newest = conn.execute(
+                        select(func.max(layer_versions.c.version)).where(layer_versions.c.name == name)
+                    ).scalar_one()
+                    number = int(newest or 0) + 1
+                    conn.execute(
+                        insert(layer_versions).values(
+                            name=name, version=number, sha256=sha, size=len(content), document=document, created_ms=now
+                        )
+                    )
+            except IntegrityError:
+                continue
+            return LayerVersion(
+                name, number, self.layer_arn(name, number), sha, len(content), description, runtimes, now
+            )
+        raise ResourceConflictException(f"Layer {name} is being published concurrently; try again")
+
+    def layer(self, arn: str) -> LayerRef:
+        """The layer version an ARN names (one of this region and account)."""
+        prefix = self.layer_arn("")
+        rest = arn[len(prefix) :] if arn.startswith(prefix) else ""
+        name, _, number = rest.rpartition(":")
+        if not name or not number.isdigit():
+            raise InvalidParameterValueException(f"Layer version {arn[:200]} does not exist.")
+        with self.journal.reader.connect() as conn:
+            row = conn.execute(
+                select(layer_versions.c.sha256, layer_versions.c.size).where(
+                    layer_versions.c.name == name, layer_versions.c.version == int(number)
+                )
+            ).first()
+        if row is None:
+            raise InvalidParameterValueException(f"Layer version {arn[:200]} does not exist.")
+        return LayerRef(arn, row.sha256, int(row.size))

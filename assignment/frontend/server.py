@@ -1,0 +1,237 @@
+"""The frontend process: the Lambda HTTP API (aiohttp) and the gRPC API in one event loop.
+
+Start opens the journal's database (the registry's tables and the event queue live there), connects the
+routing client to the assignment servers, binds HTTP and gRPC (port 0 is allowed: see :attr:`http_port`
+and :attr:`grpc_port`), reports SERVING on the health service, re-asserts reserved concurrency and starts
+the provisioned-concurrency top-up loop and the event poller. Stop reports NOT_SERVING, stops taking new
+requests, lets in-flight invocations finish (up to ``grace_s``), then closes everything.
+
+Example::
+
+    frontend = Frontend(FrontendConfig(http="127.0.0.1:0", grpc="127.0.0.1:0",
+                                       journal="sqlite:///data/leasehold.db", assignment=["127.0.0.1:7100"]))
+    await frontend.start()
+    ...
+    await frontend.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+import grpc
+from aiohttp import web
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from assignment.client import AssignmentClient
+from assignment.coordination import connect
+from assignment.coordination.base import Coordinator
+from assignment.frontend.backend import Backend, LeaseBackend
+from assignment.frontend.events import EventPoller, EventQueue
+from assignment.frontend.grpc_api import SERVICE_NAME, FrontendService, add_to_server
+from assignment.frontend.http_api import LambdaHttpApi
+from assignment.frontend.invoker import Invoker
+from assignment.frontend.logbuffer import LogBuffer
+from assignment.frontend.provisioning import Provisioner
+from assignment.frontend.registry import Registry
+from journal.store import Journal
+
+__all__ = ["Frontend", "FrontendConfig"]
+
+log = logging.getLogger("leasehold.frontend")
+
+
+@dataclass(frozen=True, slots=True)
+class FrontendConfig:
+    """Everything a frontend is told (flags, or ``LEASEHOLD_*`` environment variables)."""
+
+    http: str = "127.0.0.1:9000"
+    grpc: str = "127.0.0.1:9001"
+    journal: str = "sqlite:///leasehold.db"
+    #: Assignment server addresses (seeds of the routing client); empty: from ZooKeeper membership.
+    assignment: list[str] = field(default_factory=list)
+    #: ZooKeeper ``host:port,...[/chroot]``: worker and server membership (status, seeds).
+    zk: str | None = None
+    region: str = "us-east-1"
+    account_id: str = "000000000000"
+    account_limit: int = 1000
+    #: How often provisioned concurrency is topped up.
+    provision_interval_s: float = 30.0
+    #: How long a resolved function version may be served from this frontend's cache.
+    cache_ttl_s: float = 1.0
+    #: How long stop waits for in-flight invocations.
+    grace_s: float = 10.0
+    #: Run the async event poller in this frontend.
+    event_poller: bool = True
+    event_retry_intervals_s: tuple[float, ...] = (60.0, 120.0)
+    event_concurrency: int = 8
+    event_poll_interval_s: float = 1.0
+    #: Recent invocation logs kept per function for ``leasehold logs``.
+    logs_per_function: int = 200
+
+
+def _split(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"address must be HOST:PORT, not {address!r}")
+    return host.strip("[]"), int(port)
+
+
+class Frontend:
+    """One frontend; use from one event loop."""
+
+    def __init__(
+        self, config: FrontendConfig, *, coordinator: Coordinator | None = None, backend: Backend | None = None
+    ) -> None:
+        self.config = config
+        self._own_coordinator = coordinator is None and bool(config.zk)
+        self.coordinator = coordinator if coordinator is not None else (connect(config.zk) if config.zk else None)
+        self._backend = backend
+        self.backend: Backend | None = None
+        self.journal: Journal | None = None
+        self.registry: Registry | None = None
+        self.events: EventQueue | None = None
+        self.poller: EventPoller | None = None
+        self.provisioner: Provisioner | None = None
+        self.invoker: Invoker | None = None
+        self.http_api: LambdaHttpApi | None = None
+        self.health = health.aio.HealthServicer()
+        self._runner: web.AppRunner | None = None
+        self._grpc: grpc.aio.Server | None = None
+        self.http_port = 0
+        self.grpc_port = 0
+
+    async def _seeds(self) -> list[str]:
+        if self.config.assignment:
+            return list(self.config.assignment)
+        if self.coordinator is not None:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 10.0
+            while loop.time() < deadline:
+                servers = [info.address for info in self.coordinator.servers().values()]
+                if servers:
+                    return servers
+                await asyncio.sleep(0.1)
+        return ["127.0.0.1:7100"]
+
+    async def start(self) -> None:
+        """Open the database, bind HTTP and gRPC, start the background loops, report SERVING."""
+        cfg = self.config
+        try:
+            await self._start(cfg)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self, cfg: FrontendConfig) -> None:
+        self.journal = await asyncio.to_thread(Journal.open, cfg.journal)
+        self.registry = Registry(
+            self.journal, region=cfg.region, account=cfg.account_id, account_limit=cfg.account_limit
+        )
+        if self._own_coordinator and self.coordinator is not None:
+            await self.coordinator.start(None, lambda: None)
+        if self._backend is None:
+            self._backend = LeaseBackend(AssignmentClient(await self._seeds()), region=cfg.region)
+        self.backend = self._backend
+        logs = LogBuffer(per_function=cfg.logs_per_function)
+        self.invoker = Invoker(self.registry, self.backend, logs, cache_ttl_s=cfg.cache_ttl_s)
+        self.events = EventQueue(self.journal)
+        self.provisioner = Provisioner(self.registry, self.backend, interval_s=cfg.provision_interval_s)
+        self.http_api = LambdaHttpApi(
+            self.registry,
+            self.invoker,
+            self.provisioner,
+            events=self.events,
+            coordinator=self.coordinator,
+            account_limit=cfg.account_limit,
+        )
+        self._runner = web.AppRunner(self.http_api.app(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        host, port = _split(cfg.http)
+        site = web.TCPSite(self._runner, host, port, reuse_address=True)
+        await site.start()
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or []
+        self.http_port = sockets[0].getsockname()[1] if sockets else port
+
+        self._grpc = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        self.grpc_port = self._grpc.add_insecure_port(cfg.grpc)
+        if self.grpc_port == 0:
+            raise OSError(f"cannot listen on {cfg.grpc}")
+        add_to_server(FrontendService(self.invoker, events=self.events), self._grpc)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._grpc)
+        await self._grpc.start()
+
+        await self.provisioner.start()
+        if cfg.event_poller:
+            self.poller = EventPoller(
+                self.events,
+                self.invoker,
+                self.invoker.event_config,
+                retry_intervals_s=cfg.event_retry_intervals_s,
+                concurrency=cfg.event_concurrency,
+                poll_interval_s=cfg.event_poll_interval_s,
+                region=cfg.region,
+                account_id=cfg.account_id,
+            )
+            await self.poller.start()
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info(
+            "event=frontend_started http=%s:%d grpc=%s:%d journal=%s zk=%s region=%s account=%s",
+            host,
+            self.http_port,
+            cfg.grpc.rpartition(":")[0],
+            self.grpc_port,
+            cfg.journal,
+            cfg.zk,
+            cfg.region,
+            cfg.account_id,
+        )
+
+    async def stop(self) -> None:
+        """Stop taking requests, finish in-flight invocations (up to ``grace_s``), close everything."""
+        grace = self.config.grace_s
+        with contextlib.suppress(Exception):
+            for name in ("", SERVICE_NAME):
+                await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        if self.poller is not None:
+            with contextlib.suppress(Exception):
+                await self.poller.stop()
+            self.poller = None
+        if self.provisioner is not None:
+            await self.provisioner.stop()
+        stops: list[asyncio.Future[object] | asyncio.Task[object]] = []
+        if self._grpc is not None:
+            stops.append(asyncio.ensure_future(self._grpc.stop(grace)))
+        if self._runner is not None:
+            runner = self._runner
+            stops.append(asyncio.ensure_future(self._stop_http(runner, grace)))
+        if stops:
+            await asyncio.gather(*stops, return_exceptions=True)
+        self._grpc = None
+        self._runner = None
+        if self.backend is not None:
+            with contextlib.suppress(Exception):
+                await self.backend.close()
+            self.backend = None
+            self._backend = None
+        if self._own_coordinator and self.coordinator is not None:
+            with contextlib.suppress(Exception):
+                await self.coordinator.stop()
+        if self.journal is not None:
+            journal, self.journal = self.journal, None
+            await asyncio.to_thread(journal.close)
+        log.info("event=frontend_stopped")
+
+    async def _stop_http(self, runner: web.AppRunner, grace: float) -> None:
+        # Close the listening sockets first, then wait for in-flight invocations, then drop connections.
+        for site in list(runner.sites):
+            await site.stop()
+        if self.http_api is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.http_api.wait_idle(), grace)
+        await runner.cleanup()

@@ -1,0 +1,63 @@
+"""Fixtures for frontend tests: one embedded platform per module, boto3 clients, code packages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from mypy_boto3_lambda import LambdaClient
+
+from assignment.dev import DevPlatform
+from tests.frontend.harness import LoopThread, lambda_client, running_platform
+
+HANDLERS = """
+import json, os, time
+
+SANDBOX = os.urandom(8).hex()  # tells sandboxes apart (pids repeat across pid namespaces)
+
+def echo(event, context):
+    print("echo", json.dumps(event))
+    return {"event": event, "version": context.function_version, "env": os.environ.get("GREETING", "")}
+
+def fail(event, context):
+    print("about to fail")
+    raise ValueError("boom: " + str(event.get("why", "")))
+
+def handled(event, context):
+    return {"errorMessage": "handled", "errorType": "Handled"}
+
+def slow(event, context):
+    time.sleep(float(event.get("sleep", 1.0)))
+    return {"slept": event.get("sleep", 1.0), "sandbox": SANDBOX}
+
+def ctx(event, context):
+    return {"client_context": context.client_context, "arn": context.invoked_function_arn}
+
+def noop(event, context):
+    return None
+"""
+
+
+@pytest.fixture(scope="module")
+def platform_loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevPlatform, LoopThread]]:
+    """The embedded platform (real worker, real assignment server, the frontend) for a module."""
+    with running_platform(tmp_path_factory.mktemp("platform"), event_retry_intervals_s=(0.2,)) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def platform(platform_loop: tuple[DevPlatform, LoopThread]) -> DevPlatform:
+    """The running platform."""
+    return platform_loop[0]
+
+
+@pytest.fixture(scope="module")
+def endpoint(platform: DevPlatform) -> str:
+    """The frontend's HTTP endpoint."""
+    return platform.http_endpoint
+
+
+@pytest.fixture(scope="module")
+def lam(endpoint: str) -> LambdaClient:
+    """A boto3 Lambda client for the platform."""
+    return lambda_client(endpoint)

@@ -1,0 +1,140 @@
+"""A running Leasehold for frontend tests: the real embedded platform (worker agent, assignment server,
+frontend) on an event loop in a background thread, so tests can drive it with blocking boto3 calls.
+
+Example::
+
+    with running_platform(tmp_path) as platform:
+        client = lambda_client(platform.http_endpoint)
+        client.create_function(...)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import signal
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Coroutine, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import boto3
+from botocore.config import Config
+from mypy_boto3_lambda import LambdaClient
+
+from assignment.dev import DevConfig, DevPlatform
+
+T = TypeVar("T")
+
+ROLE = "arn:aws:iam::000000000000:role/test"
+
+
+class LoopThread:
+    """An asyncio event loop running in a daemon thread."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="platform-loop", daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
+        """Run ``coro`` on the loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        """Stop the loop and join the thread."""
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+@contextmanager
+def running_platform(data_dir: Path, **frontend: Any) -> Iterator[tuple[DevPlatform, LoopThread]]:
+    """The embedded platform on free ports, stopped on exit."""
+    loop = LoopThread()
+    platform = DevPlatform(DevConfig(data_dir=data_dir, http_port=0, grpc_port=0, frontend=frontend))
+    try:
+        loop.run(platform.start(), timeout=120)
+        yield platform, loop
+    finally:
+        loop.run(platform.stop(), timeout=120)
+        loop.close()
+
+
+_FRONTEND_MAIN = """
+import argparse, sys
+from assignment.frontend import cli
+parser = argparse.ArgumentParser(prog="leasehold")
+cli.register(parser.add_subparsers())
+args = parser.parse_args(sys.argv[1:])
+sys.exit(args.func(args))
+"""
+
+
+@contextmanager
+def frontend_process(log_path: Path, *args: str) -> Iterator[str]:
+    """``leasehold frontend`` as a child process on free ports with ``args``; yields its HTTP endpoint and
+    checks that SIGTERM stops it cleanly (exit status 0)."""
+    command = [sys.executable, "-c", _FRONTEND_MAIN, "frontend", "--http=127.0.0.1:0", "--grpc=127.0.0.1:0"]
+    with (
+        log_path.open("w") as log_file,
+        subprocess.Popen(
+            [*command, "--log-level=INFO", *args], stdout=subprocess.PIPE, stderr=log_file, text=True
+        ) as process,
+    ):
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            assert line.startswith("ready http="), (line, log_path.read_text()[-3000:])
+            yield f"http://127.0.0.1:{line.split()[1].split('=')[1]}"
+        finally:
+            process.send_signal(signal.SIGTERM)
+            code = process.wait(30)
+        assert code == 0, log_path.read_text()[-3000:]
+
+
+def lambda_client(endpoint: str, *, timeout_s: float = 60.0) -> LambdaClient:
+    """A boto3 Lambda client for ``endpoint``: dummy credentials, us-east-1, no retries."""
+    return boto3.client(
+        "lambda",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=timeout_s, max_pool_connections=64),
+    )
+
+
+def make_zip(files: Mapping[str, str | bytes]) -> bytes:
+    """A zip holding ``files`` (name → content)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def raw_request(
+    endpoint: str, method: str, path: str, body: bytes | None = None, headers: Mapping[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """A raw HTTP request (no SDK validation): ``(status, headers (lower-case), body)``."""
+    request = urllib.request.Request(endpoint + path, data=body, method=method, headers=dict(headers or {}))
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, {k.lower(): v for k, v in answer.headers.items()}, answer.read()
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read()
+
+
+def error_of(answer: tuple[int, dict[str, str], bytes]) -> tuple[int, str, dict[str, Any]]:
+    """``(status, x-amzn-ErrorType, JSON body)`` of an error answer."""
+    status, headers, body = answer
+    return status, headers.get("x-amzn-errortype", ""), json.loads(body)

@@ -22,8 +22,8 @@ install: $(VENV)/.installed ## Create .venv, build the Rust extension (release) 
 system-deps: ## Install ZooKeeper, PostgreSQL and bubblewrap from Debian's packages when missing
 	bash scripts/system-deps.sh
 
-run: install ## Build and start Leasehold (for now: print the version)
-	$(VENV)/bin/leasehold --version
+run: install ## Build, start the whole platform on this machine (leasehold dev), deploy and invoke a sample
+	$(VENV)/bin/leasehold dev --data-dir .leasehold --sample
 
 test: install system-deps lint test-fast ## Everything CI runs: lint, Rust tests, the whole Python suite
 

@@ -1,4 +1,9 @@
-"""The ``leasehold`` command line. Subcommands arrive with the components they drive."""
+"""The ``leasehold`` command line: one subcommand per component, each registered by its own module.
+
+Processes: ``dev`` (everything on one machine), ``server``, ``worker``, ``frontend``. For people:
+``function``, ``invoke``, ``status``, ``logs``, ``dlq`` (clients of a frontend's HTTP API). For operators:
+``journal``.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,8 @@ from importlib.metadata import version
 
 import journal.cli
 import workers.cli
-from assignment import server_cli
+from assignment import commands, dev, server_cli
+from assignment.frontend import cli as frontend_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,9 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"leasehold {version('leasehold')}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    dev.register(subparsers)
     server_cli.register(subparsers)
-    journal.cli.register(subparsers)
     workers.cli.register(subparsers)
+    frontend_cli.register(subparsers)
+    commands.register(subparsers)
+    journal.cli.register(subparsers)
     return parser
 
 

@@ -1,0 +1,287 @@
+"""``leasehold dev``: the whole platform on one machine, in one process tree (DESIGN §1, the embedded default).
+
+One Python process runs an assignment server that leads every partition through in-process coordination
+(no ZooKeeper), one worker agent (its sandboxes are child processes), and the frontend (the Lambda HTTP
+API and the gRPC API). State lives in a SQLite database in the data directory: the journal, the function
+registry, code blobs and the event queue. Starting again on the same directory recovers all of it; the
+sandboxes of the previous run died with it, and the assignment server drops them when it reconciles with
+the worker (the next invoke of each function is cold).
+
+Example::
+
+    leasehold dev --data-dir .leasehold --http-port 9000 --grpc-port 9001 --sample
+    # ready http=http://127.0.0.1:9000 grpc=127.0.0.1:9001 data=.leasehold
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import json
+import logging
+import os
+import signal
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assignment.coordination.local import LocalCoordinator
+from assignment.frontend.server import Frontend, FrontendConfig
+from assignment.host import HostConfig
+from assignment.leader import LeaderConfig
+from assignment.members import WorkerInfo
+from assignment.server import AssignmentServer, ServerConfig
+from assignment.worker_client import GrpcWorkerClient
+from workers.agent import Agent, AgentConfig
+from workers.registration import NullRegistrar
+from workers.service import serve as serve_worker
+from workers.service import stop as stop_worker
+
+__all__ = ["DevConfig", "DevPlatform", "main", "register", "sample_zip"]
+
+log = logging.getLogger("leasehold.dev")
+
+#: The sample function `make run` deploys.
+SAMPLE_NAME = "hello"
+SAMPLE_SOURCE = '''"""A sample Lambda function: greets the caller and says where it runs."""
+
+import os
+import time
+
+STARTED = time.time()  # init runs once per sandbox; warm invocations reuse it
+
+
+def handler(event, context):
+    name = (event or {}).get("name", "world") if isinstance(event, dict) else "world"
+    print(f"greeting {name}")
+    return {
+        "message": f"Hello, {name}!",
+        "function": context.function_name,
+        "version": context.function_version,
+        "request_id": context.aws_request_id,
+        "sandbox_age_s": round(time.time() - STARTED, 3),
+        "pid": os.getpid(),
+    }
+'''
+
+
+def sample_zip() -> bytes:
+    """The sample function's code package: ``app.py`` with ``app.handler``."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("app.py", SAMPLE_SOURCE)
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True, slots=True)
+class DevConfig:
+    """What ``leasehold dev`` is told; ports 0 pick free ones."""
+
+    data_dir: Path = Path(".leasehold")
+    host: str = "127.0.0.1"
+    http_port: int = 9000
+    grpc_port: int = 9001
+    #: The assignment server's and the worker's gRPC ports (0: any free port).
+    assignment_port: int = 0
+    worker_port: int = 0
+    worker_memory_mb: int = 4096
+    partitions: int = 16
+    idle_keepalive_s: float = 600.0
+    account_limit: int = 1000
+    #: Extra settings of the frontend (e.g. async retry intervals in tests).
+    frontend: dict[str, Any] = field(default_factory=dict)
+
+
+class DevPlatform:
+    """The embedded platform: assignment server, worker agent and frontend in this process."""
+
+    def __init__(self, config: DevConfig) -> None:
+        self.config = config
+        self.data_dir = config.data_dir.resolve()
+        self.journal_url = f"sqlite:///{self.data_dir / 'leasehold.db'}"
+        self.coordinator = LocalCoordinator()
+        self._agent: Agent | None = None
+        self._worker_server: Any = None
+        self.server: AssignmentServer | None = None
+        self.frontend: Frontend | None = None
+        self.http_endpoint = ""
+        self.grpc_endpoint = ""
+
+    async def start(self) -> None:
+        """Start the worker, then the assignment server, then the frontend; stop what started on failure."""
+        cfg = self.config
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            await self._start_worker()
+            self.server = AssignmentServer(
+                ServerConfig(
+                    server_id="dev",
+                    listen=f"{cfg.host}:{cfg.assignment_port}",
+                    journal=self.journal_url,
+                    zone="dev",
+                    grace_s=2.0,
+                    leader=LeaderConfig(
+                        account_limit=cfg.account_limit, idle_keepalive_ms=int(cfg.idle_keepalive_s * 1000)
+                    ),
+                    host=HostConfig(partitions=cfg.partitions, settle_s=0.0, grace_s=2.0),
+                ),
+                coordinator=self.coordinator,
+                workers=GrpcWorkerClient(),
+            )
+            await self.server.start()
+            self.frontend = Frontend(
+                FrontendConfig(
+                    http=f"{cfg.host}:{cfg.http_port}",
+                    grpc=f"{cfg.host}:{cfg.grpc_port}",
+                    journal=self.journal_url,
+                    assignment=[self.server.address],
+                    **cfg.frontend,
+                ),
+                coordinator=self.coordinator,
+            )
+            await self.frontend.start()
+        except BaseException:
+            await self.stop()
+            raise
+        self.http_endpoint = f"http://{cfg.host}:{self.frontend.http_port}"
+        self.grpc_endpoint = f"{cfg.host}:{self.frontend.grpc_port}"
+
+    async def _start_worker(self) -> None:
+        cfg = self.config
+        agent = Agent(
+            AgentConfig(
+                data_dir=self.data_dir / "worker",
+                zone="dev",
+                memory_mb=cfg.worker_memory_mb,
+                worker_id="dev-worker",
+                code_store=self.journal_url,
+            ),
+            NullRegistrar(),
+        )
+        server, port = await serve_worker(agent, f"{cfg.host}:{cfg.worker_port}")
+        self._agent, self._worker_server = agent, server
+        agent.info = type(agent.info)("dev-worker", f"{cfg.host}:{port}", "dev", cfg.worker_memory_mb)
+        await agent.start()
+        await self.coordinator.register_worker(
+            WorkerInfo("dev-worker", f"{cfg.host}:{port}", "dev", cfg.worker_memory_mb)
+        )
+
+    async def stop(self) -> None:
+        """Stop the frontend (in-flight invokes finish), the server (journal closed), then the worker."""
+        if self.frontend is not None:
+            with contextlib.suppress(Exception):
+                await self.frontend.stop()
+        if self.server is not None:
+            with contextlib.suppress(Exception):
+                await self.server.stop()
+            with contextlib.suppress(Exception):
+                await self.server.workers.close()  # type: ignore[attr-defined]
+        if self._agent is not None and self._worker_server is not None:
+            await stop_worker(self._worker_server, self._agent, grace_s=2.0)
+
+
+def _deploy_sample(endpoint: str) -> dict[str, Any]:
+    """Create the sample function through the Lambda API (unless it exists) and invoke it once."""
+    import boto3  # noqa: PLC0415 - only for --sample
+    from botocore.config import Config  # noqa: PLC0415
+
+    client = boto3.client(
+        "lambda",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="leasehold",
+        aws_secret_access_key="leasehold",
+        config=Config(retries={"max_attempts": 1}, read_timeout=60),
+    )
+    try:
+        client.get_function(FunctionName=SAMPLE_NAME)
+    except client.exceptions.ResourceNotFoundException:
+        client.create_function(
+            FunctionName=SAMPLE_NAME,
+            Runtime="python3.11",
+            Handler="app.handler",
+            Role="arn:aws:iam::000000000000:role/leasehold",
+            Code={"ZipFile": sample_zip()},
+            MemorySize=128,
+            Timeout=3,
+        )
+    answer = client.invoke(FunctionName=SAMPLE_NAME, Payload=json.dumps({"name": "Leasehold"}).encode())
+    result: dict[str, Any] = json.loads(answer["Payload"].read())
+    return result
+
+
+def _how_to_invoke(endpoint: str) -> str:
+    return f"""
+Invoke the sample function '{SAMPLE_NAME}':
+  with the CLI:   .venv/bin/leasehold invoke {SAMPLE_NAME} --payload '{{"name": "you"}}' --log
+  with boto3:     boto3.client("lambda", endpoint_url="{endpoint}", region_name="us-east-1",
+                               aws_access_key_id="x", aws_secret_access_key="x").invoke(FunctionName="{SAMPLE_NAME}")
+  with curl:      curl -s -X POST {endpoint}/2015-03-31/functions/{SAMPLE_NAME}/invocations -d '{{"name": "you"}}'
+Status: .venv/bin/leasehold status    Stop: Ctrl-C
+"""
+
+
+async def _run(config: DevConfig, sample: bool) -> int:
+    platform = DevPlatform(config)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    await platform.start()
+    try:
+        print(f"ready http={platform.http_endpoint} grpc={platform.grpc_endpoint} data={config.data_dir}", flush=True)
+        if sample:
+            result = await asyncio.to_thread(_deploy_sample, platform.http_endpoint)
+            print(f"sample {SAMPLE_NAME} invoked: {json.dumps(result)}", flush=True)
+            print(_how_to_invoke(platform.http_endpoint), flush=True)
+        await stopping.wait()
+    finally:
+        print("stopping", flush=True)
+        await platform.stop()
+    print("stopped", flush=True)
+    return 0
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"LEASEHOLD_DEV_{name}", default)
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``dev`` subcommand to ``subparsers``."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "dev", help="run the whole platform on this machine (embedded mode)", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--data-dir", type=Path, default=Path(_env("DATA_DIR", ".leasehold")), help="state folder")
+    parser.add_argument("--host", default=_env("HOST", "127.0.0.1"), help="address to bind (default loopback)")
+    parser.add_argument("--http-port", type=int, default=int(_env("HTTP_PORT", "9000")), help="Lambda HTTP API")
+    parser.add_argument("--grpc-port", type=int, default=int(_env("GRPC_PORT", "9001")), help="gRPC API")
+    parser.add_argument("--memory", type=int, default=int(_env("MEMORY", "4096")), help="worker memory in MB")
+    parser.add_argument("--idle-keepalive", type=float, default=float(_env("IDLE_KEEPALIVE", "600")), metavar="S")
+    parser.add_argument("--sample", action="store_true", help="deploy and invoke the sample function 'hello'")
+    parser.add_argument("--log-level", default=_env("LOG_LEVEL", "WARNING"))
+    parser.set_defaults(func=main)
+    return parser
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run until Ctrl-C / SIGTERM."""
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for name, value in (("--http-port", args.http_port), ("--grpc-port", args.grpc_port)):
+        if not 0 <= value <= 65535:
+            print(f"leasehold dev: {name} must be in 0..65535, got {value}")
+            return 2
+    if args.memory < 128:
+        print(f"leasehold dev: --memory must be at least 128 MB, got {args.memory}")
+        return 2
+    config = DevConfig(
+        data_dir=args.data_dir,
+        host=args.host,
+        http_port=args.http_port,
+        grpc_port=args.grpc_port,
+        worker_memory_mb=args.memory,
+        idle_keepalive_s=args.idle_keepalive,
+    )
+    return asyncio.run(_run(config, args.sample))

@@ -1,0 +1,177 @@
+"""How the people's CLI talks to a frontend: boto3's Lambda client and the admin JSON endpoints.
+
+Every failure becomes one :class:`CliError` (a Lambda error type or a transport error name plus a
+message), which the commands print as ``error: <Type>: <Message>`` and exit 2.
+
+Example::
+
+    client = lambda_client("http://127.0.0.1:9000")
+    client.list_functions()
+    status = admin_get("http://127.0.0.1:9000", "/_leasehold/v1/status")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
+
+__all__ = [
+    "DEFAULT_ENDPOINT",
+    "ENDPOINT_ENV",
+    "MAX_ADMIN_RESPONSE",
+    "CliError",
+    "admin_get",
+    "admin_path",
+    "call",
+    "lambda_client",
+    "translated_errors",
+]
+
+DEFAULT_ENDPOINT = "http://127.0.0.1:9000"
+ENDPOINT_ENV = "LEASEHOLD_ENDPOINT"
+#: Read timeout of every call: longer than the longest function (900 s) plus queueing and a cold start.
+READ_TIMEOUT_S = 960
+CONNECT_TIMEOUT_S = 10
+#: The admin endpoints answer small JSON documents; a larger answer is refused rather than read whole.
+MAX_ADMIN_RESPONSE = 16 * 1024 * 1024
+
+
+class CliError(Exception):
+    """A failed command: ``type`` is the Lambda error type (or a transport error name)."""
+
+    def __init__(self, type_: str, message: str) -> None:
+        super().__init__(f"{type_}: {message}")
+        self.type = type_
+        self.message = message
+
+    def line(self) -> str:
+        """The one line printed to stderr."""
+        message = " ".join(self.message.split()) or "(no message)"
+        return f"error: {self.type}: {message}"
+
+
+def lambda_client(endpoint: str, *, retries: int = 2) -> LambdaClient:
+    """boto3's Lambda client for the frontend at ``endpoint`` (dummy credentials, region us-east-1).
+
+    ``retries`` is the number of attempts after the first; invocations pass 0, since retrying one that
+    timed out on the way back could run the function twice.
+    """
+    # Imported here, not at the top: `leasehold server`/`worker` import this package and should not pay for boto3.
+    import boto3  # noqa: PLC0415
+    import botocore.config  # noqa: PLC0415
+
+    config = botocore.config.Config(
+        region_name="us-east-1",
+        connect_timeout=CONNECT_TIMEOUT_S,
+        read_timeout=READ_TIMEOUT_S,
+        retries={"total_max_attempts": 1 + retries, "mode": "standard"},
+        user_agent_extra="leasehold-cli",
+    )
+    session = boto3.session.Session(
+        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "leasehold"),
+        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "leasehold"),
+        region_name="us-east-1",
+    )
+    try:
+        return session.client("lambda", endpoint_url=endpoint, config=config)
+    except ValueError as exc:  # botocore refuses a malformed endpoint URL with a ValueError
+        raise CliError("InvalidEndpoint", f"{endpoint!r}: {exc}") from exc
+
+
+@contextlib.contextmanager
+def translated_errors() -> Iterator[None]:
+    """Turn botocore's errors raised inside the block into :class:`CliError`."""
+    import botocore.exceptions  # noqa: PLC0415 (lazy, as in lambda_client)
+
+    try:
+        yield
+    except botocore.exceptions.ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise CliError(str(error.get("Code") or "ServiceException"), str(error.get("Message") or exc)) from exc
+    except botocore.exceptions.ParamValidationError as exc:
+        raise CliError("InvalidParameterValueException", str(exc.kwargs.get("report", exc))) from exc
+    except botocore.exceptions.EndpointConnectionError as exc:
+        raise CliError("EndpointConnectionError", str(exc)) from exc
+    except botocore.exceptions.ReadTimeoutError as exc:
+        raise CliError("ReadTimeout", str(exc)) from exc
+    except botocore.exceptions.BotoCoreError as exc:
+        raise CliError(type(exc).__name__, str(exc)) from exc
+
+
+def call(operation: Any, **params: Any) -> dict[str, Any]:
+    """Run one boto3 operation; botocore's errors become :class:`CliError`.
+
+    The answer has no ``ResponseMetadata``; its request id, when the frontend sent one, is ``RequestId``.
+    """
+    with translated_errors():
+        answer: dict[str, Any] = operation(**params)
+    metadata = answer.pop("ResponseMetadata", {})
+    if metadata.get("RequestId") and "RequestId" not in answer:
+        answer["RequestId"] = metadata["RequestId"]
+    return answer
+
+
+def admin_path(kind: str, function: str | None = None, **query: int) -> str:
+    """``/_leasehold/v1/<kind>[/<function>][?query]`` with the function name quoted as one path segment."""
+    path = f"/_leasehold/v1/{kind}"
+    if function is not None:
+        path += "/" + urllib.parse.quote(function, safe="")
+    if query:
+        path += "?" + urllib.parse.urlencode(query)
+    return path
+
+
+def admin_get(endpoint: str, path: str) -> dict[str, Any]:
+    """GET one admin JSON document; a Lambda error answer or a transport failure raises :class:`CliError`."""
+    url = endpoint.rstrip("/") + path
+    try:
+        scheme = urllib.parse.urlsplit(url).scheme
+    except ValueError as exc:
+        raise CliError("InvalidEndpoint", f"{endpoint!r}: {exc}") from exc
+    if scheme not in ("http", "https"):
+        raise CliError("InvalidEndpoint", f"{endpoint!r} is not an http(s) URL")
+    request = urllib.request.Request(url, headers={"Accept": "application/json", "User-Agent": "leasehold-cli"})
+    try:
+        with urllib.request.urlopen(request, timeout=READ_TIMEOUT_S) as response:
+            body = response.read(MAX_ADMIN_RESPONSE + 1)
+    except urllib.error.HTTPError as exc:
+        raise _http_error(exc) from exc
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        raise CliError("EndpointConnectionError", f"could not reach {url}: {reason}") from exc
+    if len(body) > MAX_ADMIN_RESPONSE:
+        raise CliError("ServiceException", f"answer from {url} is larger than {MAX_ADMIN_RESPONSE} bytes")
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CliError("ServiceException", f"answer from {url} is not JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        raise CliError("ServiceException", f"answer from {url} is not a JSON object")
+    return document
+
+
+def _http_error(exc: urllib.error.HTTPError) -> CliError:
+    """A Lambda error answer: the type from ``x-amzn-ErrorType`` (``Type:detail`` form allowed), the message
+    from the JSON body (``Message`` or ``message``)."""
+    header = exc.headers.get("x-amzn-ErrorType", "") if exc.headers else ""
+    type_ = header.split(":", 1)[0].strip()
+    message = ""
+    try:
+        document = json.loads(exc.read(64 * 1024) or b"{}")
+    except (ValueError, UnicodeDecodeError, OSError):
+        document = {}
+    if isinstance(document, dict):
+        message = str(document.get("Message") or document.get("message") or "")
+        type_ = type_ or str(document.get("__type") or "")
+    if not type_:
+        type_ = "ServiceException" if exc.code >= 500 else f"HTTP{exc.code}"
+    return CliError(type_, message or f"HTTP {exc.code} {exc.reason}")

@@ -684,8 +684,8 @@ class PartitionLeader:
                 continue
             try:
                 await self._change(self.core.created(sid, self._now()))
-            except CoreError as exc:  # the sandbox vanished meanwhile (worker left)
-                raise LeaseGone(f"sandbox {spec.name} vanished while it was created: {exc}") from None
+            except CoreError as exc:  # the sandbox vanished meanwhile (its worker left): a retry decides afresh
+                raise Recovering(self.partition, f"sandbox {spec.name} vanished while it was created: {exc}") from None
             return Grant(
                 grant.partition,
                 grant.token,
@@ -698,6 +698,10 @@ class PartitionLeader:
                 grant.function,
                 grant.version,
             )
+        if sid not in self._sandboxes:
+            # The chosen worker left while the sandbox was being created (its sandboxes went with it), so
+            # there was no chance to place it elsewhere: not a capacity verdict. A retry decides afresh.
+            raise Recovering(self.partition, f"the worker chosen for sandbox {spec.name} left during its cold start")
         with contextlib.suppress(CoreError):
             await self._change(self.core.destroy(sid, "create_failed", self._now()))
         if malformed is not None:

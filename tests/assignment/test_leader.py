@@ -326,3 +326,16 @@ async def test_cancelled_callers_do_not_withdraw_applied_records(make: Make, jou
     await _until(leader.all_committed)
     core = replay(journal, P)  # the journal holds every applied record, without gaps
     assert core.lease_count == leader.core.lease_count == 21
+
+
+async def test_worker_leaving_during_a_cold_start_is_retryable_not_a_capacity_verdict(make: Make) -> None:
+    workers = FakeWorkers(delay_s=0.5)
+    leader = await make(workers, live={"w1": W1})
+    pending = asyncio.ensure_future(leader.acquire(args(request_id="r1")))
+    await _until(lambda: any(call[0] == "create" for call in workers.calls))
+    await leader.sync_workers({"w2": W2})  # w1 leaves while its sandbox is being created
+    with pytest.raises(Recovering):  # UNAVAILABLE: the routing client retries; no_capacity would not be retried
+        await pending
+    workers.delay_s = 0.0
+    retried = await leader.acquire(args(request_id="r1"))
+    assert (retried.cold, retried.worker_id) == (True, "w2")

@@ -11,7 +11,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,20 +34,61 @@ class Replayed:
 
 
 def apply_entries(core: PartitionCore, entries: Iterable[Entry]) -> int:
-    """Apply journal entries to ``core`` in order; return how many. A refusal is ``JournalCorrupt``."""
+    """Apply journal entries to ``core`` in order; return how many. A refusal is ``JournalCorrupt``.
+
+    The entries go to the core in one call (it pulls them lazily, so entries before a refusal, or before
+    an error raised by ``entries`` itself, stay applied, as one by one).
+    """
     count = 0
-    for entry in entries:
-        try:
-            core.apply(Record.decode(entry.payload))
-        except CoreError as exc:
-            raise JournalCorrupt(entry.partition, entry.seq, f"the partition core refused the record: {exc}") from exc
-        count += 1
+    current: Entry | None = None
+    decode = Record.decode
+
+    def decoded() -> Iterator[Record]:
+        nonlocal count, current
+        for entry in entries:
+            current = entry
+            yield decode(entry.payload)
+            count += 1
+
+    try:
+        core.apply_all(decoded())
+    except CoreError as exc:
+        if current is None:
+            raise
+        raise JournalCorrupt(current.partition, current.seq, f"the partition core refused the record: {exc}") from exc
     return count
 
 
+def _apply_payloads(core: PartitionCore, partition: int, first_seq: int, payloads: list[bytes]) -> int:
+    """Decode and apply ``payloads`` (seqs ``first_seq, first_seq + 1, ...``) in one call into the core.
+
+    The core applies lazily from the generator and stops at the first refusal (keeping what came before),
+    so ``applied`` is the index of the refused record, whether decoding or applying it failed.
+    """
+    applied = 0
+    decode = Record.decode
+
+    def decoded() -> Iterator[Record]:
+        nonlocal applied
+        for payload in payloads:
+            yield decode(payload)
+            applied += 1
+
+    try:
+        core.apply_all(decoded())
+    except CoreError as exc:
+        seq = first_seq + applied
+        raise JournalCorrupt(partition, seq, f"the partition core refused the record: {exc}") from exc
+    return applied
+
+
 def rebuild(journal: Journal, partition: int, *, config: Mapping[str, Any] | None = None) -> Replayed:
-    """Rebuild the partition's core (``PartitionCore(**config)``) from its snapshot and records."""
-    recovery = journal.recover(partition)
+    """Rebuild the partition's core (``PartitionCore(**config)``) from its snapshot and records.
+
+    The records are read as payloads only (:meth:`~journal.store.Journal.recover_payloads`) and handed
+    to the core in one call: no per-record Python objects beyond the decoded records.
+    """
+    recovery = journal.recover_payloads(partition)
     core = PartitionCore(**dict(config or {}))
     snapshot = recovery.snapshot
     if snapshot is not None:
@@ -55,7 +96,7 @@ def rebuild(journal: Journal, partition: int, *, config: Mapping[str, Any] | Non
             core.restore(snapshot.data)
         except CoreError as exc:
             raise JournalCorrupt(partition, snapshot.seq, f"the partition core refused the snapshot: {exc}") from exc
-    count = apply_entries(core, recovery.entries)
+    count = _apply_payloads(core, partition, recovery.first_seq, recovery.payloads)
     return Replayed(core, partition, snapshot.seq if snapshot else None, recovery.last_seq, count)
 
 

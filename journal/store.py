@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -83,6 +83,7 @@ __all__ = [
     "Journal",
     "JournalOptions",
     "PartitionInfo",
+    "PayloadRecovery",
     "PreparedRecord",
     "Recovery",
     "Snapshot",
@@ -100,6 +101,8 @@ MAX_PARTITION = 2**31 - 1
 _MAX_BIGINT = 2**63 - 1
 #: Most records one :meth:`Journal.read` returns.
 MAX_READ_LIMIT = 100_000
+#: Rows fetched from the driver at a time when reading records.
+_FETCH_ROWS = 4096
 _PG_MIGRATION_LOCK = 0x4C48_4A4E  # "LHJN": advisory lock key serialising migrations
 
 Backend = Literal["sqlite", "postgresql"]
@@ -178,6 +181,22 @@ class Recovery:
 
 
 @dataclass(frozen=True, slots=True)
+class PayloadRecovery:
+    """:class:`Recovery` with the records' payloads only; ``payloads[i]`` is the record of seq ``first_seq + i``."""
+
+    partition: int
+    epoch: int
+    snapshot: Snapshot | None
+    first_seq: int
+    payloads: list[bytes]
+
+    @property
+    def last_seq(self) -> int:
+        """The seq of the last record covered (0 for an empty journal)."""
+        return self.first_seq + len(self.payloads) - 1
+
+
+@dataclass(frozen=True, slots=True)
 class PartitionInfo:
     """A partition's head: its current epoch and the range of records kept."""
 
@@ -228,6 +247,8 @@ class _Head(NamedTuple):
 
 
 def _check_int(name: str, value: object, low: int, high: int) -> int:
+    if value.__class__ is int and low <= value <= high:  # the common case, first
+        return value
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
     if not low <= value <= high:
@@ -250,16 +271,19 @@ def prepare_records(records: Sequence[bytes]) -> list[PreparedRecord]:
     :class:`~journal.errors.RecordTooLarge` (over :data:`MAX_RECORD_BYTES`) or
     :class:`~journal.errors.InvalidRecord`.
     """
-    if isinstance(records, (bytes, bytearray, memoryview, str)) or not isinstance(records, Sequence):
+    if (records.__class__ is not list and records.__class__ is not tuple) and (  # lists, tuples: no ABC check
+        isinstance(records, (bytes, bytearray, memoryview, str)) or not isinstance(records, Sequence)
+    ):
         raise TypeError(f"records must be a sequence of bytes, not {type(records).__name__}")
     prepared: list[PreparedRecord] = []
+    parse = records_pb2.Record.FromString
     for index, payload in enumerate(records):
         if not isinstance(payload, bytes):
             raise TypeError(f"record {index} must be bytes, not {type(payload).__name__}")
         if len(payload) > MAX_RECORD_BYTES:
             raise RecordTooLarge(len(payload), MAX_RECORD_BYTES)
         try:
-            kind = records_pb2.Record.FromString(payload).WhichOneof("kind")
+            kind = parse(payload).WhichOneof("kind")
         except DecodeError as exc:
             raise InvalidRecord(f"record {index} is not a journal.v1.Record: {exc}") from None
         if kind is None:
@@ -323,6 +347,63 @@ class _Checker:
         self.prev_epoch = epoch
         return Entry(p, seq, epoch, kind, payload)
 
+    def check_rows(self, rows: Iterable[Any], entries: list[Entry] | None, payloads: list[bytes] | None) -> None:
+        """:meth:`check` for many ``(seq, epoch, kind, payload, crc)`` rows in a tight loop (recovery's hot path).
+
+        Each checked record is added to ``entries`` and its payload to ``payloads`` (either may be ``None``).
+        A row that passes every check here is exactly one that :meth:`check` accepts; any other row is
+        handed to :meth:`check`, which raises the same :class:`~journal.errors.JournalCorrupt` (same seq,
+        same reason) as the record-by-record path, or accepts it (an unusual but valid row).
+        """
+        if self.decode:  # the fast path does not decode payloads: check record by record
+            for row in rows:
+                entry = self.check(*row)
+                if entries is not None:
+                    entries.append(entry)
+                if payloads is not None:
+                    payloads.append(entry.payload)
+            return
+        p = self.partition
+        expected = self.expected
+        prev_epoch = self.prev_epoch
+        head_epoch = self.head.epoch
+        end = self.head.next_seq
+        kinds = _KIND_BYTES
+        pack = RECORD_HEADER.pack
+        add_entry = entries.append if entries is not None else None
+        add_payload = payloads.append if payloads is not None else None
+        new_tuple = tuple.__new__  # Entry(...) without the Python-level __new__ of a named tuple
+        for seq, epoch, kind, payload, crc in rows:
+            kind_bytes = kinds.get(kind)
+            if (
+                seq != expected
+                or seq >= end
+                or kind_bytes is None
+                or payload.__class__ is not bytes
+                or not payload
+                or epoch < prev_epoch
+                or epoch > head_epoch
+                or crc32(payload, crc32(kind_bytes, crc32(pack(p, seq, epoch, len(kind_bytes))))) != crc
+            ):
+                self.expected = expected
+                self.prev_epoch = prev_epoch
+                entry = self.check(seq, epoch, kind, payload, crc)  # raises, unless the row is fine after all
+                expected = seq + 1
+                prev_epoch = epoch
+                if add_entry is not None:
+                    add_entry(entry)
+                if add_payload is not None:
+                    add_payload(entry.payload)
+                continue
+            expected = seq + 1
+            prev_epoch = epoch
+            if add_entry is not None:
+                add_entry(new_tuple(Entry, (p, seq, epoch, kind, payload)))
+            if add_payload is not None:
+                add_payload(payload)
+        self.expected = expected
+        self.prev_epoch = prev_epoch
+
     def finish(self, upto: int | None = None) -> None:
         """Every record up to ``upto`` (default: the head's last) must have been seen."""
         last = self.head.next_seq - 1 if upto is None else min(upto, self.head.next_seq - 1)
@@ -341,28 +422,53 @@ def _is_corruption(exc: DBAPIError) -> bool:
     return isinstance(sqlstate, str) and sqlstate.startswith("XX")
 
 
-class _AppendSQL(NamedTuple):
+class _Statements(NamedTuple):
     begin: str
     bump: str
     epoch: str
-    insert: str
-    notify: str
+    records: str
+    records_limit: str
 
 
-_SQLITE_SQL = _AppendSQL(
+_SQLITE_SQL = _Statements(
     begin="BEGIN IMMEDIATE",
     bump='UPDATE partition_head SET next_seq = next_seq + ? WHERE "partition" = ? AND epoch = ? RETURNING next_seq',
     epoch='SELECT epoch FROM partition_head WHERE "partition" = ?',
-    insert='INSERT INTO journal ("partition", seq, epoch, kind, payload, crc) VALUES (?, ?, ?, ?, ?, ?)',
-    notify="",
+    records='SELECT seq, epoch, kind, payload, crc FROM journal WHERE "partition" = ? AND seq > ? ORDER BY seq',
+    records_limit='SELECT seq, epoch, kind, payload, crc FROM journal WHERE "partition" = ? AND seq > ? ORDER BY seq'
+    " LIMIT ?",
 )
-_POSTGRES_SQL = _AppendSQL(
+_POSTGRES_SQL = _Statements(
     begin="",
     bump=_SQLITE_SQL.bump.replace("?", "%s"),
     epoch=_SQLITE_SQL.epoch.replace("?", "%s"),
-    insert=_SQLITE_SQL.insert.replace("?", "%s"),
-    notify="SELECT pg_notify(%s, %s)",
+    records=_SQLITE_SQL.records.replace("?", "%s"),
+    records_limit=_SQLITE_SQL.records_limit.replace("?", "%s"),
 )
+
+#: Most rows one INSERT statement of an append carries (6 parameters each).
+_INSERT_CHUNK = 128
+_insert_cache: dict[int, str] = {}
+
+
+def _sqlite_insert_sql(rows: int) -> str:
+    """The SQLite INSERT of ``rows`` journal rows (cached: the driver caches prepared statements by text)."""
+    found = _insert_cache.get(rows)
+    if found is None:
+        values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * rows)
+        found = _insert_cache[rows] = (
+            f'INSERT INTO journal ("partition", seq, epoch, kind, payload, crc) VALUES {values}'
+        )
+    return found
+
+
+# A data-modifying WITH runs exactly once whether or not the outer query reads it.
+_PG_INSERT_NOTIFY = (
+    'WITH ins AS (INSERT INTO journal ("partition", seq, epoch, kind, payload, crc)'
+    " SELECT %s, s, %s, k, p, c FROM unnest(%s::bigint[], %s::text[], %s::bytea[], %s::bigint[]) AS r(s, k, p, c))"
+    " SELECT pg_notify(%s, %s)"
+)
+
 
 _Callback = Callable[[], None]
 _watchers: dict[tuple[str, int], set[_Callback]] = {}
@@ -583,24 +689,45 @@ class Journal:
                     raise InvalidEpoch(partition, epoch, current)
                 last = int(row[0][0]) - 1
                 first = last - count + 1
-                statement = sql.insert
-                cursor.executemany(
-                    sql.insert,
-                    [
+                pack = RECORD_HEADER.pack
+                kinds = _KIND_BYTES
+                crcs: list[int] = []
+                for i, (kind, payload) in enumerate(records):
+                    seq = first + i
+                    kind_bytes = kinds.get(kind)
+                    if kind_bytes is None:
+                        crcs.append(record_crc(partition, seq, epoch, kind, payload))
+                    else:
+                        crcs.append(
+                            crc32(payload, crc32(kind_bytes, crc32(pack(partition, seq, epoch, len(kind_bytes)))))
+                        )
+                if self.backend == "postgresql":
+                    # One statement with array parameters (unnest), its text constant so the driver's
+                    # query cache holds it, the NOTIFY riding along: one round trip for all the rows.
+                    statement = _PG_INSERT_NOTIFY
+                    cursor.execute(
+                        statement,
                         (
                             partition,
-                            first + i,
                             epoch,
-                            rec.kind,
-                            rec.payload,
-                            record_crc(partition, first + i, epoch, rec.kind, rec.payload),
-                        )
-                        for i, rec in enumerate(records)
-                    ],
-                )
-                if sql.notify:
-                    statement = sql.notify
-                    cursor.execute(sql.notify, (notify_channel(partition), str(last)))
+                            list(range(first, last + 1)),
+                            [rec.kind for rec in records],
+                            [rec.payload for rec in records],
+                            crcs,
+                            notify_channel(partition),
+                            str(last),
+                        ),
+                    )
+                else:
+                    # Multi-row INSERTs of up to _INSERT_CHUNK rows: one statement step (one release of the
+                    # GIL) per chunk rather than one per row as executemany does.
+                    params: list[object] = []
+                    for i, (kind, payload) in enumerate(records):
+                        params += (partition, first + i, epoch, kind, payload, crcs[i])
+                    for begin in range(0, count, _INSERT_CHUNK):
+                        rows = min(_INSERT_CHUNK, count - begin)
+                        statement = _sqlite_insert_sql(rows)
+                        cursor.execute(statement, params[begin * 6 : (begin + rows) * 6])
                 statement = "COMMIT"
                 raw.commit()
             finally:
@@ -641,10 +768,44 @@ class Journal:
             if after_seq < head.first_seq - 1:
                 raise Compacted(partition, after_seq, head.first_seq)
             checker = _Checker(partition, head, after_seq, prev_epoch=prev_epoch)
-            rows = conn.execute(self._records_stmt(partition, after_seq).limit(limit))
-            entries = [checker.check(*row) for row in rows]
+            entries: list[Entry] = []
+            self._check_records(conn, checker, limit, entries, None)
             checker.finish(after_seq + limit)
         return entries, head
+
+    def _check_records(
+        self,
+        conn: Connection,
+        checker: _Checker,
+        limit: int | None,
+        entries: list[Entry] | None,
+        payloads: list[bytes] | None,
+    ) -> None:
+        """Read the records after ``checker.expected - 1`` (at most ``limit``) on the transaction's own driver
+        connection, in large batches, through :meth:`_Checker.check_rows`.
+
+        The raw driver cursor, not SQLAlchemy's result rows: per row those cost more than the check itself.
+        Driver errors come out wrapped in :class:`sqlalchemy.exc.DBAPIError`, as from Core, so a damaged
+        SQLite file is still recognised (see :class:`_ReadTx`).
+        """
+        sql = self._sql
+        params: tuple[int, ...] = (checker.partition, checker.expected - 1)
+        statement = sql.records
+        if limit is not None:
+            statement = sql.records_limit
+            params = (*params, limit)
+        dbapi_conn: Any = conn.connection.dbapi_connection
+        try:
+            # PostgreSQL: binary results, so bytea arrives as bytes instead of hex text to decode.
+            cursor = dbapi_conn.cursor(binary=True) if self.backend == "postgresql" else dbapi_conn.cursor()
+            try:
+                cursor.execute(statement, params)
+                while rows := cursor.fetchmany(_FETCH_ROWS):
+                    checker.check_rows(rows, entries, payloads)
+            finally:
+                cursor.close()
+        except self._dbapi_error as exc:
+            raise DBAPIError.instance(statement, params, exc, self._dbapi_error) from exc
 
     @staticmethod
     def _records_stmt(partition: int, after_seq: int) -> Any:
@@ -742,6 +903,24 @@ class Journal:
 
         Raises :class:`~journal.errors.JournalCorrupt` at the first damaged record or a damaged snapshot.
         """
+        entries: list[Entry] = []
+        head, snapshot = self._recover(partition, entries, None)
+        return Recovery(partition, head.epoch, snapshot, entries)
+
+    def recover_payloads(self, partition: int) -> PayloadRecovery:
+        """:meth:`recover` without an :class:`Entry` per record: the payloads only, checked the same way.
+
+        Replay's fast path (:func:`journal.replay.rebuild`): record ``i`` of the result has seq
+        ``first_seq + i``, as the seqs were checked to be contiguous.
+        """
+        payloads: list[bytes] = []
+        head, snapshot = self._recover(partition, None, payloads)
+        start = snapshot.seq if snapshot is not None else 0
+        return PayloadRecovery(partition, head.epoch, snapshot, start + 1, payloads)
+
+    def _recover(
+        self, partition: int, entries: list[Entry] | None, payloads: list[bytes] | None
+    ) -> tuple[_Head, Snapshot | None]:
         partition = _check_partition(partition)
         with self._reading(partition) as conn:
             head = self._head(conn, partition)
@@ -754,11 +933,9 @@ class Journal:
                     "records up to here were compacted but no snapshot covers them",
                 )
             checker = _Checker(partition, head, start, prev_epoch=snapshot.epoch if snapshot else 0)
-            # fetchall: one C-level fetch instead of a Python fetchone per row (recovery reads everything).
-            check = checker.check
-            entries = [check(*row) for row in conn.execute(self._records_stmt(partition, start)).all()]
+            self._check_records(conn, checker, None, entries, payloads)
             checker.finish()
-        return Recovery(partition, head.epoch, snapshot, entries)
+        return head, snapshot
 
     def compact(
         self, partition: int, *, retain_records: int | None = None, retain_snapshots: int | None = None

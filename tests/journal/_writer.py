@@ -3,9 +3,10 @@
 ``crash URL``: take over partition 0 once, then append batches of 1..20 records forever, printing
 ``ack BATCH SIZE LAST_SEQ`` after each append returned (the parent kills it with SIGKILL).
 
-``fence URL ROUNDS APPENDS``: ROUNDS times, take over partition 0 (``took EPOCH T``) and append
-one-record batches (``ack EPOCH LAST_SEQ T_START``) until fenced (``fenced EPOCH T_START``) or APPENDS
-were made. Times are ``time.monotonic_ns()``, comparable across processes on one machine.
+``fence URL ROUNDS APPENDS``: print ``ready`` and wait for ``go`` on stdin; then ROUNDS times, take over
+partition 0 (``took EPOCH T``) and append one-record batches (``ack EPOCH LAST_SEQ T_START``) until
+fenced (``fenced EPOCH T_START``) or APPENDS were made. Times are ``time.monotonic_ns()``, comparable
+across processes on one machine.
 """
 
 from __future__ import annotations
@@ -74,6 +75,11 @@ def main(argv: list[str]) -> int:
     mode, url = argv[0], argv[1]
     with Journal.open(url) as journal:
         if mode == "fence":
+            # Start together: the parent says "go" once every writer is ready (opened, imports done), so
+            # the writers' rounds overlap however long each process took to start.
+            print("ready", flush=True)
+            if sys.stdin.readline().strip() != "go":
+                return 1
             fence_writer(journal, int(argv[2]), int(argv[3]), _Printer(), f"pid{os.getpid()}")
             return 0
         if mode == "crash":

@@ -55,12 +55,20 @@ def test_processes_race_take_over_and_append(journal_url: str) -> None:
         subprocess.Popen(
             [sys.executable, "-m", "tests.journal._writer", "fence", journal_url, "5", "40"],
             cwd=ROOT,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         for _ in range(3)
     ]
+    for proc in procs:  # every writer is up before any starts: their rounds overlap
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready", proc.stderr.read() if proc.stderr else ""
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
     log = FenceLog()
     for proc in procs:
         out, err = proc.communicate(timeout=120)

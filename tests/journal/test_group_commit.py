@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Sequence
 
 import pytest
 
 from journal.errors import EmptyBatch, Fenced, RecordTooLarge
 from journal.group_commit import GroupCommitter
-from journal.store import MAX_RECORD_BYTES, Journal
+from journal.store import MAX_RECORD_BYTES, Journal, PreparedRecord
 from tests.journal.records import batch, tag_of, worker
 
 
@@ -72,3 +74,67 @@ def test_max_wait_fills_batches(journal: Journal) -> None:
 
     assert asyncio.run(main()) == 2
     assert journal.info(0).last_seq == 16
+
+
+def test_cancelled_callers_records_are_committed_anyway(journal: Journal, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cancelling a caller only ends its wait: its records, in a transaction or still queued, are committed,
+    in order, and the callers that still wait get their own seqs.
+    """
+    epoch = journal.take_over(0)
+    entered, gate = threading.Event(), threading.Event()
+    append_prepared = journal.append_prepared
+
+    def gated(partition: int, epoch: int, records: Sequence[PreparedRecord]) -> int:
+        entered.set()
+        assert gate.wait(30)
+        return append_prepared(partition, epoch, records)
+
+    monkeypatch.setattr(journal, "append_prepared", gated)
+
+    async def main() -> None:
+        committer = GroupCommitter(journal)
+        in_flight = asyncio.create_task(committer.append(0, epoch, batch("a", 1)))
+        assert await asyncio.to_thread(entered.wait, 30)  # "a" is in a transaction, blocked in the thread
+        queued = asyncio.create_task(committer.append(0, epoch, batch("b", 2)))
+        waiting = asyncio.create_task(committer.append(0, epoch, batch("c", 1)))
+        while len(committer._queues[0].pending) < 2:  # both handed over, not yet in a transaction
+            await asyncio.sleep(0)
+        for task in (in_flight, queued):
+            task.cancel()
+        for task in (in_flight, queued):
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        gate.set()
+        assert await waiting == 4  # after a/0 (1) and b/0, b/1 (2, 3): nothing was withdrawn
+        await committer.close()
+
+    asyncio.run(main())
+    assert [(e.seq, tag_of(e.payload)) for e in journal.read(0)] == [
+        (1, "a/0/1"),
+        (2, "b/0/2"),
+        (3, "b/1/2"),
+        (4, "c/0/1"),
+    ]
+    journal.verify(0)
+
+
+def test_queued_records_of_cancelled_callers_are_committed(journal: Journal) -> None:
+    epoch = journal.take_over(0)
+
+    async def main() -> None:
+        committer = GroupCommitter(journal, max_batch_records=1000, max_wait_s=30.0)  # the flusher waits to fill
+        tasks = [asyncio.create_task(committer.append(0, epoch, batch(f"x{i}", 1))) for i in range(5)]
+        while committer._queues.get(0) is None or committer._queues[0].records < 5:
+            await asyncio.sleep(0)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        assert all(task.cancelled() for task in tasks)
+        # The queued records still belong to the committer: filling the batch up to its bound sends it.
+        last = await committer.append(0, epoch, batch("fill", 995))
+        assert last == 1000
+        await committer.close()
+
+    asyncio.run(main())
+    assert journal.info(0).last_seq == 1000
+    assert [tag_of(e.payload) for e in journal.read(0, limit=5)] == [f"x{i}/0/1" for i in range(5)]

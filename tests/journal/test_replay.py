@@ -6,7 +6,7 @@ import pytest
 
 from assignment.partition_core import PartitionCore
 from journal.errors import JournalCorrupt
-from journal.replay import rebuild, replay
+from journal.replay import apply_entries, rebuild, replay
 from journal.store import Journal
 from tests.journal.records import worker
 
@@ -71,3 +71,31 @@ def test_refused_snapshot_is_corruption_at_its_seq(journal: Journal) -> None:
     with pytest.raises(JournalCorrupt) as caught:
         replay(journal, 0)
     assert caught.value.seq == 1
+
+
+def test_refusal_after_a_snapshot_and_many_records_names_its_seq(journal: Journal) -> None:
+    """The bulk path (payloads handed to the core in one call) still names the exact refused seq."""
+    leader = PartitionCore()
+    epoch = journal.take_over(0)
+    records = leader.start_epoch(epoch) + leader.join_worker("w1", "zone-a", "10.0.0.1:7001", 8192)
+    leader.apply_all(records)
+    journal.append(0, epoch, [r.encode() for r in records])
+    journal.write_snapshot(0, 2, leader.snapshot())
+    updates = [r for cap in range(5000) for r in leader.update_worker("w1", 1024 + cap % 7, True)]
+    leader.apply_all(updates)
+    journal.append(0, epoch, [r.encode() for r in updates])  # seqs 3 .. 5002
+    result = rebuild(journal, 0)
+    assert (result.snapshot_seq, result.last_seq, result.records) == (2, 5002, 5000)
+    assert result.core.snapshot() == leader.snapshot()
+    journal.append(0, epoch, [r.encode() for r in leader.update_worker("w1", 1, True)] + [worker("w1")])
+    with pytest.raises(JournalCorrupt) as caught:
+        replay(journal, 0)
+    assert (caught.value.partition, caught.value.seq) == (0, 5004)
+    assert "already joined" in caught.value.why
+    core = PartitionCore()
+    snapshot = journal.latest_snapshot(0)
+    assert snapshot is not None
+    core.restore(snapshot.data)
+    with pytest.raises(JournalCorrupt) as caught:
+        apply_entries(core, journal.iter_entries(0, after_seq=2))
+    assert caught.value.seq == 5004

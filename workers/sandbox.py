@@ -175,19 +175,20 @@ class InitResult:
 def kill_user_processes(uid: int) -> int:
     """SIGKILL every live (non-zombie) process owned by ``uid`` (a sandbox user); return how many."""
     killed = 0
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            if entry.stat().st_uid != uid:
+    with os.scandir("/proc") as entries:
+        for entry in entries:
+            if not entry.name.isdigit():
                 continue
-            with open(f"/proc/{entry.name}/stat", "rb") as f:
-                if f.read().rpartition(b")")[2].split()[0] == b"Z":
+            try:
+                if entry.stat().st_uid != uid:
                     continue
-            os.kill(int(entry.name), signal.SIGKILL)
-            killed += 1
-        except (ProcessLookupError, FileNotFoundError, PermissionError, IndexError):
-            continue
+                with open(f"/proc/{entry.name}/stat", "rb") as f:
+                    if f.read().rpartition(b")")[2].split()[0] == b"Z":
+                        continue
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed += 1
+            except (ProcessLookupError, FileNotFoundError, PermissionError, IndexError):
+                continue
     return killed
 
 
@@ -227,9 +228,11 @@ def process_tree(root: int) -> list[int]:
         pid = todo.pop()
         pids.append(pid)
         try:
-            for task in os.scandir(f"/proc/{pid}/task"):
-                with open(f"/proc/{pid}/task/{task.name}/children") as f:
-                    todo.extend(int(c) for c in f.read().split())
+            # A closed iterator even when a task vanishes mid-walk (an unclosed one warns at collection).
+            with os.scandir(f"/proc/{pid}/task") as tasks:
+                for task in tasks:
+                    with open(f"/proc/{pid}/task/{task.name}/children") as f:
+                        todo.extend(int(c) for c in f.read().split())
         except OSError:
             continue
     return pids

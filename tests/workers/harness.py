@@ -157,13 +157,14 @@ def code_of(call: Callable[[], Any]) -> grpc.StatusCode:
 def processes_of(uid: int) -> list[int]:
     """Pids of the live (non-zombie) processes owned by ``uid``."""
     pids = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                if entry.stat().st_uid == uid:
-                    with open(f"/proc/{entry.name}/stat", "rb") as f:
-                        if f.read().rpartition(b")")[2].split()[0] != b"Z":
-                            pids.append(int(entry.name))
-            except (FileNotFoundError, ProcessLookupError):
-                continue
+    with os.scandir("/proc") as entries:
+        for entry in entries:
+            if entry.name.isdigit():
+                try:
+                    if entry.stat().st_uid == uid:
+                        with open(f"/proc/{entry.name}/stat", "rb") as f:
+                            if f.read().rpartition(b")")[2].split()[0] != b"Z":
+                                pids.append(int(entry.name))
+                except (FileNotFoundError, ProcessLookupError):
+                    continue
     return pids

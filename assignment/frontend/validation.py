@@ -18,6 +18,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from assignment.frontend.types import InvalidParameterValueException, ValidationException
+from workers.sandbox import RESERVED_ENV
 
 __all__ = [
     "MAX_MEMORY_MB",
@@ -45,29 +46,9 @@ _ENV_KEY = re.compile(r"[a-zA-Z][a-zA-Z0-9_]*")
 _RUNTIMES = {"provided": "provided", "provided.al2": "provided", "provided.al2023": "provided"}
 _PYTHON = re.compile(r"python3\.[0-9]{1,2}")
 
-#: Environment variables a function may not set (AWS's reserved keys).
-RESERVED_ENVIRONMENT = frozenset(
-    {
-        "_HANDLER",
-        "_X_AMZN_TRACE_ID",
-        "AWS_DEFAULT_REGION",
-        "AWS_REGION",
-        "AWS_EXECUTION_ENV",
-        "AWS_LAMBDA_FUNCTION_NAME",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-        "AWS_LAMBDA_FUNCTION_VERSION",
-        "AWS_LAMBDA_INITIALIZATION_TYPE",
-        "AWS_LAMBDA_LOG_GROUP_NAME",
-        "AWS_LAMBDA_LOG_STREAM_NAME",
-        "AWS_ACCESS_KEY",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_LAMBDA_RUNTIME_API",
-        "LAMBDA_TASK_ROOT",
-        "LAMBDA_RUNTIME_DIR",
-    }
-)
+#: Environment variables a function may not set (AWS's reserved keys): the worker's own list, so a
+#: function the frontend accepts is never refused by a worker.
+RESERVED_ENVIRONMENT = RESERVED_ENV
 #: Largest environment (keys and values, as AWS counts it).
 MAX_ENVIRONMENT_BYTES = 4 * 1024
 

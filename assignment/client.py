@@ -6,6 +6,8 @@ carry), and retries ``NOT_LEADER``, ``UNAVAILABLE`` (including an unreachable se
 timeout and ``CANCELLED`` (a stopping server dropping its connections) with jittered
 exponential backoff until the caller's deadline. One ``request_id`` is used for every attempt of an
 Acquire, so a retry after a lost reply gets the same lease. Other errors raise :class:`RpcFailed` at once.
+A server in the same process may be given as an in-process stub (``local``, see
+:mod:`assignment.frontend.inproc`): the same calls and errors without the network hop.
 
 Example::
 
@@ -23,7 +25,7 @@ import asyncio
 import contextlib
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -84,6 +86,7 @@ class AssignmentClient:
         base_backoff_s: float = 0.02,
         max_backoff_s: float = 0.5,
         attempt_timeout_s: float = 2.0,
+        local: Mapping[str, Any] | None = None,
     ) -> None:
         if not seeds:
             raise ValueError("at least one seed address is needed")
@@ -95,6 +98,8 @@ class AssignmentClient:
         self.leaders: dict[int, str] = {}
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._stubs: dict[str, pb_grpc.AssignmentAsyncStub] = {}
+        #: In-process stubs by server address (``leasehold dev``: no gRPC hop to a server in this process).
+        self._local: dict[str, Any] = dict(local or {})
         self._random = random.Random()
         #: Attempts that were retried, for tests and metrics.
         self.retries = 0
@@ -102,6 +107,10 @@ class AssignmentClient:
     def _stub(self, address: str) -> pb_grpc.AssignmentAsyncStub:
         stub = self._stubs.get(address)
         if stub is None:
+            local: pb_grpc.AssignmentAsyncStub | None = self._local.get(address)
+            if local is not None:
+                self._stubs[address] = local
+                return local
             channel = grpc.aio.insecure_channel(address)
             self._channels[address] = channel
             stub = self._stubs[address] = pb_grpc.AssignmentStub(channel)

@@ -2,7 +2,9 @@
 
 One Python process runs an assignment server that leads every partition through in-process coordination
 (no ZooKeeper), one worker agent (its sandboxes are child processes), and the frontend (the Lambda HTTP
-API and the gRPC API). State lives in a SQLite database in the data directory: the journal, the function
+API and the gRPC API). The frontend calls the server and the worker through in-process stubs (their
+servicers, without the gRPC hop); both also serve gRPC for the CLI and for frontends elsewhere.
+State lives in a SQLite database in the data directory: the journal, the function
 registry, code blobs and the event queue. Starting again on the same directory recovers all of it; the
 sandboxes of the previous run died with it, and the assignment server drops them when it reconciles with
 the worker (the next invoke of each function is cold).
@@ -24,23 +26,30 @@ import logging
 import os
 import signal
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assignment.client import AssignmentClient
 from assignment.coordination.local import LocalCoordinator
+from assignment.frontend.backend import LeaseBackend
+from assignment.frontend.inproc import LocalStub
 from assignment.frontend.server import Frontend, FrontendConfig
 from assignment.host import HostConfig
 from assignment.leader import LeaderConfig
 from assignment.members import WorkerInfo
 from assignment.server import AssignmentServer, ServerConfig
+from assignment.service import AssignmentService
+from assignment.service import handlers as assignment_handlers
 from assignment.worker_client import GrpcWorkerClient
 from workers.agent import Agent, AgentConfig
 from workers.registration import NullRegistrar
+from workers.service import WorkerService
 from workers.service import serve as serve_worker
 from workers.service import stop as stop_worker
 
-__all__ = ["DevConfig", "DevPlatform", "main", "register", "sample_zip"]
+__all__ = ["DevConfig", "DevPlatform", "main", "register", "sample_zip", "sandbox_uid_base"]
 
 log = logging.getLogger("leasehold.dev")
 
@@ -95,6 +104,14 @@ class DevConfig:
     frontend: dict[str, Any] = field(default_factory=dict)
 
 
+def sandbox_uid_base(data_dir: Path) -> int:
+    """The first sandbox uid of the platform on ``data_dir``: its own range of 1,000 uids, the same on every
+    restart (so leftovers of a crashed run are found and killed) and apart from other agents on the machine
+    (a worker kills every process of a sandbox's uid when it ends; with a shared range, one agent's
+    clean-up would kill another's sandboxes)."""
+    return 1_000_000 + 1000 * (zlib.crc32(str(data_dir).encode()) % 1_000_000)
+
+
 class DevPlatform:
     """The embedded platform: assignment server, worker agent and frontend in this process."""
 
@@ -109,6 +126,7 @@ class DevPlatform:
         self.frontend: Frontend | None = None
         self.http_endpoint = ""
         self.grpc_endpoint = ""
+        self.worker_address = ""
 
     async def start(self) -> None:
         """Start the worker, then the assignment server, then the frontend; stop what started on failure."""
@@ -132,22 +150,33 @@ class DevPlatform:
                 workers=GrpcWorkerClient(),
             )
             await self.server.start()
-            self.frontend = Frontend(
-                FrontendConfig(
-                    http=f"{cfg.host}:{cfg.http_port}",
-                    grpc=f"{cfg.host}:{cfg.grpc_port}",
-                    journal=self.journal_url,
-                    assignment=[self.server.address],
-                    **cfg.frontend,
-                ),
-                coordinator=self.coordinator,
+            frontend_config = FrontendConfig(
+                http=f"{cfg.host}:{cfg.http_port}",
+                grpc=f"{cfg.host}:{cfg.grpc_port}",
+                journal=self.journal_url,
+                assignment=[self.server.address],
+                **cfg.frontend,
             )
+            self.frontend = Frontend(frontend_config, coordinator=self.coordinator, backend=self._backend())
             await self.frontend.start()
         except BaseException:
             await self.stop()
             raise
         self.http_endpoint = f"http://{cfg.host}:{self.frontend.http_port}"
         self.grpc_endpoint = f"{cfg.host}:{self.frontend.grpc_port}"
+
+    def _backend(self) -> LeaseBackend:
+        """The frontend's backend: the server and the worker are in this process, so the frontend calls
+        their servicers directly (in-process stubs: same validation, errors and commit rule, no gRPC hop).
+        Both still serve gRPC for everyone else (CLI, other frontends)."""
+        assert self.server is not None
+        assert self.server.host is not None
+        assert self._agent is not None
+        server = LocalStub(assignment_handlers(AssignmentService(self.server.host)))
+        worker = WorkerService(self._agent)
+        workers = {self.worker_address: LocalStub({"Invoke": worker.Invoke, "ListSandboxes": worker.ListSandboxes})}
+        client = AssignmentClient([self.server.address], local={self.server.address: server})
+        return LeaseBackend(client, region=self.config.frontend.get("region", "us-east-1"), local_workers=workers)
 
     async def _start_worker(self) -> None:
         cfg = self.config
@@ -158,15 +187,17 @@ class DevPlatform:
                 memory_mb=cfg.worker_memory_mb,
                 worker_id="dev-worker",
                 code_store=self.journal_url,
+                uid_base=sandbox_uid_base(self.data_dir),
             ),
             NullRegistrar(),
         )
         server, port = await serve_worker(agent, f"{cfg.host}:{cfg.worker_port}")
         self._agent, self._worker_server = agent, server
-        agent.info = type(agent.info)("dev-worker", f"{cfg.host}:{port}", "dev", cfg.worker_memory_mb)
+        self.worker_address = f"{cfg.host}:{port}"
+        agent.info = type(agent.info)("dev-worker", self.worker_address, "dev", cfg.worker_memory_mb)
         await agent.start()
         await self.coordinator.register_worker(
-            WorkerInfo("dev-worker", f"{cfg.host}:{port}", "dev", cfg.worker_memory_mb)
+            WorkerInfo("dev-worker", self.worker_address, "dev", cfg.worker_memory_mb)
         )
 
     async def stop(self) -> None:

@@ -79,6 +79,10 @@ class LeaderConfig:
     request_cache: int = 100_000
     #: How many sandboxes one EnsureWarm creates at the same time.
     warm_parallel: int = 4
+    #: How long a lazy commit (a frontend's Release: nobody waits for its answer to serve a user) may wait
+    #: for other records to share its transaction, typically the next Acquire of the same client. Any
+    #: other commit ends the wait at once. 0 commits at once.
+    release_linger_s: float = 0.005
 
     def core_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of :class:`PartitionCore`."""
@@ -141,6 +145,11 @@ def _field_of(exc: InvalidArgument) -> str:
     return word if word.replace("_", "").isalnum() else "request"
 
 
+def _settle(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 class PartitionLeader:
     """The leader of one partition; use from one event loop."""
 
@@ -176,6 +185,8 @@ class PartitionLeader:
         self._last_now = 0
         self._inflight_records = 0
         self._pending: list[tuple[list[bytes], asyncio.Future[int]]] = []
+        self._urgent = 0  # queued commits that are not lazy
+        self._linger: asyncio.Future[None] | None = None  # set while the flusher waits for company
         self._flusher: asyncio.Task[None] | None = None
         self._busy = 0
         self._idle = asyncio.Event()
@@ -382,6 +393,7 @@ class PartitionLeader:
             await self._cancel_tasks()
             return
         self.state = "stopping"
+        self._end_linger()  # what is queued is committed now, not after the linger
         await self._stop_following()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), grace_s)
@@ -410,6 +422,7 @@ class PartitionLeader:
         self.state = "failed"
         self.failure = exc
         self._core = None
+        self._end_linger()  # queued commits fail now rather than after the linger
         for value in self._requests.values():
             if isinstance(value, asyncio.Future) and not value.done():
                 value.set_exception(Recovering(self.partition, "the leader failed"))
@@ -446,21 +459,26 @@ class PartitionLeader:
         for record in records:
             self._track(record.encode())
 
-    async def _commit(self, records: list[Record]) -> int:
+    async def _commit(self, records: list[Record] | list[bytes], *, lazy: bool = False) -> int:
         """Append records already applied to the core; the seq of the last one once committed.
 
         The records are queued at once (so the journal's order is the order of application) and appended
         by the leader's one flusher; a caller that is cancelled does not withdraw them — withdrawing
-        records already applied would leave a gap that the next leader could not replay.
+        records already applied would leave a gap that the next leader could not replay. A ``lazy`` commit
+        may wait up to ``config.release_linger_s`` for other records to share its transaction (one fsync
+        for a Release and the Acquire that follows it); it is still answered only after its commit.
         """
         if not records:
             return self.last_seq
         if self._core is None:
             raise Recovering(self.partition, f"leader is {self.state}")
-        payloads = [r.encode() for r in records]
+        payloads = [r if isinstance(r, bytes) else r.encode() for r in records]
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._pending.append((payloads, future))
         self._inflight_records += len(payloads)
+        if not lazy:
+            self._urgent += 1
+            self._end_linger()
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.get_running_loop().create_task(self._flush(), name=f"flush-{self.partition}")
         return await asyncio.shield(future)
@@ -468,13 +486,26 @@ class PartitionLeader:
     async def _flush(self) -> None:
         """Append everything queued, batch after batch, in order; a failure fails the leader."""
         while self._pending and self._core is not None:
-            batch, self._pending = self._pending, []
+            if not self._urgent and self.config.release_linger_s > 0 and self.state == "serving":
+                try:
+                    await self._wait_for_company(self.config.release_linger_s)
+                except asyncio.CancelledError:  # the loop is shutting down: nobody will commit these
+                    for _, future in self._pending:
+                        if not future.done():
+                            future.set_exception(Recovering(self.partition, "the leader's flusher was cancelled"))
+                            future.exception()
+                    self._inflight_records -= sum(len(group) for group, _ in self._pending)
+                    self._pending, self._urgent = [], 0
+                    raise
+                if self._core is None:
+                    break
+            batch, self._pending, self._urgent = self._pending, [], 0
             payloads = [payload for group, _ in batch for payload in group]
             try:
                 last = await self.committer.append(self.partition, self.epoch, payloads)
             except BaseException as exc:
                 failed = [*batch, *self._pending]
-                self._pending = []
+                self._pending, self._urgent = [], 0
                 self._inflight_records -= sum(len(group) for group, _ in failed)
                 error = Recovering(self.partition, "journal append failed; the leader steps down")
                 error.__cause__ = exc
@@ -497,7 +528,23 @@ class PartitionLeader:
             if not future.done():
                 future.set_exception(Recovering(self.partition, f"leader is {self.state}"))
                 future.exception()
-        self._pending = []
+        self._pending, self._urgent = [], 0
+
+    def _end_linger(self) -> None:
+        if self._linger is not None and not self._linger.done():
+            self._linger.set_result(None)
+
+    async def _wait_for_company(self, linger_s: float) -> None:
+        """Until a commit that is not lazy is queued, or ``linger_s`` passed."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        timer = loop.call_later(linger_s, _settle, waiter)
+        self._linger = waiter
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._linger = None
 
     async def _change(self, records: list[Record]) -> int:
         """Apply records to the live core, then commit them."""
@@ -597,9 +644,9 @@ class PartitionLeader:
             raise Recovering(self.partition, str(exc)) from None
         if decision.outcome == "throttled":
             raise Throttled(decision.reason or "no_capacity")
-        records = decision.records
-        for record in records:
-            self._track(record.encode())
+        records = [record.encode() for record in decision.records]  # encoded once: tracked, then journaled
+        for payload in records:
+            self._track(payload)
         future: asyncio.Future[Grant] | None = None
         if args.request_id:
             future = asyncio.get_running_loop().create_future()
@@ -786,8 +833,11 @@ class PartitionLeader:
             raise errors[0]
         return total, created
 
-    async def release(self, token: tuple[int, int], outcome: str) -> None:
+    async def release(self, token: tuple[int, int], outcome: str, *, lazy: bool = False) -> None:
         """Give a lease back; a broken outcome destroys the sandbox (the worker is told in the background).
+
+        ``lazy``: the commit may wait a little to share a transaction (see :meth:`_commit`); for callers
+        that do not wait on the answer to serve anyone (a frontend's Release after the invocation answered).
 
         Raises :class:`UnknownLeaseToken`, :class:`LeaseGone`, :class:`BadArgument`, :class:`Recovering`.
         """
@@ -805,13 +855,14 @@ class PartitionLeader:
             raise LeaseGone(str(exc)) from None
         except InvalidArgument as exc:
             raise BadArgument("token", str(exc)) from None
-        for record in records:
-            self._track(record.encode())
+        payloads = [record.encode() for record in records]  # encoded once: tracked, then journaled
+        for payload in payloads:
+            self._track(payload)
         if outcome not in _REUSABLE and sandbox is not None:
             self._sandboxes.pop(sandbox, None)
         self._enter()
         try:
-            await self._commit(records)
+            await self._commit(payloads, lazy=lazy)
         finally:
             self._leave()
         if outcome not in _REUSABLE and sandbox is not None and box is not None:

@@ -50,7 +50,7 @@ from assignment.v1 import assignment_pb2 as pb
 from journal.v1 import records_pb2
 from workers.v1 import worker_pb2
 
-__all__ = ["SERVICE_NAME", "AssignmentService", "Partitions", "add_to_server", "error_metadata"]
+__all__ = ["SERVICE_NAME", "AssignmentService", "Partitions", "add_to_server", "error_metadata", "handlers"]
 
 log = logging.getLogger("leasehold.service")
 
@@ -210,7 +210,8 @@ class AssignmentService:
         if outcome is None:
             raise BadArgument("outcome", "unspecified or unknown")
         leader = self.partitions.leader_for(request.partition)
-        await leader.release((request.token.epoch, request.token.seq), outcome)
+        # Lazy: the caller (a frontend) answered its client already; the commit may share the next one's.
+        await leader.release((request.token.epoch, request.token.seq), outcome, lazy=True)
         return pb.ReleaseResponse()
 
     async def Routing(
@@ -265,6 +266,18 @@ def _wrap(
 
 def _serialize(message: Message) -> bytes:
     return message.SerializeToString()
+
+
+def handlers(service: AssignmentService) -> dict[str, Callable[[Any, Any], Awaitable[Any]]]:
+    """The service's methods by name, with errors mapped as on the server (``context.abort`` with the
+    status and trailing metadata): what an in-process stub calls (``leasehold dev``)."""
+    return {
+        "Acquire": _wrap(service.Acquire),
+        "Release": _wrap(service.Release),
+        "Routing": _wrap(service.Routing),
+        "SetConcurrency": _wrap(service.SetConcurrency),
+        "EnsureWarm": _wrap(service.EnsureWarm),
+    }
 
 
 def add_to_server(service: AssignmentService, server: grpc.aio.Server) -> None:

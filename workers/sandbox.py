@@ -259,29 +259,51 @@ def _runtime_pids(root: int) -> list[int]:
     return pids
 
 
-def _peak_kb(pids: list[int]) -> int:
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/status", "rb") as f:
-                status = f.read()
-        except OSError:
-            continue
-        if b"Name:\tbwrap" in status or b"Name:\tprlimit" in status:
-            continue
-        match = _HWM.search(status)
-        if match:
-            total += int(match.group(1))
-    return total
+class _PeakMemory:
+    """Peak memory of a sandbox's processes through their ``/proc`` files, kept open between invocations
+    (opening two files per invocation cost more than the rest of the agent's work for a no-op function).
 
+    ``reset`` writes ``5`` to each ``clear_refs`` (the peak restarts from the current size); ``peak_kb``
+    re-reads each ``status`` from its start. A descriptor names its process, not a reused pid: once the
+    process is gone, reads fail and count nothing.
+    """
 
-def _reset_peaks(pids: list[int]) -> None:
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/clear_refs", "w") as f:
-                f.write("5")
-        except OSError:
-            continue
+    __slots__ = ("_clear", "_status", "pids")
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self._status: list[int] = []
+        self._clear: list[int] = []
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                self._status.append(os.open(f"/proc/{pid}/status", os.O_RDONLY | os.O_CLOEXEC))
+            with contextlib.suppress(OSError):
+                self._clear.append(os.open(f"/proc/{pid}/clear_refs", os.O_WRONLY | os.O_CLOEXEC))
+
+    def reset(self) -> None:
+        for fd in self._clear:
+            with contextlib.suppress(OSError):
+                os.write(fd, b"5")
+
+    def peak_kb(self) -> int:
+        total = 0
+        for fd in self._status:
+            try:
+                status = os.pread(fd, 16384, 0)
+            except OSError:
+                continue
+            if b"Name:\tbwrap" in status or b"Name:\tprlimit" in status:
+                continue
+            match = _HWM.search(status)
+            if match:
+                total += int(match.group(1))
+        return total
+
+    def close(self) -> None:
+        for fd in (*self._status, *self._clear):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._status, self._clear = [], []
 
 
 def _exit_description(code: int) -> str:
@@ -318,6 +340,7 @@ class Sandbox:
         self._log = bytearray()
         self._log_dropped = 0
         self._pids: list[int] = []
+        self._memory: _PeakMemory | None = None  # open /proc files of ``_pids``
         self._init_ms: float | None = None  # reported on the next invoke, then cleared
         self._restart: asyncio.Task[InitResult] | None = None
         self._tmp_mounted = False
@@ -488,6 +511,14 @@ class Sandbox:
             self._log += chunk[: max(0, room)]
             self._log_dropped += max(0, len(chunk) - max(0, room))
 
+    def _peak_memory(self) -> _PeakMemory:
+        """The probe of the current processes (opened again when they changed)."""
+        if self._memory is None or self._memory.pids is not self._pids:
+            if self._memory is not None:
+                self._memory.close()
+            self._memory = _PeakMemory(self._pids)
+        return self._memory
+
     def _take_log(self) -> str:
         self._drain()
         text = self._log.decode("utf-8", "replace")
@@ -511,6 +542,9 @@ class Sandbox:
         if self.uid is not None and self.owns_uid and os.geteuid() == 0:
             await kill_user_until_gone(self.uid)  # anything that left the session, and the stragglers
         self._take_log()
+        if self._memory is not None:
+            self._memory.close()
+            self._memory = None
         if self._log_fd >= 0:
             asyncio.get_running_loop().remove_reader(self._log_fd)
             os.close(self._log_fd)
@@ -627,7 +661,7 @@ class Sandbox:
         assert self._api is not None
         assert self._exit is not None
         self.state = State.BUSY
-        _reset_peaks(self._pids)
+        self._peak_memory().reset()
         preamble += self._take_log()  # stray output between invocations goes with this one
         answer = self._api.submit(invocation)
         timeout = max(0.0, deadline_s - time.time())
@@ -675,7 +709,7 @@ class Sandbox:
     ) -> InvokeResult:
         duration = (time.perf_counter() - began) * 1000
         output = self._take_log()
-        peak_mb = max(1, _peak_kb(self._pids) // 1024)
+        peak_mb = max(1, self._peak_memory().peak_kb() // 1024)
         init_ms, self._init_ms = self._init_ms, None
         restore_ms = None
         if self.restored and init_ms is not None:

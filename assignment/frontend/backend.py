@@ -20,7 +20,8 @@ import json
 import logging
 import time
 import uuid
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 import grpc
 
@@ -110,12 +111,19 @@ class LeaseBackend:
     """Runs invocations through the routing client and the workers' Invoke RPC (one channel per worker)."""
 
     def __init__(
-        self, client: AssignmentClient, *, region: str = "us-east-1", acquire_deadline_s: float = 10.0
+        self,
+        client: AssignmentClient,
+        *,
+        region: str = "us-east-1",
+        acquire_deadline_s: float = 10.0,
+        local_workers: Mapping[str, Any] | None = None,
     ) -> None:
         self.client = client
         self.region = region
         self.acquire_deadline_s = acquire_deadline_s
-        self._workers: dict[str, wpb_grpc.WorkerAsyncStub] = {}
+        #: In-process Worker stubs by address (``leasehold dev``; see :mod:`assignment.frontend.inproc`).
+        self._workers: dict[str, wpb_grpc.WorkerAsyncStub] = dict(local_workers or {})
+        self._templates: dict[tuple[str, str], tuple[FunctionConfig, wpb.CreateSandboxRequest]] = {}
         self._channels: list[grpc.aio.Channel] = []
         self._releases: set[asyncio.Task[None]] = set()
         self._runs: set[asyncio.Task[InvokeResult]] = set()
@@ -127,6 +135,19 @@ class LeaseBackend:
             self._channels.append(channel)
             stub = self._workers[address] = wpb_grpc.WorkerStub(channel)
         return stub
+
+    def _template(self, config: FunctionConfig) -> wpb.CreateSandboxRequest:
+        """The version's sandbox template, built once per configuration (the Acquire of every invoke sends it;
+        the leader copies it before use, so one message can be shared)."""
+        key = (config.name, config.pool_version)
+        hit = self._templates.get(key)
+        if hit is not None and (hit[0] is config or hit[0] == config):
+            return hit[1]
+        if len(self._templates) >= 10_000:
+            self._templates.clear()
+        template = sandbox_template(config, self.region)
+        self._templates[key] = (config, template)
+        return template
 
     async def run(
         self, config: FunctionConfig, payload: bytes, *, request_id: str, client_context: str = ""
@@ -161,7 +182,7 @@ class LeaseBackend:
                     config.timeout_s * 1000,
                     request_id=acquire_id,
                     deadline_s=self.acquire_deadline_s,
-                    sandbox=sandbox_template(config, self.region),
+                    sandbox=self._template(config),
                 )
             except RpcFailed as exc:
                 log.info("event=acquire_failed request_id=%s function=%s error=%s", request_id, config.name, exc)

@@ -11,6 +11,8 @@ nothing of gRPC (``workers/service.py`` translates). Rules:
   Survivors cannot be adopted: their Runtime API endpoints lived in the dead agent, so their runtimes
   have lost the connection they block on, and an invocation that was running has no one to answer to.
   (With bubblewrap the sandboxes already died with the agent: ``--die-with-parent``.)
+- With ``invocation_log`` set, every invocation that runs gets a start and an end line in that audit log
+  (``workers/audit.py``); refused ones (stale token, busy) do not.
 
 Example::
 
@@ -34,6 +36,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from workers.audit import InvocationLog
 from workers.blobs import CodeStore
 from workers.code import CodeCache, CodeError, Source
 from workers.errors import (
@@ -83,6 +86,8 @@ class AgentConfig:
     """Sandbox users are uid_base + slot (only when the agent runs as root)."""
     code_store: str | None = None
     """The code store's database URL (``CodeRef.blob_sha256``); ``None``: blobs are refused."""
+    invocation_log: Path | None = None
+    """Where to append the invocation audit log (``workers/audit.py``); ``None``: no audit."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,7 @@ class Agent:
         self.sandbox_root = config.data_dir / "sandboxes"
         self.code = CodeCache(config.data_dir / "code")
         self.code_store = CodeStore(config.code_store) if config.code_store else None
+        self.audit = InvocationLog.open(config.invocation_log) if config.invocation_log else None
         iso = config.isolation
         if iso.bwrap is not None and config.data_dir.resolve() not in iso.hide:
             iso = Isolation(iso.bwrap, (*iso.hide, config.data_dir.resolve()), iso.tmp_mb, iso.nofile, iso.nproc)
@@ -397,9 +403,32 @@ class Agent:
             invocation.cognito_identity,
         )
         self._busy.add(sandbox_id)
+        if self.audit is not None:
+            return await self._audited(sandbox_id, sandbox, token, invocation, self.audit)
         try:
             return await sandbox.invoke(invocation)
         finally:
+            self._busy.discard(sandbox_id)
+
+    async def _audited(
+        self, sandbox_id: str, sandbox: Sandbox, token: tuple[int, int], invocation: Invocation, audit: InvocationLog
+    ) -> InvokeResult:
+        """:meth:`invoke`'s run with its start and end in the audit log (the caller marked the sandbox busy)."""
+        try:
+            start_ms = audit.started(sandbox_id, token, invocation.request_id)
+        except BaseException:
+            self._busy.discard(sandbox_id)
+            raise
+        outcome = "error:CancelledError"
+        try:
+            result = await sandbox.invoke(invocation)
+            outcome = result.outcome.name.lower()
+            return result
+        except BaseException as exc:
+            outcome = f"error:{type(exc).__name__}"
+            raise
+        finally:
+            audit.ended(sandbox_id, token, invocation.request_id, start_ms, outcome)
             self._busy.discard(sandbox_id)
 
     def list(self) -> list[Sandbox]:
@@ -422,3 +451,5 @@ class Agent:
             await self.registrar.close()
         if self.code_store is not None:
             await asyncio.to_thread(self.code_store.close)
+        if self.audit is not None:
+            self.audit.close()

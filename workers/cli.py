@@ -62,6 +62,20 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="database URL of the code store, for CodeRef.blob_sha256 (env LEASEHOLD_CODE_STORE)",
     )
     parser.add_argument(
+        "--invocation-log",
+        type=Path,
+        default=_env("INVOCATION_LOG"),
+        metavar="FILE",
+        help="append one JSON line per invocation start and end to FILE (the audit log; default: none)",
+    )
+    parser.add_argument(
+        "--uid-base",
+        type=int,
+        default=int(_env("UID_BASE", "100000") or 100000),
+        metavar="UID",
+        help="sandbox users are UID+1, UID+2... (as root); agents sharing a host need disjoint ranges",
+    )
+    parser.add_argument(
         "--zk-session-timeout",
         type=float,
         default=float(_env("ZK_SESSION_TIMEOUT", "10") or 10),
@@ -83,6 +97,8 @@ async def _main(args: argparse.Namespace) -> int:
         heartbeat_s=args.heartbeat,
         isolation=isolation,
         code_store=args.code_store,
+        invocation_log=args.invocation_log.resolve() if args.invocation_log else None,
+        uid_base=args.uid_base,
     )
     agent = Agent(config, registrar)
     server, port = await serve(agent, args.listen)
@@ -93,9 +109,9 @@ async def _main(args: argparse.Namespace) -> int:
     cleaned = await agent.start()
     logging.info(
         "event=worker_config listen=%s zone=%s memory_mb=%d data_dir=%s bwrap=%s zk=%s assignment=%s cleaned=%d "
-        "code_store=%s",
+        "code_store=%s invocation_log=%s uid_base=%d",
         args.listen, args.zone, args.memory, config.data_dir, agent.isolation.bwrap, args.zk, args.assignment,
-        len(cleaned), "yes" if args.code_store else "no",
+        len(cleaned), "yes" if args.code_store else "no", config.invocation_log, config.uid_base,
     )  # fmt: skip
     print(f"event=worker_listening port={port}", flush=True)
     stopping = asyncio.Event()
@@ -112,6 +128,9 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.memory < 128:
         print("--memory must be at least 128 MB")
+        return 2
+    if not 1000 <= args.uid_base <= 2**31 - 2**20:
+        print("--uid-base must be between 1000 and 2147483648 - 1048576")
         return 2
     return asyncio.run(_main(args))
 

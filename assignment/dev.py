@@ -26,7 +26,6 @@ import logging
 import os
 import signal
 import zipfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,7 +48,7 @@ from workers.service import WorkerService
 from workers.service import serve as serve_worker
 from workers.service import stop as stop_worker
 
-__all__ = ["DevConfig", "DevPlatform", "main", "register", "sample_zip", "sandbox_uid_base"]
+__all__ = ["DevConfig", "DevPlatform", "main", "register", "sample_zip"]
 
 log = logging.getLogger("leasehold.dev")
 
@@ -102,14 +101,6 @@ class DevConfig:
     account_limit: int = 1000
     #: Extra settings of the frontend (e.g. async retry intervals in tests).
     frontend: dict[str, Any] = field(default_factory=dict)
-
-
-def sandbox_uid_base(data_dir: Path) -> int:
-    """The first sandbox uid of the platform on ``data_dir``: its own range of 1,000 uids, the same on every
-    restart (so leftovers of a crashed run are found and killed) and apart from other agents on the machine
-    (a worker kills every process of a sandbox's uid when it ends; with a shared range, one agent's
-    clean-up would kill another's sandboxes)."""
-    return 1_000_000 + 1000 * (zlib.crc32(str(data_dir).encode()) % 1_000_000)
 
 
 class DevPlatform:
@@ -187,7 +178,6 @@ class DevPlatform:
                 memory_mb=cfg.worker_memory_mb,
                 worker_id="dev-worker",
                 code_store=self.journal_url,
-                uid_base=sandbox_uid_base(self.data_dir),
             ),
             NullRegistrar(),
         )

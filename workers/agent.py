@@ -33,6 +33,7 @@ import re
 import shutil
 import signal
 import time
+import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -68,7 +69,32 @@ log = logging.getLogger(__name__)
 
 _ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: The longest value of an invocation field that becomes a ``Lambda-Runtime-*`` header (AWS caps the client
+#: context at 3,583 bytes; the others are far shorter).
+MAX_HEADER_VALUE = 8192
+
+
+def _check_header_values(invocation: Invocation) -> None:
+    """Fields the runtime receives as HTTP headers: no control characters (a newline would inject headers
+    into the runtime's /next answer) and a bounded length."""
+    for name in ("invoked_function_arn", "trace_id", "client_context", "cognito_identity"):
+        value = getattr(invocation, name)
+        if len(value) > MAX_HEADER_VALUE:
+            raise InvalidRequest(f"{name} is longer than {MAX_HEADER_VALUE} characters")
+        if _CONTROL.search(value):
+            raise InvalidRequest(f"{name} contains control characters")
+
+
 _LOG_LEVELS = frozenset({"", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"})
+
+
+def default_uid_base(data_dir: Path) -> int:
+    """The first sandbox uid of an agent on ``data_dir``: its own range of 1,000 uids, the same on every
+    restart (so leftovers of a crashed run are found and killed by uid) and, by a hash of the folder, apart
+    from other agents on the machine. An agent kills every process of a sandbox's uid when the sandbox ends;
+    with one shared range, one agent's clean-up killed another's sandboxes."""
+    return 1_000_000 + 1000 * (zlib.crc32(str(data_dir.resolve()).encode()) % 1_000_000)
 
 
 @dataclass(frozen=True)
@@ -82,8 +108,8 @@ class AgentConfig:
     address: str = ""
     heartbeat_s: float = 5.0
     isolation: Isolation = field(default_factory=Isolation)
-    uid_base: int = 100_000
-    """Sandbox users are uid_base + slot (only when the agent runs as root)."""
+    uid_base: int | None = None
+    """Sandbox users are uid_base + slot (only when the agent runs as root); ``None``: :func:`default_uid_base`."""
     code_store: str | None = None
     """The code store's database URL (``CodeRef.blob_sha256``); ``None``: blobs are refused."""
     invocation_log: Path | None = None
@@ -114,6 +140,7 @@ class Agent:
 
     def __init__(self, config: AgentConfig, registrar: Registrar | None = None) -> None:
         self.config = config
+        self.uid_base = config.uid_base if config.uid_base is not None else default_uid_base(config.data_dir)
         self.registrar: Registrar = registrar or NullRegistrar()
         self.sandboxes: dict[str, Sandbox] = {}
         self._busy: set[str] = set()
@@ -216,13 +243,13 @@ class Agent:
         if os.geteuid() != 0:
             return None
         if self._free_slots:
-            return self.config.uid_base + self._free_slots.pop()
+            return self.uid_base + self._free_slots.pop()
         self._next_slot += 1
-        return self.config.uid_base + self._next_slot
+        return self.uid_base + self._next_slot
 
     def _give_uid(self, uid: int | None) -> None:
         if uid is not None:
-            self._free_slots.append(uid - self.config.uid_base)
+            self._free_slots.append(uid - self.uid_base)
 
     async def create(self, spec: CreateSpec) -> tuple[Sandbox, InitResult]:
         """Create the sandbox and run its init; an init failure is in the InitResult, not raised."""
@@ -378,6 +405,9 @@ class Agent:
             raise ShuttingDown("the worker is shutting down")
         if not invocation.request_id:
             raise InvalidRequest("request_id is required")
+        if not _ID.match(invocation.request_id):
+            raise InvalidRequest("request_id must be 1-128 characters of A-Z a-z 0-9 . _ : -")
+        _check_header_values(invocation)
         if token is None:
             raise InvalidRequest("a lease token is required")
         if len(invocation.payload) > MAX_RESPONSE_BYTES:

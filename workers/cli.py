@@ -71,9 +71,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--uid-base",
         type=int,
-        default=int(_env("UID_BASE", "100000") or 100000),
+        default=int(_env("UID_BASE", "0") or 0) or None,
         metavar="UID",
-        help="sandbox users are UID+1, UID+2... (as root); agents sharing a host need disjoint ranges",
+        help="sandbox users are UID+1, UID+2... (as root); default: a range of its own from a hash of --data-dir",
     )
     parser.add_argument(
         "--zk-session-timeout",
@@ -111,7 +111,7 @@ async def _main(args: argparse.Namespace) -> int:
         "event=worker_config listen=%s zone=%s memory_mb=%d data_dir=%s bwrap=%s zk=%s assignment=%s cleaned=%d "
         "code_store=%s invocation_log=%s uid_base=%d",
         args.listen, args.zone, args.memory, config.data_dir, agent.isolation.bwrap, args.zk, args.assignment,
-        len(cleaned), "yes" if args.code_store else "no", config.invocation_log, config.uid_base,
+        len(cleaned), "yes" if args.code_store else "no", config.invocation_log, agent.uid_base,
     )  # fmt: skip
     print(f"event=worker_listening port={port}", flush=True)
     stopping = asyncio.Event()
@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     if args.memory < 128:
         print("--memory must be at least 128 MB")
         return 2
-    if not 1000 <= args.uid_base <= 2**31 - 2**20:
+    if args.uid_base is not None and not 1000 <= args.uid_base <= 2**31 - 2**20:
         print("--uid-base must be between 1000 and 2147483648 - 1048576")
         return 2
     return asyncio.run(_main(args))

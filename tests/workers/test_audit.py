@@ -35,8 +35,11 @@ def test_records_start_and_end_of_every_run_invocation(new_agent: Callable[..., 
     create(agent.stub, "p1-s1", code)
     assert invoke(agent.stub, "p1-s1", b"{}", token=(3, 10), request_id="r-ok").outcome == 1
     assert invoke(agent.stub, "p1-s1", b'{"fail": true}', token=(3, 11), request_id="r-fail").function_error
-    hostile = 'r"},{"event":"end"}'  # a newline in the id crashes the sandbox: see the report
-    invoke(agent.stub, "p1-s1", b"{}", token=(3, 12), request_id=hostile)
+    hostile = 'r"},{"event":"end"}'  # refused: request ids become HTTP headers for the runtime
+    assert code_of(lambda: invoke(agent.stub, "p1-s1", b"{}", token=(3, 12), request_id=hostile)) == (
+        grpc.StatusCode.INVALID_ARGUMENT
+    )
+    assert invoke(agent.stub, "p1-s1", b"{}", token=(3, 12), request_id="r-3").outcome == 1
     # refused invocations never ran, so they are not in the audit log
     stale = code_of(lambda: invoke(agent.stub, "p1-s1", b"{}", token=(3, 9), request_id="r-stale"))
     assert stale == grpc.StatusCode.FAILED_PRECONDITION
@@ -52,8 +55,8 @@ def test_records_start_and_end_of_every_run_invocation(new_agent: Callable[..., 
         ("end", "r-ok", 3, 10),
         ("start", "r-fail", 3, 11),
         ("end", "r-fail", 3, 11),
-        ("start", hostile, 3, 12),
-        ("end", hostile, 3, 12),
+        ("start", "r-3", 3, 12),
+        ("end", "r-3", 3, 12),
     ]
     assert [r["outcome"] for r in runs if r["event"] == "end"] == ["ok", "function_error", "ok"]
     assert all(r["sandbox"] == "p1-s1" for r in runs)

@@ -253,6 +253,13 @@ class PartitionCore:
     def apply_all(self, records: Iterable[Record]) -> None:
         """Apply records in order, stopping at the first that fails."""
 
+    def apply_encoded(self, payloads: Iterable[bytes]) -> tuple[int, CoreError | None]:
+        """Decode and apply encoded records in order (replay's path: no :class:`Record` per record).
+
+        Stops at the first that cannot be decoded (:class:`InvalidRecord`) or applied; returns how many
+        were applied and that error, not raised, so the caller can name the record (``None``: all applied).
+        """
+
     # Persistence and inspection.
     def snapshot(self) -> bytes:
         """The state as ``PartitionSnapshot`` bytes, canonical: equal states give equal bytes."""

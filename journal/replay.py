@@ -62,23 +62,14 @@ def apply_entries(core: PartitionCore, entries: Iterable[Entry]) -> int:
 def _apply_payloads(core: PartitionCore, partition: int, first_seq: int, payloads: list[bytes]) -> int:
     """Decode and apply ``payloads`` (seqs ``first_seq, first_seq + 1, ...``) in one call into the core.
 
-    The core applies lazily from the generator and stops at the first refusal (keeping what came before),
-    so ``applied`` is the index of the refused record, whether decoding or applying it failed.
+    The core stops at the first record it cannot decode or apply (keeping what came before) and says how
+    many it applied, so the refused record's seq is exact.
     """
-    applied = 0
-    decode = Record.decode
-
-    def decoded() -> Iterator[Record]:
-        nonlocal applied
-        for payload in payloads:
-            yield decode(payload)
-            applied += 1
-
-    try:
-        core.apply_all(decoded())
-    except CoreError as exc:
-        seq = first_seq + applied
-        raise JournalCorrupt(partition, seq, f"the partition core refused the record: {exc}") from exc
+    applied, error = core.apply_encoded(payloads)
+    if error is not None:
+        raise JournalCorrupt(
+            partition, first_seq + applied, f"the partition core refused the record: {error}"
+        ) from error
     return applied
 
 

@@ -111,3 +111,43 @@ def test_records_compare_by_value() -> None:
     assert a != c
     assert len({a, b, c}) == 2
     assert a != a.encode()
+
+
+@pytest.mark.parametrize("seed", SEEDS[:3])
+def test_apply_encoded_equals_apply_all(journals: dict[int, tuple[PartitionCore, list[Record]]], seed: int) -> None:
+    leader, journal = journals[seed]
+    follower = fresh()
+    assert follower.apply_encoded([r.encode() for r in journal]) == (len(journal), None)
+    assert follower.snapshot() == leader.snapshot()
+
+
+@pytest.mark.parametrize(
+    ("bad", "error"),
+    [
+        ("not bytes", "a record is bytes"),
+        (b"\xff\xff\xff", "undecodable record"),
+        (b"", "empty record"),
+    ],
+)
+def test_apply_encoded_stops_at_a_bad_record_and_names_its_index(
+    journals: dict[int, tuple[PartitionCore, list[Record]]], bad: object, error: str
+) -> None:
+    _, journal = journals[0]
+    payloads: list[object] = [r.encode() for r in journal[:10]] + [bad] + [r.encode() for r in journal[10:]]
+    follower = fresh()
+    applied, exc = follower.apply_encoded(payloads)  # type: ignore[arg-type]
+    assert applied == 10
+    assert exc is not None
+    assert error in str(exc)
+    reference = fresh()
+    reference.apply_all(journal[:10])
+    assert follower.snapshot() == reference.snapshot()  # what came before stays applied, nothing after
+
+
+def test_apply_encoded_reports_a_refused_record() -> None:
+    core = fresh()
+    unknown_worker = records_pb2.Record(worker_left=records_pb2.WorkerLeft(worker_id="ghost")).SerializeToString()
+    applied, exc = core.apply_encoded([unknown_worker])
+    assert applied == 0
+    assert exc is not None
+    assert type(exc).__name__ == "InvalidRecord"

@@ -463,6 +463,30 @@ impl PyPartitionCore {
         Ok(())
     }
 
+    /// Decode and apply encoded records in order without a `Record` object per record (replay's path).
+    /// Stops at the first that cannot be decoded or applied; returns how many were applied and that
+    /// error (`None` when all were), so the caller can name the exact record that failed.
+    fn apply_encoded(&mut self, py: Python<'_>, payloads: &Bound<'_, PyAny>) -> PyResult<(usize, Option<Py<PyAny>>)> {
+        let mut applied = 0;
+        for item in payloads.try_iter()? {
+            let item = item?;
+            let Ok(bytes) = item.cast::<PyBytes>() else {
+                let err = InvalidRecord::new_err(format!("a record is bytes, not {}", type_name(&item)));
+                return Ok((applied, Some(err.into_value(py).into_any())));
+            };
+            let result = match proto::Record::decode(bytes.as_bytes()) {
+                Err(e) => Err(InvalidRecord::new_err(format!("undecodable record: {e}"))),
+                Ok(inner) if inner.kind.is_none() => Err(InvalidRecord::new_err("empty record: no kind is set")),
+                Ok(inner) => self.core.apply(&inner).map_err(PyErr::from),
+            };
+            if let Err(err) = result {
+                return Ok((applied, Some(err.into_value(py).into_any())));
+            }
+            applied += 1;
+        }
+        Ok((applied, None))
+    }
+
     fn snapshot<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, &self.core.snapshot_bytes())
     }

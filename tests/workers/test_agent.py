@@ -89,15 +89,16 @@ def test_bad_requests_on_the_other_calls(agent: AgentProcess, tmp_path: Path) ->
     assert code_of(lambda: invoke(agent.stub, "other-1", too_big)) == grpc.StatusCode.INVALID_ARGUMENT
     # Fields the runtime gets as HTTP headers: a newline would inject headers (it used to crash the sandbox).
     token = records_pb2.LeaseToken(epoch=9, seq=1)
-    for hostile in (
-        {"request_id": "r\nX-Injected: 1"},
-        {"request_id": "r" * 129},
-        {"request_id": "r", "trace_id": "Root=1\r\nX: y"},
-        {"request_id": "r", "client_context": "x" * 9000},
-        {"request_id": "r", "invoked_function_arn": "arn\x00"},
-    ):
-        request = worker_pb2.InvokeRequest(sandbox_id="other-1", token=token, payload=b"{}", **hostile)
-        assert code_of(lambda: agent.stub.Invoke(request)) == grpc.StatusCode.INVALID_ARGUMENT, hostile  # noqa: B023
+    hostile_requests = [
+        worker_pb2.InvokeRequest(request_id="r\nX-Injected: 1"),
+        worker_pb2.InvokeRequest(request_id="r" * 129),
+        worker_pb2.InvokeRequest(request_id="r", trace_id="Root=1\r\nX: y"),
+        worker_pb2.InvokeRequest(request_id="r", client_context="x" * 9000),
+        worker_pb2.InvokeRequest(request_id="r", invoked_function_arn="arn\x00"),
+    ]
+    for hostile in hostile_requests:
+        hostile.MergeFrom(worker_pb2.InvokeRequest(sandbox_id="other-1", token=token, payload=b"{}"))
+        assert code_of(lambda: agent.stub.Invoke(hostile)) == grpc.StatusCode.INVALID_ARGUMENT, hostile  # noqa: B023
     assert code_of(lambda: agent.stub.DestroySandbox(worker_pb2.DestroySandboxRequest())) == (
         grpc.StatusCode.INVALID_ARGUMENT
     )

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.workers.harness import AgentProcess, start_agent
+from workers.sandbox import unmount
+
+
+def _unmount_leftovers(root: Path) -> None:
+    """Sandboxes of an agent a test SIGKILLed keep their tmpfs mounted (a restarted agent would clean
+    them up); left there, a later pytest session cannot delete the old temporary folder."""
+    if os.geteuid() == 0:
+        for tmp in root.glob("**/sandboxes/*/tmp"):
+            unmount(tmp)
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +41,4 @@ def new_agent(tmp_path: Path) -> Iterator[Callable[..., AgentProcess]]:
     yield make
     for process in started:
         process.stop()
+    _unmount_leftovers(tmp_path)

@@ -28,6 +28,7 @@ from assignment.partitioning import partition_of
 from assignment.v1 import assignment_pb2 as pb
 from assignment.v1 import assignment_pb2_grpc as pb_grpc
 from journal.v1 import records_pb2
+from tests.benchmarks.echo import ECHO_SERVER
 from tests.benchmarks.report import Row, print_table
 from tests.harness.cluster import ServerProcess, free_port
 from tests.harness.zookeeper import ZooKeeperCluster
@@ -38,20 +39,6 @@ CONCURRENCY = 64
 SECONDS = 5.0
 TRIALS = 10
 _rows: list[Row] = []
-
-_ECHO = """
-import asyncio, grpc, sys
-async def main():
-    server = grpc.aio.server()
-    handler = grpc.unary_unary_rpc_method_handler(_echo)
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("bench.Echo", {"Echo": handler}),))
-    server.add_insecure_port(sys.argv[1])
-    await server.start()
-    await server.wait_for_termination()
-async def _echo(req, ctx):
-    return req
-asyncio.run(main())
-"""
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +114,7 @@ def test_acquire_release_throughput(zk: ZooKeeperCluster, tmp_path: Path) -> Non
         "s1", hosts, f"sqlite:///{tmp_path / 'journal.db'}", tmp_path, partitions=1, extra=["--log-level", "WARNING"]
     )
     echo_port = free_port()
-    echo = subprocess.Popen([sys.executable, "-c", _ECHO, f"127.0.0.1:{echo_port}"])
+    echo = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, f"127.0.0.1:{echo_port}"], stdout=subprocess.DEVNULL)
     try:
         server.wait_serving()
         echo_rate = asyncio.run(_echo_rate(f"127.0.0.1:{echo_port}"))

@@ -29,6 +29,7 @@ import aiohttp
 import grpc
 import pytest
 
+from tests.benchmarks.echo import ECHO_SERVER
 from tests.benchmarks.report import Row, Stats, print_table, us
 
 pytestmark = pytest.mark.benchmark
@@ -37,21 +38,6 @@ CONCURRENCY = 32
 LATENCY_SAMPLES = 1000
 SECONDS = 5.0
 _rows: list[Row] = []
-
-_ECHO = """
-import asyncio, grpc, sys
-async def main():
-    server = grpc.aio.server()
-    handler = grpc.unary_unary_rpc_method_handler(_echo)
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("bench.Echo", {"Echo": handler}),))
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    print(port, flush=True)
-    await server.wait_for_termination()
-async def _echo(req, ctx):
-    return req
-asyncio.run(main())
-"""
 
 _FRONTEND = """
 import argparse, sys
@@ -217,7 +203,7 @@ def _figures_rows(where: str, latency: Stats, rate: float, echo_latency: Stats, 
 
 
 def test_warm_invoke_latency_and_throughput(tmp_path: Path) -> None:
-    echo, echo_port = _child(_ECHO)
+    echo, echo_port = _child(ECHO_SERVER)
     try:
         echo_latency, echo_rate = asyncio.run(_echo_figures(f"127.0.0.1:{echo_port}"))
     finally:

@@ -115,6 +115,11 @@ class JournalOptions:
     ``durable``: SQLite ``synchronous=FULL`` (else ``NORMAL``: a power loss may drop the last commits);
     PostgreSQL ``synchronous_commit`` at least ``on`` (else ``off`` for the session).
     ``busy_timeout_s``: how long a SQLite writer waits for another one's lock before failing.
+    ``pg_idle_in_transaction_s``: PostgreSQL ends a session that sits this long inside a transaction
+    (``idle_in_transaction_session_timeout``; 0 turns it off). It bounds how long a paused writer — a
+    leader stopped by SIGSTOP or a VM freeze between its UPDATE of ``partition_head`` and its COMMIT —
+    can hold the row lock that the next leader's take-over waits for. SQLite has no equivalent: a paused
+    process that holds its database's write lock stalls every writer until it resumes or dies.
     ``retain_records``: records older than the newest snapshot that :meth:`Journal.compact` keeps.
     ``retain_snapshots``: snapshots (newest first) that :meth:`Journal.compact` keeps, at least 1.
     ``pool_size``: connections kept open per journal.
@@ -122,6 +127,7 @@ class JournalOptions:
 
     durable: bool = True
     busy_timeout_s: float = 30.0
+    pg_idle_in_transaction_s: float = 5.0
     retain_records: int = 0
     retain_snapshots: int = 2
     pool_size: int = 8
@@ -133,6 +139,8 @@ class JournalOptions:
             raise ValueError("retain_snapshots must be >= 1")
         if self.pool_size < 1:
             raise ValueError("pool_size must be >= 1")
+        if not 0 <= self.pg_idle_in_transaction_s <= 86_400:  # also refuses NaN
+            raise ValueError("pg_idle_in_transaction_s must be between 0 and 86400 seconds")
 
 
 class Entry(NamedTuple):
@@ -1179,4 +1187,6 @@ def _install_postgres_events(engine: Engine, options: JournalOptions) -> None:
                     cursor.execute("SET synchronous_commit = on")
             else:
                 cursor.execute("SET synchronous_commit = off")
+            timeout_ms = round(options.pg_idle_in_transaction_s * 1000)
+            cursor.execute(f"SET idle_in_transaction_session_timeout = {timeout_ms}")
         dbapi_connection.commit()

@@ -13,6 +13,7 @@ from kazoo.client import KazooClient
 
 from assignment.members import WorkerInfo
 from tests.harness.cluster import ServerProcess
+from tests.harness.postgres import PostgresServer
 from tests.harness.zookeeper import ZooKeeperCluster
 
 _ZK = pytest.StashKey[ZooKeeperCluster]()
@@ -90,16 +91,32 @@ class Servers:
 
 
 @pytest.fixture
-def servers(zk_hosts: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Servers]:
-    """Start assignment server processes on a SQLite journal in ``tmp_path``."""
+def journal_backend() -> str:
+    """The database of the servers' journal; a test parametrizes it to run on ``"postgresql"`` as well."""
+    return "sqlite"
+
+
+@pytest.fixture
+def servers(zk_hosts: str, tmp_path: Path, journal_backend: str, request: pytest.FixtureRequest) -> Iterator[Servers]:
+    """Start assignment server processes on a journal of the test's own: a SQLite file in ``tmp_path``, or a
+    PostgreSQL schema on the session's server (``journal_backend``)."""
     registry: list[ServerProcess] = []
     request.node.stash[_SERVERS] = registry
-    made = Servers(zk_hosts, f"sqlite:///{tmp_path / 'journal.db'}", tmp_path, registry)
+    postgres: PostgresServer | None = None
+    schema = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[-50:]
+    if journal_backend == "postgresql":
+        postgres = request.getfixturevalue("postgres")
+        url = postgres.create_schema(schema)
+    else:
+        url = f"sqlite:///{tmp_path / 'journal.db'}"
+    made = Servers(zk_hosts, url, tmp_path, registry)
     yield made
     for server in registry:
         if server.alive:
             server.signal(signal.SIGCONT)
             server.kill()
+    if postgres is not None:
+        postgres.drop_schema(schema)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -7,6 +7,11 @@
 partition 0 (``took EPOCH T``) and append one-record batches (``ack EPOCH LAST_SEQ T_START``) until
 fenced (``fenced EPOCH T_START``) or APPENDS were made. Times are ``time.monotonic_ns()``, comparable
 across processes on one machine.
+
+``pause URL IDLE_S``: take over partition 0, then open a write transaction that holds partition 0's head
+row the way an append does before its COMMIT, print ``holding EPOCH`` and wait for ``commit`` on stdin
+(the parent SIGSTOPs it meanwhile); then commit that transaction, printing ``committed``
+or ``failed EXCEPTION``. ``IDLE_S`` is the journal's ``pg_idle_in_transaction_s``.
 """
 
 from __future__ import annotations
@@ -17,8 +22,11 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from sqlalchemy import update
+
 from journal.errors import Fenced
-from journal.store import Journal
+from journal.schema import partition_head
+from journal.store import Journal, JournalOptions
 from tests.journal.records import worker
 
 
@@ -70,9 +78,30 @@ class _Printer(list[str]):
         print(line, flush=True)
 
 
+def hold_head_row(url: str, idle_s: float) -> int:
+    """The ``pause`` mode: hold partition 0's head row in an open transaction until told to commit."""
+    with Journal.open(url, options=JournalOptions(pg_idle_in_transaction_s=idle_s)) as journal:
+        epoch = journal.take_over(0)
+        with journal.writer.connect() as conn:
+            tx = conn.begin()
+            conn.execute(update(partition_head).where(partition_head.c.partition == 0).values(epoch=epoch))
+            print(f"holding {epoch}", flush=True)
+            if sys.stdin.readline().strip() != "commit":
+                return 1
+            try:
+                tx.commit()
+            except Exception as exc:  # what a resumed writer meets: the server ended its session
+                print(f"failed {type(exc).__name__}", flush=True)
+                return 0
+            print("committed", flush=True)
+            return 0
+
+
 def main(argv: list[str]) -> int:
     """Entry point; see the module docstring."""
     mode, url = argv[0], argv[1]
+    if mode == "pause":
+        return hold_head_row(url, float(argv[2]))
     with Journal.open(url) as journal:
         if mode == "fence":
             # Start together: the parent says "go" once every writer is ready (opened, imports done), so

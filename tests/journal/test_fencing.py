@@ -6,10 +6,13 @@ ordered by epoch and hold every acknowledged record.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import threading
 from pathlib import Path
+
+import pytest
 
 from journal.store import Journal
 from tests.journal._writer import FenceLog, fence_writer
@@ -78,3 +81,41 @@ def test_processes_race_take_over_and_append(journal_url: str) -> None:
     assert len(log.took) == 15
     with Journal.open(journal_url) as journal:
         _check(journal, log)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])  # SQLite cannot: see JournalOptions.pg_idle_in_transaction_s
+def test_paused_writer_cannot_block_a_take_over(journal_url: str) -> None:
+    """A writer SIGSTOPped inside its transaction holds the head row; PostgreSQL ends its session after
+    ``pg_idle_in_transaction_s`` so the next take-over goes through, and the resumed writer cannot commit."""
+    with (
+        Journal.open(journal_url) as journal,
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.journal._writer", "pause", journal_url, "0.5"],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        ) as paused,
+    ):
+        try:
+            assert paused.stdout is not None
+            assert paused.stdin is not None
+            held = paused.stdout.readline().split()
+            assert held[0] == "holding", held
+            paused.send_signal(signal.SIGSTOP)
+            took: list[int] = []
+            taker = threading.Thread(target=lambda: took.append(journal.take_over(0)))
+            taker.start()
+            taker.join(timeout=60)  # without the server-side timeout this waits for the paused writer forever
+            assert not taker.is_alive(), "the take-over is still waiting for the paused writer's row lock"
+            assert took == [int(held[1]) + 1]
+            paused.send_signal(signal.SIGCONT)
+            paused.stdin.write("commit\n")
+            paused.stdin.flush()
+            assert paused.stdout.readline().split()[0] == "failed"
+            assert paused.wait(timeout=30) == 0
+            assert journal.info(0).epoch == took[0]
+        finally:
+            paused.send_signal(signal.SIGCONT)
+            paused.kill()
+            paused.wait()

@@ -270,6 +270,23 @@ def test_durable_settings(journal: Journal, backend: str) -> None:
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
         else:
             assert conn.execute(text("SHOW synchronous_commit")).scalar() in ("on", "remote_write", "remote_apply")
+            assert conn.execute(text("SHOW idle_in_transaction_session_timeout")).scalar() == "5s"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("pool_size", 0),
+        ("retain_snapshots", 0),
+        ("retain_records", -1),
+        ("pg_idle_in_transaction_s", -1.0),
+        ("pg_idle_in_transaction_s", float("nan")),
+        ("pg_idle_in_transaction_s", 1e12),
+    ],
+)
+def test_bad_options_are_refused(field: str, value: float) -> None:
+    with pytest.raises(ValueError, match=field):
+        JournalOptions(**{field: value})  # type: ignore[arg-type]
 
 
 def test_in_memory_sqlite_is_refused() -> None:

@@ -7,6 +7,11 @@
   the chroot of the connect string (``host:2181/cluster-a`` → ``/cluster-a``), ``/leasehold`` without one,
   so the servers read exactly the nodes the workers write (``assignment.members.WorkerInfo.decode``).
 
+The ZooKeeper registrar survives its connection: ``register`` and ``heartbeat`` only record what the node
+should say and wake a keeper task, which (re)writes the node whenever it is connected — after a cut, a
+flapping server, or a lost session (the ephemeral node is created again for the new session). Meanwhile
+the agent keeps serving its sandboxes; nothing ZooKeeper raises reaches it.
+
 The ``Register`` / ``Heartbeat`` calls to the assignment service belong to its API (issue 4) and plug in
 here as another Registrar.
 
@@ -19,11 +24,20 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 __all__ = ["NullRegistrar", "Registrar", "WorkerInfo", "ZooKeeperRegistrar", "split_chroot"]
+
+log = logging.getLogger("leasehold.registration")
+
+#: Longest wait of ``register`` for the first write (the keeper task goes on trying after it).
+_FIRST_WRITE_WAIT_S = 2.0
+#: Back-off of the keeper after a failed write (doubling up to the maximum).
+_RETRY_MIN_S, _RETRY_MAX_S = 0.05, 1.0
 
 
 def split_chroot(hosts: str) -> tuple[str, str]:
@@ -76,51 +90,121 @@ class NullRegistrar:
 
 
 class ZooKeeperRegistrar:
-    """An ephemeral znode per worker under ``<root>/workers``, updated on every heartbeat."""
+    """An ephemeral znode per worker under ``<root>/workers``, kept written by a background keeper task."""
 
     def __init__(self, hosts: str, timeout_s: float = 10.0) -> None:
         from kazoo.client import KazooClient  # noqa: PLC0415 - only when ZooKeeper is used
+        from kazoo.retry import KazooRetry  # noqa: PLC0415
 
         hosts_part, root = split_chroot(hosts)
         #: Where the worker nodes live (the servers' ``<root>/workers``).
         self.path = f"{root}/workers"
-        self._client: Any = KazooClient(hosts=hosts_part, timeout=timeout_s)
-        self._started = False
+        self._client: Any = KazooClient(
+            hosts=hosts_part,
+            timeout=timeout_s,
+            connection_retry=KazooRetry(max_tries=-1, delay=0.05, backoff=1.5, max_delay=1.0),
+            command_retry=KazooRetry(max_tries=3, delay=0.05, max_delay=0.5),
+        )
+        self._node: tuple[str, bytes] | None = None  # what the node should be: path and data
+        self._version = 0  # bumped by every register/heartbeat
+        self._written: tuple[int, int] | None = None  # (version, session) of the last successful write
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake = asyncio.Event()
+        self._first_write = asyncio.Event()
+        self._keeper: asyncio.Task[None] | None = None
+        self._closing = False
 
     def _data(self, info: WorkerInfo, free_memory_mb: int, sandboxes: list[str]) -> bytes:
         return json.dumps({**asdict(info), "free_memory_mb": free_memory_mb, "sandboxes": sandboxes}).encode()
 
+    def _want(self, info: WorkerInfo, free_memory_mb: int, sandboxes: list[str]) -> None:
+        self._node = (f"{self.path}/{info.worker_id}", self._data(info, free_memory_mb, sandboxes))
+        self._version += 1
+        self._wake.set()
+
     async def register(self, info: WorkerInfo, free_memory_mb: int, sandboxes: list[str]) -> None:
-        """Connect and create the ephemeral node (replacing a leftover of an earlier session)."""
-        data = self._data(info, free_memory_mb, sandboxes)
+        """Connect and create the ephemeral node (replacing a leftover of an earlier session).
 
-        def run() -> None:
-            if not self._started:
-                self._client.start()
-                self._started = True
-            path = f"{self.path}/{info.worker_id}"
-            self._client.ensure_path(self.path)
-            if self._client.exists(path):
-                self._client.delete(path)
-            self._client.create(path, data, ephemeral=True)
-
-        await asyncio.to_thread(run)
+        Waits a short while for the first write; when ZooKeeper is unreachable it returns anyway and the
+        keeper task registers the worker as soon as the connection is there.
+        """
+        self._want(info, free_memory_mb, sandboxes)
+        if self._keeper is None:
+            self._loop = asyncio.get_running_loop()
+            self._client.add_listener(self._listener)
+            self._client.start_async()  # kazoo keeps reconnecting (connection_retry has no limit)
+            self._keeper = self._loop.create_task(self._keep(), name="zk-registrar")
+        try:
+            await asyncio.wait_for(self._first_write.wait(), _FIRST_WRITE_WAIT_S)
+        except TimeoutError:
+            log.warning("event=registration_pending worker=%s reason=zookeeper_unreachable", info.worker_id)
 
     async def heartbeat(self, info: WorkerInfo, free_memory_mb: int, sandboxes: list[str]) -> None:
         """Rewrite the node's data with the current free memory (recreate it after a lost session)."""
-        data = self._data(info, free_memory_mb, sandboxes)
-        path = f"{self.path}/{info.worker_id}"
+        self._want(info, free_memory_mb, sandboxes)
 
-        def run() -> None:
-            if self._client.exists(path):
-                self._client.set(path, data)
-            else:
-                self._client.create(path, data, ephemeral=True, makepath=True)
+    def _listener(self, _state: str) -> None:
+        """Kazoo's thread: wake the keeper (never blocks)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._wake.set)
 
-        await asyncio.to_thread(run)
+    def _session(self) -> int | None:
+        client_id = self._client.client_id
+        return int(client_id[0]) if client_id else None
+
+    async def _keep(self) -> None:
+        """Write the node whenever it is out of date for the current session; retry with back-off."""
+        from kazoo.exceptions import KazooException  # noqa: PLC0415
+        from kazoo.handlers.threading import KazooTimeoutError  # noqa: PLC0415
+
+        backoff = 0.0
+        while not self._closing:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), backoff or 1.0)
+            self._wake.clear()
+            node, version, session = self._node, self._version, self._session()
+            if node is None or not self._client.connected or session is None:
+                continue
+            if self._written == (version, session):
+                continue
+            try:
+                await asyncio.to_thread(self._client.retry, self._write, node[0], node[1])
+            except (KazooException, KazooTimeoutError) as exc:
+                backoff = min(max(backoff * 2, _RETRY_MIN_S), _RETRY_MAX_S)
+                log.info("event=registration_retry path=%s error=%r retry_in_s=%.2f", node[0], exc, backoff)
+                continue
+            backoff = 0.0
+            if self._written is None or self._written[1] != session:
+                log.info("event=worker_registered path=%s session=%#x", node[0], session)
+            self._written = (version, session)
+            self._first_write.set()
+
+    def _write(self, path: str, data: bytes) -> None:
+        """Set the node if this session owns it, else (re)create it (idempotent: safe to retry)."""
+        from kazoo.exceptions import NodeExistsError, NoNodeError  # noqa: PLC0415
+
+        self._client.ensure_path(self.path)
+        stat = self._client.exists(path)
+        if stat is not None and stat.ephemeralOwner == self._session():
+            self._client.set(path, data)
+            return
+        if stat is not None:  # a leftover of an earlier session
+            with contextlib.suppress(NoNodeError):
+                self._client.delete(path)
+        try:
+            self._client.create(path, data, ephemeral=True)
+        except NodeExistsError:  # our create went through but its reply was lost: write again
+            self._client.set(path, data)
 
     async def close(self) -> None:
-        """Close the session (the node disappears)."""
-        if self._started:
+        """Stop the keeper and close the session (the node disappears)."""
+        self._closing = True
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
             await asyncio.to_thread(self._client.stop)
             await asyncio.to_thread(self._client.close)

@@ -72,11 +72,33 @@ __all__ = [
     "UnknownLease",
     "UnknownSandbox",
     "UnknownWorker",
+    "check_record_rows",
 ]
 
 Outcome = Literal["ok", "function_error", "timeout", "crash", "out_of_memory"]
 DestroyReason = Literal["idle", "create_failed", "reset_failed", "vanished", "requested"]
 ThrottleReason = Literal["account_limit", "reserved_limit", "scale_up_rate", "no_capacity"]
+
+def check_record_rows(
+    rows: list[Any],
+    start: int,
+    partition: int,
+    expected: int,
+    prev_epoch: int,
+    head_epoch: int,
+    end: int,
+    kinds: frozenset[str],
+    payloads: list[bytes],
+) -> tuple[int, int, int]:
+    """The journal's recovery hot loop: check rows ``(seq, epoch, kind, payload, crc)`` of ``rows[start:]``.
+
+    Each must continue from ``expected``, lie before ``end``, name a kind in ``kinds``, carry a non-empty
+    ``bytes`` payload, have an epoch between ``prev_epoch`` and ``head_epoch``, and match its CRC
+    (``journal.schema.record_crc``). Good rows' payloads are appended to ``payloads``. Stops before the
+    first row that fails (or has another shape) and returns ``(rows_accepted, expected, prev_epoch)``;
+    the caller re-checks that row to name the fault.
+    """
+
 RecordKind = Literal[
     "epoch_started",
     "worker_joined",

@@ -35,6 +35,7 @@ from assignment._core import (
     UnknownLease,
     UnknownSandbox,
     UnknownWorker,
+    check_record_rows,
 )
 
 __all__ = [
@@ -51,4 +52,5 @@ __all__ = [
     "UnknownLease",
     "UnknownSandbox",
     "UnknownWorker",
+    "check_record_rows",
 ]

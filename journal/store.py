@@ -57,6 +57,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 
+from assignment.partition_core import check_record_rows
 from journal import migrations
 from journal.errors import (
     Compacted,
@@ -304,6 +305,7 @@ def prepare_records(records: Sequence[bytes]) -> list[PreparedRecord]:
 
 # The record kinds' encoded names, so the per-record CRC check need not encode them (recovery's hot loop).
 _KIND_BYTES = {f.name: f.name.encode() for f in records_pb2.Record.DESCRIPTOR.oneofs_by_name["kind"].fields}
+_KINDS = frozenset(_KIND_BYTES)
 
 
 class _Checker:
@@ -322,6 +324,8 @@ class _Checker:
 
     def check(self, seq: int, epoch: int, kind: str, payload: bytes | None, crc: int | None) -> Entry:
         p = self.partition
+        if seq.__class__ is not int or epoch.__class__ is not int:  # SQLite keeps whatever a damaged row holds
+            raise JournalCorrupt(p, self.expected, f"seq {seq!r:.40} or epoch {epoch!r:.40} is not an integer")
         if seq != self.expected:
             if seq > self.expected:
                 raise JournalCorrupt(p, self.expected, f"record missing (the next stored record is seq {seq})")
@@ -330,18 +334,21 @@ class _Checker:
             raise JournalCorrupt(p, seq, f"record beyond the head (the journal ends at seq {self.head.next_seq - 1})")
         if payload is None or crc is None:
             raise JournalCorrupt(p, seq, "record torn (payload or CRC missing)")
+        if not isinstance(payload, bytes | bytearray | memoryview):
+            raise JournalCorrupt(p, seq, f"payload is {type(payload).__name__}, not bytes")
         payload = bytes(payload)
-        if kind in _KIND_BYTES:
-            kind_bytes = _KIND_BYTES[kind]
-            computed = crc32(payload, crc32(kind_bytes, crc32(RECORD_HEADER.pack(p, seq, epoch, len(kind_bytes)))))
-        else:
-            computed = record_crc(p, seq, epoch, kind, payload)
-        if computed != crc:
-            raise JournalCorrupt(p, seq, f"CRC mismatch (stored {crc:#010x}, computed {computed:#010x})")
+        # the epoch's range first: the CRC's header cannot even hold an epoch below 0 or of 2**64 or more
         if epoch < self.prev_epoch:
             raise JournalCorrupt(p, seq, f"epoch {epoch} after epoch {self.prev_epoch}: out of order")
         if epoch > self.head.epoch:
             raise JournalCorrupt(p, seq, f"epoch {epoch} is newer than the partition's epoch {self.head.epoch}")
+        kind_bytes = _KIND_BYTES.get(kind) if isinstance(kind, str) else None
+        if kind_bytes is None:
+            raise JournalCorrupt(p, seq, f"{kind!r:.80} is not a record kind")
+        computed = crc32(payload, crc32(kind_bytes, crc32(RECORD_HEADER.pack(p, seq, epoch, len(kind_bytes)))))
+        if not isinstance(crc, int) or computed != crc:
+            stored = f"{crc:#010x}" if isinstance(crc, int) else f"{crc!r:.40}"
+            raise JournalCorrupt(p, seq, f"CRC mismatch (stored {stored}, computed {computed:#010x})")
         if not payload:
             raise JournalCorrupt(p, seq, "empty payload")
         if self.decode:
@@ -363,6 +370,9 @@ class _Checker:
         handed to :meth:`check`, which raises the same :class:`~journal.errors.JournalCorrupt` (same seq,
         same reason) as the record-by-record path, or accepts it (an unusual but valid row).
         """
+        if payloads is not None and entries is None and not self.decode:
+            self._check_payload_rows(rows if isinstance(rows, list) else list(rows), payloads)
+            return
         if self.decode:  # the fast path does not decode payloads: check record by record
             for row in rows:
                 entry = self.check(*row)
@@ -411,6 +421,20 @@ class _Checker:
                 add_payload(payload)
         self.expected = expected
         self.prev_epoch = prev_epoch
+
+    def _check_payload_rows(self, rows: list[Any], payloads: list[bytes]) -> None:
+        """Recovery's payload-only path: the same checks as :meth:`check_rows`, in the Rust core's loop
+        (:func:`~assignment.partition_core.check_record_rows`); a row it stops at goes to :meth:`check`."""
+        start = 0
+        while start < len(rows):
+            accepted, self.expected, self.prev_epoch = check_record_rows(
+                rows, start, self.partition, self.expected, self.prev_epoch, self.head.epoch,
+                self.head.next_seq, _KINDS, payloads,
+            )  # fmt: skip
+            start += accepted
+            if start < len(rows):
+                payloads.append(self.check(*rows[start]).payload)  # raises, unless the row is fine after all
+                start += 1
 
     def finish(self, upto: int | None = None) -> None:
         """Every record up to ``upto`` (default: the head's last) must have been seen."""

@@ -32,8 +32,13 @@ def _sql(journal: Journal, sql: str, **params: object) -> None:
 
 
 def _assert_reports(journal: Journal, seq: int | None, why: str = "") -> None:
-    """verify, recover and a read from the start all stop at ``seq``."""
-    for call in (lambda: journal.verify(0), lambda: journal.recover(0), lambda: journal.read(0, limit=100_000)):
+    """verify, recover (entries, and payloads only: the Rust loop) and a read from the start all stop at ``seq``."""
+    for call in (
+        lambda: journal.verify(0),
+        lambda: journal.recover(0),
+        lambda: journal.recover_payloads(0),
+        lambda: journal.read(0, limit=100_000),
+    ):
         with pytest.raises(JournalCorrupt) as caught:
             call()
         assert (caught.value.partition, caught.value.seq) == (0, seq), str(caught.value)
@@ -136,7 +141,7 @@ def test_compacted_without_snapshot(journal: Journal) -> None:
     journal.write_snapshot(0, 5, b"s")
     journal.compact(0, retain_records=0, retain_snapshots=1)
     _sql(journal, "DELETE FROM snapshots")
-    for call in (lambda: journal.verify(0), lambda: journal.recover(0)):
+    for call in (lambda: journal.verify(0), lambda: journal.recover(0), lambda: journal.recover_payloads(0)):
         with pytest.raises(JournalCorrupt, match="no snapshot") as caught:
             call()
         assert caught.value.seq == 5
@@ -161,7 +166,12 @@ def _sqlite_file(tmp_path: Path, n: int) -> tuple[Path, dict[int, bytes]]:
 
 def _reports_on_file(path: Path, seq: int, why: str) -> None:
     with Journal.open(f"sqlite:///{path}", migrate=False) as journal:
-        for call in (lambda: journal.verify(0), lambda: journal.recover(0), lambda: journal.read(0, limit=100_000)):
+        for call in (
+            lambda: journal.verify(0),
+            lambda: journal.recover(0),
+            lambda: journal.recover_payloads(0),
+            lambda: journal.read(0, limit=100_000),
+        ):
             with pytest.raises(JournalCorrupt) as caught:
                 call()
             assert caught.value.seq == seq, str(caught.value)

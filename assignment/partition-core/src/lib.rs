@@ -7,13 +7,15 @@
 //! records are the protobuf messages of `proto/journal/v1/records.proto`.
 //!
 //! Module map: `state` (data and index upkeep), `placement` (ranking workers), `decide`, `apply`,
-//! `snapshot` (canonical bytes and validated restore), `records`, `validate`, `config`, `error`,
+//! `snapshot` (canonical bytes and validated restore), `records`, `record_crc` (the journal's
+//! per-record checksum), `validate`, `config`, `error`,
 //! and `python` (the `PyO3` module `assignment._core`, behind the `python` feature).
 pub mod apply;
 pub mod config;
 pub mod decide;
 pub mod error;
 pub mod placement;
+pub mod record_crc;
 pub mod records;
 pub mod snapshot;
 pub mod state;

@@ -12,12 +12,13 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyList, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFrozenSet, PyInt, PyList, PyString, PyTuple};
 
 use crate::config::Config;
 use crate::decide::{AcquireRequest, Decision as CoreDecision, Grant};
 use crate::error::CoreError as Error;
 use crate::proto;
+use crate::record_crc::record_crc;
 use crate::records::kind_name;
 use crate::state::{Core, FvIdx, Token, NONE};
 
@@ -546,12 +547,92 @@ impl PyPartitionCore {
     }
 }
 
+/// Where a journal reader stands in one partition: the next seq it expects, the newest epoch it saw, and
+/// the head it reads against (records end before `end`; no epoch is newer than `head_epoch`).
+struct RowCursor {
+    partition: u32,
+    expected: u64,
+    prev_epoch: u64,
+    head_epoch: u64,
+    end: u64,
+}
+
+impl RowCursor {
+    /// The payload of `row` when it passes every check of `journal.store._Checker.check`, else `None`
+    /// (also for a row of an unexpected shape: the caller's Python check then names what is wrong).
+    fn accept<'py>(
+        &self,
+        row: &Bound<'py, PyAny>,
+        kinds: &Bound<'py, PyFrozenSet>,
+    ) -> Option<(u64, Bound<'py, PyBytes>)> {
+        let row = row.cast::<PyTuple>().ok()?;
+        if row.len() != 5 {
+            return None;
+        }
+        let seq: u64 = row.get_item(0).ok()?.extract().ok()?;
+        let epoch: u64 = row.get_item(1).ok()?.extract().ok()?;
+        let kind = row.get_item(2).ok()?;
+        let payload = row.get_item(3).ok()?;
+        let crc: u32 = row.get_item(4).ok()?.extract().ok()?;
+        if seq != self.expected || seq >= self.end || epoch < self.prev_epoch || epoch > self.head_epoch {
+            return None;
+        }
+        let kind_str = kind.cast_exact::<PyString>().ok()?;
+        if !kinds.contains(kind_str).ok()? {
+            return None;
+        }
+        let kind_name = kind_str.to_str().ok()?;
+        let payload = payload.cast_exact::<PyBytes>().ok()?;
+        let bytes = payload.as_bytes();
+        if bytes.is_empty() || record_crc(self.partition, seq, epoch, kind_name.as_bytes(), bytes) != crc {
+            return None;
+        }
+        Some((epoch, payload.clone()))
+    }
+}
+
+/// Recovery's hot loop for the journal (`journal.store._Checker.check_rows`): check the rows
+/// `(seq, epoch, kind, payload, crc)` of `rows[start:]` in order — continuity from `expected`, before
+/// `end`, a known `kind`, a non-empty bytes payload, epochs between `prev_epoch` and `head_epoch`, the
+/// CRC — appending each good row's payload to `payloads`. Stops before the first row that fails and
+/// returns `(rows_accepted, expected, prev_epoch)`; the caller re-checks that row in Python, which
+/// names the exact fault.
+#[pyfunction]
+#[pyo3(signature = (rows, start, partition, expected, prev_epoch, head_epoch, end, kinds, payloads))]
+#[allow(clippy::too_many_arguments)]
+fn check_record_rows(
+    rows: &Bound<'_, PyList>,
+    start: usize,
+    partition: u32,
+    expected: u64,
+    prev_epoch: u64,
+    head_epoch: u64,
+    end: u64,
+    kinds: &Bound<'_, PyFrozenSet>,
+    payloads: &Bound<'_, PyList>,
+) -> PyResult<(usize, u64, u64)> {
+    let mut cursor = RowCursor { partition, expected, prev_epoch, head_epoch, end };
+    let mut accepted = 0;
+    for index in start..rows.len() {
+        let row = rows.get_item(index)?;
+        let Some((epoch, payload)) = cursor.accept(&row, kinds) else {
+            break;
+        };
+        payloads.append(payload)?;
+        cursor.expected += 1;
+        cursor.prev_epoch = epoch;
+        accepted += 1;
+    }
+    Ok((accepted, cursor.expected, cursor.prev_epoch))
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<PyRecord>()?;
     m.add_class::<PyDecision>()?;
     m.add_class::<PyPartitionCore>()?;
+    m.add_function(wrap_pyfunction!(check_record_rows, m)?)?;
     m.add("CoreError", py.get_type::<CoreError>())?;
     m.add("InvalidArgument", py.get_type::<InvalidArgument>())?;
     m.add("InvalidState", py.get_type::<InvalidState>())?;

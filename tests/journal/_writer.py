@@ -3,8 +3,8 @@
 ``crash URL``: take over partition 0 once, then append batches of 1..20 records forever, printing
 ``ack BATCH SIZE LAST_SEQ`` after each append returned (the parent kills it with SIGKILL).
 
-``fence URL ROUNDS APPENDS``: print ``ready`` and wait for ``go`` on stdin; then ROUNDS times, take over
-partition 0 (``took EPOCH T``) and append one-record batches (``ack EPOCH LAST_SEQ T_START``) until
+``fence URL ROUNDS APPENDS [PARTITION]``: print ``ready`` and wait for ``go`` on stdin; then ROUNDS times,
+take over PARTITION (default 0; ``took EPOCH T``) and append one-record batches (``ack EPOCH LAST_SEQ T_START``) until
 fenced (``fenced EPOCH T_START``) or APPENDS were made. Times are ``time.monotonic_ns()``, comparable
 across processes on one machine.
 
@@ -58,15 +58,15 @@ class FenceLog:
         return bad
 
 
-def fence_writer(journal: Journal, rounds: int, appends: int, out: list[str], tag: str) -> None:
+def fence_writer(journal: Journal, rounds: int, appends: int, out: list[str], tag: str, partition: int = 0) -> None:
     """The ``fence`` loop, writing its lines to ``out`` (shared by the thread and process tests)."""
     for _ in range(rounds):
-        epoch = journal.take_over(0)
+        epoch = journal.take_over(partition)
         out.append(f"took {epoch} {time.monotonic_ns()}")
         for i in range(appends):
             t_start = time.monotonic_ns()
             try:
-                last = journal.append(0, epoch, [worker(f"{tag}/{epoch}/{i}")])
+                last = journal.append(partition, epoch, [worker(f"{tag}/{epoch}/{i}")])
             except Fenced:
                 out.append(f"fenced {epoch} {t_start}")
                 break
@@ -109,7 +109,8 @@ def main(argv: list[str]) -> int:
             print("ready", flush=True)
             if sys.stdin.readline().strip() != "go":
                 return 1
-            fence_writer(journal, int(argv[2]), int(argv[3]), _Printer(), f"pid{os.getpid()}")
+            partition = int(argv[4]) if len(argv) > 4 else 0
+            fence_writer(journal, int(argv[2]), int(argv[3]), _Printer(), f"pid{os.getpid()}", partition)
             return 0
         if mode == "crash":
             rng = random.Random(os.getpid())

@@ -2,7 +2,9 @@
 
 Management: CreateFunction, GetFunction(Configuration), ListFunctions, DeleteFunction, UpdateFunctionCode,
 UpdateFunctionConfiguration, PublishVersion, ListVersionsByFunction, Put/Get/DeleteFunctionConcurrency,
-Put/Get/DeleteProvisionedConcurrencyConfig, Put/GetFunctionEventInvokeConfig, PublishLayerVersion.
+Put/Get/Delete/ListProvisionedConcurrencyConfig(s), Put/Get/Update/Delete/ListFunctionEventInvokeConfig(s),
+PublishLayerVersion, GetLayerVersion, GetLayerVersionByArn, ListLayerVersions, ListLayers, DeleteLayerVersion.
+List operations page with ``Marker`` / ``MaxItems`` and answer ``NextMarker`` when there is more.
 Invoke: ``RequestResponse`` (200), ``Event`` (202, through the event queue), ``DryRun`` (204).
 Admin (for the ``leasehold`` CLI): ``/_leasehold/v1/status``, ``/_leasehold/v1/logs/{function}``,
 ``/_leasehold/v1/dlq/{function}``.
@@ -24,12 +26,13 @@ import binascii
 import io
 import json
 import logging
+import re
 import time
 import uuid
 import zipfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 
@@ -42,7 +45,7 @@ from assignment.frontend.invoker import (
     decode_client_context,
 )
 from assignment.frontend.provisioning import Provisioner
-from assignment.frontend.registry import LATEST, FunctionSpec, FunctionVersion, LayerRef, Registry
+from assignment.frontend.registry import LATEST, FunctionSpec, FunctionVersion, LayerRef, LayerVersion, Registry
 from assignment.frontend.types import (
     EventInvokeConfig,
     InvalidParameterValueException,
@@ -64,6 +67,8 @@ from assignment.frontend.validation import (
 )
 
 __all__ = ["MAX_BODY_BYTES", "EventSink", "LambdaHttpApi"]
+
+_T = TypeVar("_T")
 
 log = logging.getLogger("leasehold.frontend.http")
 
@@ -126,6 +131,17 @@ _CONFIG_USED = {
     "Layers",
     "SnapStart",
 }
+#: Largest ``Marker`` accepted by the list operations.
+_MAX_MARKER = 1024
+#: Most items in one page of ListVersionsByFunction (AWS's cap, whatever ``MaxItems`` asks for).
+_VERSIONS_PAGE = 50
+#: Largest number AWS allows for a layer version (a ``long``).
+_MAX_LONG = 2**63 - 1
+_LAYER_NAME = re.compile(r"[a-zA-Z0-9_-]{1,140}")
+_LAYER_NUMBER = re.compile(r"[0-9]{1,19}")
+_RUNTIME_ID = re.compile(r"[a-z][a-z0-9.-]{0,31}")
+_ARCHITECTURES = {"x86_64", "arm64"}
+_EVENT_FIELDS = {"MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig"}
 _CODE_FIELDS = {"ZipFile", "S3Bucket", "S3Key", "S3ObjectVersion", "ImageUri", "SourceKMSKeyArn", "S3ObjectStorageMode"}
 
 
@@ -218,6 +234,64 @@ def _name(request: web.Request, *, qualified: bool = True) -> tuple[str, str | N
     return name, qualifier
 
 
+def _single(request: web.Request, key: str) -> str | None:
+    values = request.query.getall(key, [])
+    if len(values) > 1:
+        raise InvalidParameterValueException(f"{key} given more than once")
+    return values[0] if values else None
+
+
+def _page(request: web.Request, *, most: int, extra: Collection[str] = ()) -> tuple[str, int]:
+    """``(Marker, MaxItems)`` of a list request; MaxItems is 1..``most`` (``most`` when absent). Query
+    parameters other than these and ``extra`` are refused."""
+    unknown = sorted(set(request.query) - {"Marker", "MaxItems", *extra})
+    if unknown:
+        raise InvalidParameterValueException(f"Unknown query parameter(s): {', '.join(unknown)[:200]}")
+    marker = _single(request, "Marker") or ""
+    if len(marker) > _MAX_MARKER:
+        raise InvalidParameterValueException(f"Marker must be at most {_MAX_MARKER} characters")
+    raw = _single(request, "MaxItems")
+    if raw is None:
+        return marker, most
+    if not re.fullmatch("[0-9]{1,6}", raw) or not 1 <= int(raw) <= most:
+        raise InvalidParameterValueException(f"MaxItems must be an integer between 1 and {most}, not {raw[:20]!r}")
+    return marker, int(raw)
+
+
+def _one_page(found: list[_T], limit: int, marker_of: Callable[[_T], str]) -> tuple[list[_T], dict[str, Any]]:
+    """The first ``limit`` of ``found`` (read with one extra, to know whether there is more) and the start
+    of the answer: ``{"NextMarker": ...}`` (``marker_of`` the page's last item) when there is more."""
+    if len(found) > limit:
+        found = found[:limit]
+        return found, {"NextMarker": marker_of(found[-1])}
+    return found, {}
+
+
+def _layer_number(raw: str, what: str = "VersionNumber") -> int:
+    """A layer version number from a path or marker: 1 to 2**63-1."""
+    if not _LAYER_NUMBER.fullmatch(raw) or not 1 <= int(raw) <= _MAX_LONG:
+        raise InvalidParameterValueException(f"{what} must be a positive integer, not {raw[:40]!r}")
+    return int(raw)
+
+
+def _event_changes(fields: Fields, *, creating: bool) -> dict[str, Any]:
+    """:class:`EventInvokeConfig` fields from a Put (every field, defaults for those absent) or an Update
+    (only those given) request."""
+    changes: dict[str, Any] = {}
+    if creating or fields.has("MaximumRetryAttempts"):
+        changes["maximum_retry_attempts"] = fields.integer("MaximumRetryAttempts", lo=0, hi=2, default=2)
+    if creating or fields.has("MaximumEventAgeInSeconds"):
+        changes["maximum_event_age_s"] = fields.integer("MaximumEventAgeInSeconds", lo=60, hi=21_600, default=21_600)
+    destinations = fields.obj("DestinationConfig", allowed={"OnSuccess", "OnFailure"})
+    for key, attribute in (("OnSuccess", "on_success"), ("OnFailure", "on_failure")):
+        target = None if destinations is None else destinations.obj(key, allowed={"Destination"})
+        if target is not None:
+            changes[attribute] = target.string("Destination", max_len=350)
+        elif creating:
+            changes[attribute] = ""
+    return changes
+
+
 #: The request id of a request (also its ``x-amzn-RequestId``).
 REQUEST_ID = web.RequestKey("request_id", str)
 
@@ -276,7 +350,14 @@ class LambdaHttpApi:
                 web.delete("/2019-09-30/functions/{name}/provisioned-concurrency", self.delete_provisioned),
                 web.put("/2019-09-25/functions/{name}/event-invoke-config", self.put_event_config),
                 web.get("/2019-09-25/functions/{name}/event-invoke-config", self.get_event_config),
+                web.post("/2019-09-25/functions/{name}/event-invoke-config", self.update_event_config),
+                web.delete("/2019-09-25/functions/{name}/event-invoke-config", self.delete_event_config),
+                web.get("/2019-09-25/functions/{name}/event-invoke-config/list", self.list_event_configs),
+                web.get("/2018-10-31/layers", self.list_layers),
                 web.post("/2018-10-31/layers/{layer}/versions", self.publish_layer),
+                web.get("/2018-10-31/layers/{layer}/versions", self.list_layer_versions),
+                web.get("/2018-10-31/layers/{layer}/versions/{number}", self.get_layer_version),
+                web.delete("/2018-10-31/layers/{layer}/versions/{number}", self.delete_layer_version),
                 web.get("/_leasehold/v1/status", self.status),
                 web.get("/_leasehold/v1/logs/{name}", self.recent_logs),
                 web.get("/_leasehold/v1/dlq/{name}", self.dead_letters),
@@ -461,10 +542,15 @@ class LambdaHttpApi:
         return web.json_response(doc)
 
     async def list_versions(self, request: web.Request) -> web.Response:
-        """ListVersionsByFunction."""
+        """ListVersionsByFunction: oldest first, at most 50 a page; ``Marker`` is the last version of the
+        previous page."""
         name, _ = _name(request, qualified=False)
-        versions = await asyncio.to_thread(self.registry.versions, name)
-        return web.json_response({"Versions": [self.configuration(v) for v in versions]})
+        marker, limit = _page(request, most=10_000)
+        limit = min(limit, _VERSIONS_PAGE)
+        versions = await asyncio.to_thread(self.registry.versions, name, marker=marker, limit=limit + 1)
+        versions, doc = _one_page(versions, limit, lambda last: last.version)
+        doc["Versions"] = [self.configuration(v) for v in versions]
+        return web.json_response(doc)
 
     async def delete_function(self, request: web.Request) -> web.Response:
         """DeleteFunction (a whole function, or one published version with a qualifier) → 204."""
@@ -571,12 +657,29 @@ class LambdaHttpApi:
         return web.json_response(self._provisioned_doc(name, qualifier, count, int(time.time() * 1000)), status=202)
 
     async def get_provisioned(self, request: web.Request) -> web.Response:
-        """GetProvisionedConcurrencyConfig."""
+        """GetProvisionedConcurrencyConfig, or ListProvisionedConcurrencyConfigs (``?List=ALL``, same path)."""
+        if "List" in request.query:
+            return await self.list_provisioned(request)
         name, qualifier = self._required_qualifier(request)
         found = await asyncio.to_thread(self.registry.provisioned, name, qualifier)
         if found is None:
             raise ResourceNotFoundException(f"No Provisioned Concurrency Config found for this function: {name}")
         return web.json_response(self._provisioned_doc(name, qualifier, *found))
+
+    async def list_provisioned(self, request: web.Request) -> web.Response:
+        """ListProvisionedConcurrencyConfigs (``?List=ALL``): by version; ``Marker`` is the last version of
+        the previous page."""
+        marker, limit = _page(request, most=50, extra={"List"})
+        if _single(request, "List") != "ALL":
+            raise InvalidParameterValueException("List must be ALL")
+        name, _ = _name(request, qualified=False)
+        found = await asyncio.to_thread(self.registry.provisioned_configs, name, marker=marker, limit=limit + 1)
+        found, doc = _one_page(found, limit, lambda last: last[0])
+        doc["ProvisionedConcurrencyConfigs"] = [
+            {"FunctionArn": self.registry.function_arn(name, version), **self._provisioned_doc(name, version, *rest)}
+            for version, *rest in found
+        ]
+        return web.json_response(doc)
 
     async def delete_provisioned(self, request: web.Request) -> web.Response:
         """DeleteProvisionedConcurrencyConfig → 204."""
@@ -605,25 +708,38 @@ class LambdaHttpApi:
         """PutFunctionEventInvokeConfig."""
         name, qualifier = _name(request)
         qualifier = qualifier or LATEST
-        fields = Fields(
-            await _read_json(request),
-            allowed={"MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig"},
-        )
-        destinations = fields.obj("DestinationConfig", allowed={"OnSuccess", "OnFailure"})
-        targets = {"OnSuccess": "", "OnFailure": ""}
-        if destinations is not None:
-            for key in targets:
-                target = destinations.obj(key, allowed={"Destination"})
-                if target is not None:
-                    targets[key] = target.string("Destination", max_len=350)
-        config = EventInvokeConfig(
-            maximum_retry_attempts=fields.integer("MaximumRetryAttempts", lo=0, hi=2, default=2),
-            maximum_event_age_s=fields.integer("MaximumEventAgeInSeconds", lo=60, hi=21_600, default=21_600),
-            on_failure=targets["OnFailure"],
-            on_success=targets["OnSuccess"],
-        )
+        fields = Fields(await _read_json(request), allowed=_EVENT_FIELDS)
+        config = EventInvokeConfig(**_event_changes(fields, creating=True))
         modified = await asyncio.to_thread(self.registry.put_event_config, name, qualifier, config)
         return web.json_response(self._event_doc(name, qualifier, config, modified))
+
+    async def update_event_config(self, request: web.Request) -> web.Response:
+        """UpdateFunctionEventInvokeConfig: the given fields (and each given destination) replace the stored
+        ones; ResourceNotFoundException when the version has no config yet."""
+        name, qualifier = _name(request)
+        qualifier = qualifier or LATEST
+        fields = Fields(await _read_json(request), allowed=_EVENT_FIELDS)
+        changes = _event_changes(fields, creating=False)
+        config, modified = await asyncio.to_thread(self.registry.update_event_config, name, qualifier, changes)
+        return web.json_response(self._event_doc(name, qualifier, config, modified))
+
+    async def delete_event_config(self, request: web.Request) -> web.Response:
+        """DeleteFunctionEventInvokeConfig → 204; ResourceNotFoundException when there is none."""
+        name, qualifier = _name(request)
+        await asyncio.to_thread(self.registry.delete_event_config, name, qualifier or LATEST)
+        return web.Response(status=204)
+
+    async def list_event_configs(self, request: web.Request) -> web.Response:
+        """ListFunctionEventInvokeConfigs: $LATEST first, then by version; ``Marker`` is the last qualifier
+        of the previous page."""
+        name, _ = _name(request, qualified=False)
+        marker, limit = _page(request, most=50)
+        found = await asyncio.to_thread(self.registry.event_configs, name, marker=marker, limit=limit + 1)
+        found, doc = _one_page(found, limit, lambda last: last[0])
+        doc["FunctionEventInvokeConfigs"] = [
+            self._event_doc(name, qualifier, config, modified) for qualifier, config, modified in found
+        ]
+        return web.json_response(doc)
 
     async def get_event_config(self, request: web.Request) -> web.Response:
         """GetFunctionEventInvokeConfig."""
@@ -657,20 +773,123 @@ class LambdaHttpApi:
             description=fields.string("Description", max_len=256),
             runtimes=runtimes,
         )
-        doc = {
+        return web.json_response(self._layer_doc(published), status=201)
+
+    def _layer_doc(self, layer: LayerVersion) -> dict[str, Any]:
+        """The PublishLayerVersion / GetLayerVersion document of a layer version."""
+        return {
             "Content": {
-                "Location": f"leasehold://code/{published.sha256}",
-                "CodeSha256": _b64_sha(published.sha256),
-                "CodeSize": published.size,
+                "Location": f"leasehold://code/{layer.sha256}",
+                "CodeSha256": _b64_sha(layer.sha256),
+                "CodeSize": layer.size,
             },
-            "LayerArn": self.registry.layer_arn(layer),
-            "LayerVersionArn": published.arn,
-            "Description": published.description,
-            "CreatedDate": _timestamp(published.created_ms),
-            "Version": published.version,
-            "CompatibleRuntimes": list(runtimes),
+            "LayerArn": self.registry.layer_arn(layer.name),
+            **self._layer_item(layer),
         }
-        return web.json_response(doc, status=201)
+
+    @staticmethod
+    def _layer_item(layer: LayerVersion) -> dict[str, Any]:
+        """The LayerVersionsListItem document of a layer version."""
+        return {
+            "LayerVersionArn": layer.arn,
+            "Version": layer.version,
+            "Description": layer.description,
+            "CreatedDate": _timestamp(layer.created_ms),
+            "CompatibleRuntimes": list(layer.runtimes),
+        }
+
+    def _layer_name(self, request: web.Request) -> str:
+        """The layer a path names: a layer name or this region's and account's layer ARN."""
+        value = request.match_info["layer"]
+        prefix = self.registry.layer_arn("")
+        name = value[len(prefix) :] if value.startswith(prefix) else value
+        if not _LAYER_NAME.fullmatch(name):
+            raise InvalidParameterValueException(
+                f"LayerName {value[:80]!r} must be a layer name (1 to 140 of a-z, A-Z, 0-9, - and _) "
+                "or a layer ARN of this region and account"
+            )
+        return name
+
+    @staticmethod
+    def _layer_filters(request: web.Request) -> tuple[str, bool]:
+        """``(CompatibleRuntime, whether anything can match CompatibleArchitecture)``: Leasehold layers
+        run on x86_64 only."""
+        runtime = _single(request, "CompatibleRuntime") or ""
+        if runtime and not _RUNTIME_ID.fullmatch(runtime):
+            raise InvalidParameterValueException(f"CompatibleRuntime {runtime[:40]!r} is not a runtime identifier")
+        architecture = _single(request, "CompatibleArchitecture")
+        if architecture is not None and architecture not in _ARCHITECTURES:
+            raise InvalidParameterValueException(
+                f"CompatibleArchitecture must be x86_64 or arm64, not {architecture[:40]!r}"
+            )
+        return runtime, architecture != "arm64"
+
+    async def get_layer_version(self, request: web.Request) -> web.Response:
+        """GetLayerVersion."""
+        name = self._layer_name(request)
+        number = _layer_number(request.match_info["number"])
+        layer = await asyncio.to_thread(self.registry.layer_version, name, number)
+        return web.json_response(self._layer_doc(layer))
+
+    async def delete_layer_version(self, request: web.Request) -> web.Response:
+        """DeleteLayerVersion → 204 (also when there is no such version, as on AWS)."""
+        name = self._layer_name(request)
+        number = _layer_number(request.match_info["number"])
+        await asyncio.to_thread(self.registry.delete_layer_version, name, number)
+        log.info("event=layer_version_deleted layer=%s version=%d", name, number)
+        return web.Response(status=204)
+
+    async def list_layer_versions(self, request: web.Request) -> web.Response:
+        """ListLayerVersions: newest first; ``Marker`` is the last version number of the previous page. An
+        unknown layer has no versions."""
+        name = self._layer_name(request)
+        marker, limit = _page(request, most=50, extra={"CompatibleRuntime", "CompatibleArchitecture"})
+        runtime, any_match = self._layer_filters(request)
+        before = _layer_number(marker, "Marker") if marker else None
+        found: list[LayerVersion] = []
+        if any_match:
+            found = await asyncio.to_thread(
+                self.registry.layer_versions, name, before=before, limit=limit + 1, runtime=runtime
+            )
+        found, doc = _one_page(found, limit, lambda last: str(last.version))
+        doc["LayerVersions"] = [self._layer_item(layer) for layer in found]
+        return web.json_response(doc)
+
+    async def list_layers(self, request: web.Request) -> web.Response:
+        """ListLayers: each layer with its newest (matching) version, by name; ``Marker`` is the last layer
+        name of the previous page. ``?find=LayerVersion&Arn=...`` (same path) is GetLayerVersionByArn."""
+        if "find" in request.query:
+            return await self.get_layer_version_by_arn(request)
+        marker, limit = _page(request, most=50, extra={"CompatibleRuntime", "CompatibleArchitecture"})
+        runtime, any_match = self._layer_filters(request)
+        found: list[LayerVersion] = []
+        if any_match:
+            found = await asyncio.to_thread(self.registry.layers, marker=marker, limit=limit + 1, runtime=runtime)
+        found, doc = _one_page(found, limit, lambda last: last.name)
+        doc["Layers"] = [
+            {
+                "LayerName": layer.name,
+                "LayerArn": self.registry.layer_arn(layer.name),
+                "LatestMatchingVersion": self._layer_item(layer),
+            }
+            for layer in found
+        ]
+        return web.json_response(doc)
+
+    async def get_layer_version_by_arn(self, request: web.Request) -> web.Response:
+        """GetLayerVersionByArn (``GET /2018-10-31/layers?find=LayerVersion&Arn=...``)."""
+        unknown = sorted(set(request.query) - {"find", "Arn"})
+        if unknown:
+            raise InvalidParameterValueException(f"Unknown query parameter(s): {', '.join(unknown)[:200]}")
+        if _single(request, "find") != "LayerVersion":
+            raise InvalidParameterValueException("find must be LayerVersion")
+        arn = _single(request, "Arn") or ""
+        prefix = self.registry.layer_arn("")
+        name, _, number = (arn[len(prefix) :] if arn.startswith(prefix) else "").rpartition(":")
+        if not _LAYER_NAME.fullmatch(name):
+            raise InvalidParameterValueException(f"Arn {arn[:200]!r} is not a layer version ARN of this account")
+        layer = await asyncio.to_thread(self.registry.layer_version, name, _layer_number(number, "Arn's version"))
+        return web.json_response(self._layer_doc(layer))
 
     # ------------------------------------------------------------------ invoke
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import secrets
 import time
 from collections.abc import Mapping
@@ -38,9 +39,11 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
     delete,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -125,6 +128,31 @@ event_invoke_configs = Table(
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+#: A published version number as stored (no sign, no leading zeros).
+_VERSION_NUMBER = re.compile(r"[1-9][0-9]{0,15}")
+
+
+def _check_marker(name: str, marker: str, *, latest: bool) -> None:
+    """A pagination marker: a version of the function from an earlier page (``$LATEST`` if ``latest``)."""
+    if marker and not (latest and marker == LATEST) and not _VERSION_NUMBER.fullmatch(marker):
+        raise InvalidParameterValueException(f"Invalid Marker: {marker[:64]!r} is not a version of {name}")
+
+
+#: ``sha256`` of a deleted layer version: the row stays as a tombstone so its number is never reused.
+_DELETED = ""
+
+
+def _numbered_after(column: Any, marker: str) -> Any:
+    """Rows whose version string (digits, no leading zeros) sorts after ``marker`` numerically."""
+    length = func.length(column)
+    return or_(length > len(marker), and_(length == len(marker), column > marker))
+
+
+def _numeric_order(column: Any) -> tuple[Any, Any]:
+    """Order version strings (digits, no leading zeros) numerically."""
+    return func.length(column), column
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,16 +341,27 @@ class Registry:
                 found.extend(versions)
         return found
 
-    def versions(self, name: str) -> list[FunctionVersion]:
-        """$LATEST and every published version of a function, oldest first."""
+    def versions(self, name: str, *, marker: str = "", limit: int | None = None) -> list[FunctionVersion]:
+        """$LATEST and every published version of a function, oldest first; with ``marker`` (a version
+        from an earlier page) only those after it, and at most ``limit``."""
+        _check_marker(name, marker, latest=True)
         with self.journal.reader.connect() as conn:
             head = conn.execute(select(functions.c.incarnation).where(functions.c.name == name)).first()
             if head is None:
                 raise _not_found(name)
-            rows = conn.execute(select(function_versions).where(function_versions.c.name == name)).all()
+            column = function_versions.c.version
+            query = select(function_versions).where(function_versions.c.name == name, column != LATEST)
+            if marker and marker != LATEST:
+                query = query.where(_numbered_after(column, marker))
+            rows = list(conn.execute(query.order_by(*_numeric_order(column)).limit(limit)).all())
+            if not marker:
+                latest = conn.execute(
+                    select(function_versions).where(function_versions.c.name == name, column == LATEST)
+                ).first()
+                if latest is not None:
+                    rows.insert(0, latest)
         versions = [self._row_to_version(row, head.incarnation) for row in rows]
-        versions.sort(key=lambda v: (v.version != LATEST, int(v.version) if v.version.isdigit() else 0))
-        return versions
+        return versions if limit is None else versions[:limit]
 
     # ------------------------------------------------------------------ writing
 
@@ -513,6 +552,22 @@ class Registry:
             ).first()
         return None if row is None else (int(row[0]), int(row[1]))
 
+    def provisioned_configs(self, name: str, *, marker: str = "", limit: int = 50) -> list[tuple[str, int, int]]:
+        """``(version, count, modified_ms)`` of a function's provisioned versions in version order, after
+        ``marker`` (a version from an earlier page); :class:`ResourceNotFoundException` without the function."""
+        _check_marker(name, marker, latest=False)
+        column = provisioned_concurrency.c.version
+        with self.journal.reader.connect() as conn:
+            if conn.execute(select(functions.c.name).where(functions.c.name == name)).first() is None:
+                raise _not_found(name)
+            query = select(column, provisioned_concurrency.c.count, provisioned_concurrency.c.modified_ms).where(
+                provisioned_concurrency.c.name == name
+            )
+            if marker:
+                query = query.where(_numbered_after(column, marker))
+            rows = conn.execute(query.order_by(*_numeric_order(column)).limit(limit)).all()
+        return [(str(row[0]), int(row[1]), int(row[2])) for row in rows]
+
     def delete_provisioned(self, name: str, version: str) -> None:
         """Remove a version's provisioned concurrency; :class:`ResourceNotFoundException` if none."""
         with self.journal.writer.begin() as conn:
@@ -554,6 +609,57 @@ class Registry:
             else:
                 conn.execute(update(event_invoke_configs).where(*key).values(document=document, modified_ms=now))
         return now
+
+    def update_event_config(
+        self, name: str, qualifier: str, changes: Mapping[str, Any]
+    ) -> tuple[EventInvokeConfig, int]:
+        """UpdateFunctionEventInvokeConfig: change fields of a version's stored async settings (by
+        :class:`EventInvokeConfig` field name); :class:`ResourceNotFoundException` when it has none."""
+        now = _now_ms()
+        key = (event_invoke_configs.c.name == name, event_invoke_configs.c.qualifier == qualifier)
+        with self.journal.writer.begin() as conn:
+            row = conn.execute(select(event_invoke_configs.c.document).where(*key)).first()
+            if row is None:
+                raise self._no_event_config(name, qualifier)
+            config = dataclasses.replace(EventInvokeConfig(**json.loads(row.document)), **changes)
+            document = json.dumps(dataclasses.asdict(config), sort_keys=True)
+            conn.execute(update(event_invoke_configs).where(*key).values(document=document, modified_ms=now))
+        return config, now
+
+    def delete_event_config(self, name: str, qualifier: str) -> None:
+        """Remove a version's async settings; :class:`ResourceNotFoundException` when it has none."""
+        with self.journal.writer.begin() as conn:
+            gone = conn.execute(
+                delete(event_invoke_configs).where(
+                    event_invoke_configs.c.name == name, event_invoke_configs.c.qualifier == qualifier
+                )
+            )
+        if gone.rowcount == 0:
+            raise self._no_event_config(name, qualifier)
+
+    def event_configs(
+        self, name: str, *, marker: str = "", limit: int = 50
+    ) -> list[tuple[str, EventInvokeConfig, int]]:
+        """``(qualifier, config, modified_ms)`` of every version of a function with async settings ($LATEST
+        first, then by version), after ``marker`` (a qualifier from an earlier page)."""
+        _check_marker(name, marker, latest=True)
+        column = event_invoke_configs.c.qualifier
+        with self.journal.reader.connect() as conn:
+            if conn.execute(select(functions.c.name).where(functions.c.name == name)).first() is None:
+                raise _not_found(name)
+            query = select(event_invoke_configs).where(event_invoke_configs.c.name == name)
+            if marker:
+                query = query.where(column != LATEST)
+                if marker != LATEST:
+                    query = query.where(_numbered_after(column, marker))
+            order = (column != LATEST, *_numeric_order(column))
+            rows = conn.execute(query.order_by(*order).limit(limit)).all()
+        return [(row.qualifier, EventInvokeConfig(**json.loads(row.document)), int(row.modified_ms)) for row in rows]
+
+    def _no_event_config(self, name: str, qualifier: str) -> ResourceNotFoundException:
+        return ResourceNotFoundException(
+            f"The function {self.function_arn(name, qualifier)} doesn't have an EventInvokeConfig"
+        )
 
     def event_config(self, name: str, qualifier: str) -> tuple[EventInvokeConfig, int] | None:
         """The stored async settings of a version and when they were set, or ``None``."""
@@ -600,14 +706,95 @@ class Registry:
         prefix = self.layer_arn("")
         rest = arn[len(prefix) :] if arn.startswith(prefix) else ""
         name, _, number = rest.rpartition(":")
-        if not name or not number.isdigit():
+        if not name or not _VERSION_NUMBER.fullmatch(number):
             raise InvalidParameterValueException(f"Layer version {arn[:200]} does not exist.")
         with self.journal.reader.connect() as conn:
             row = conn.execute(
                 select(layer_versions.c.sha256, layer_versions.c.size).where(
-                    layer_versions.c.name == name, layer_versions.c.version == int(number)
+                    layer_versions.c.name == name,
+                    layer_versions.c.version == int(number),
+                    layer_versions.c.sha256 != _DELETED,
                 )
             ).first()
         if row is None:
             raise InvalidParameterValueException(f"Layer version {arn[:200]} does not exist.")
         return LayerRef(arn, row.sha256, int(row.size))
+
+    def _row_to_layer(self, row: Any) -> LayerVersion:
+        doc = json.loads(row.document)
+        return LayerVersion(
+            name=row.name,
+            version=int(row.version),
+            arn=self.layer_arn(row.name, int(row.version)),
+            sha256=row.sha256,
+            size=int(row.size),
+            description=str(doc.get("description", "")),
+            runtimes=tuple(doc.get("runtimes", ())),
+            created_ms=int(row.created_ms),
+        )
+
+    def layer_version(self, name: str, version: int) -> LayerVersion:
+        """One layer version; :class:`ResourceNotFoundException` if it does not exist (or was deleted)."""
+        with self.journal.reader.connect() as conn:
+            row = conn.execute(
+                select(layer_versions).where(
+                    layer_versions.c.name == name,
+                    layer_versions.c.version == version,
+                    layer_versions.c.sha256 != _DELETED,
+                )
+            ).first()
+        if row is None:
+            raise ResourceNotFoundException(
+                f"The resource you requested does not exist: layer {name} version {version}"
+            )
+        return self._row_to_layer(row)
+
+    def layer_versions(
+        self, name: str, *, before: int | None = None, limit: int = 50, runtime: str = ""
+    ) -> list[LayerVersion]:
+        """A layer's versions (those listing ``runtime``, if given), newest first; with ``before`` only those
+        older than that version number; at most ``limit``."""
+        found: list[LayerVersion] = []
+        with self.journal.reader.connect() as conn:
+            query = select(layer_versions).where(layer_versions.c.name == name, layer_versions.c.sha256 != _DELETED)
+            if before is not None:
+                query = query.where(layer_versions.c.version < before)
+            for row in conn.execute(query.order_by(layer_versions.c.version.desc())):
+                layer = self._row_to_layer(row)
+                if runtime and runtime not in layer.runtimes:
+                    continue
+                found.append(layer)
+                if len(found) >= limit:
+                    break
+        return found
+
+    def layers(self, *, marker: str = "", limit: int = 50, runtime: str = "") -> list[LayerVersion]:
+        """The newest version of each layer (the newest listing ``runtime``, if given), by layer name after
+        ``marker``; at most ``limit`` layers."""
+        found: list[LayerVersion] = []
+        with self.journal.reader.connect() as conn:
+            rows = conn.execute(
+                select(layer_versions)
+                .where(layer_versions.c.name > marker, layer_versions.c.sha256 != _DELETED)
+                .order_by(layer_versions.c.name, layer_versions.c.version.desc())
+            )
+            for row in rows:
+                if found and found[-1].name == row.name:
+                    continue
+                layer = self._row_to_layer(row)
+                if runtime and runtime not in layer.runtimes:
+                    continue
+                found.append(layer)
+                if len(found) >= limit:
+                    break
+        return found
+
+    def delete_layer_version(self, name: str, version: int) -> None:
+        """Delete a layer version (nothing happens if there is none). Its number is never reused, and
+        functions that use it keep their copy, as on AWS."""
+        with self.journal.writer.begin() as conn:
+            conn.execute(
+                update(layer_versions)
+                .where(layer_versions.c.name == name, layer_versions.c.version == version)
+                .values(sha256=_DELETED, size=0, document="{}")
+            )

@@ -218,20 +218,23 @@ def _deploy_sample(endpoint: str) -> dict[str, Any]:
         config=Config(retries={"max_attempts": 1}, read_timeout=60),
     )
     try:
-        client.get_function(FunctionName=SAMPLE_NAME)
-    except client.exceptions.ResourceNotFoundException:
-        client.create_function(
-            FunctionName=SAMPLE_NAME,
-            Runtime="python3.11",
-            Handler="app.handler",
-            Role="arn:aws:iam::000000000000:role/leasehold",
-            Code={"ZipFile": sample_zip()},
-            MemorySize=128,
-            Timeout=3,
-        )
-    answer = client.invoke(FunctionName=SAMPLE_NAME, Payload=json.dumps({"name": "Leasehold"}).encode())
-    result: dict[str, Any] = json.loads(answer["Payload"].read())
-    return result
+        try:
+            client.get_function(FunctionName=SAMPLE_NAME)
+        except client.exceptions.ResourceNotFoundException:
+            client.create_function(
+                FunctionName=SAMPLE_NAME,
+                Runtime="python3.11",
+                Handler="app.handler",
+                Role="arn:aws:iam::000000000000:role/leasehold",
+                Code={"ZipFile": sample_zip()},
+                MemorySize=128,
+                Timeout=3,
+            )
+        answer = client.invoke(FunctionName=SAMPLE_NAME, Payload=json.dumps({"name": "Leasehold"}).encode())
+        result: dict[str, Any] = json.loads(answer["Payload"].read())
+        return result
+    finally:
+        client.close()  # its pooled connection, now rather than at garbage collection
 
 
 def _how_to_invoke(endpoint: str) -> str:

@@ -6,6 +6,7 @@ from collections.abc import Generator, Iterator
 
 import pytest
 
+from tests.harness.lambda_clients import close_all
 from tests.harness.postgres import PostgresServer, postgres_server
 
 _PG_KEY = pytest.StashKey[PostgresServer]()
@@ -20,6 +21,13 @@ def postgres(request: pytest.FixtureRequest) -> Iterator[PostgresServer]:
     with postgres_server() as server:
         request.config.stash[_PG_KEY] = server
         yield server
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_lambda_clients() -> Iterator[None]:
+    """Close the module's boto3 clients (see ``tests/harness/lambda_clients.py``) after its last test."""
+    yield
+    close_all()
 
 
 @pytest.hookimpl(wrapper=True)

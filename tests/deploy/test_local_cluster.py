@@ -19,14 +19,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import boto3
-import botocore.config
 import pytest
 
 from assignment.commands import register
 from assignment.commands.api import admin_get, admin_path
 from assignment.partitioning import partition_of
 from tests.deploy.compose import load_compose
+from tests.harness.lambda_clients import lambda_client
 from tests.harness.platform import Platform, local_command, service_ports
 
 if TYPE_CHECKING:
@@ -70,14 +69,7 @@ def _eventually(check: Callable[[], T | None], what: str, timeout_s: float = 60.
 
 
 def _client(platform: Platform) -> LambdaClient:
-    return boto3.client(
-        "lambda",
-        endpoint_url=platform.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=botocore.config.Config(retries={"total_max_attempts": 1}, read_timeout=60),
-    )
+    return lambda_client(platform.endpoint)
 
 
 def test_local_commands_are_the_compose_commands_on_loopback() -> None:
@@ -124,14 +116,16 @@ def _status(platform: Platform) -> dict[str, Any]:
 def test_status_shows_three_servers_leading_and_two_workers(platform: Platform) -> None:
     def settled() -> dict[str, Any] | None:
         status = _status(platform)
-        leaders = {p["leader_id"] for p in status["partitions"] if p.get("leader_id")}
+        partitions = status["partitions"]
+        leaders = {p.get("leader_id") for p in partitions}
         workers = {w["worker_id"] for w in status["workers"]}
-        if leaders == {"server1", "server2", "server3"} and workers == {"worker1", "worker2"}:
+        # every partition led (none caught between a hand-over's resign and the next leader's start)
+        led = all(p.get("leader_id") and p.get("leader_address") for p in partitions)
+        if led and leaders == {"server1", "server2", "server3"} and workers == {"worker1", "worker2"}:
             return status
         return None
 
-    status = _eventually(settled, "3 servers leading partitions and 2 workers")
-    assert all(p["leader_address"] for p in status["partitions"])
+    status = _eventually(settled, "every partition led, by all 3 servers, and 2 workers")
     assert {w["zone"] for w in status["workers"]} == {"zone-a", "zone-b"}
 
 

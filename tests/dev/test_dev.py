@@ -19,9 +19,9 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
+
+from tests.harness.lambda_clients import lambda_client
 
 ROOT = Path(__file__).resolve().parents[2]
 READY = re.compile(r"ready http=(\S+) grpc=(\S+)")
@@ -72,14 +72,7 @@ class Dev:
         raise AssertionError("leasehold dev not ready in time")
 
     def client(self) -> Any:
-        return boto3.client(
-            "lambda",
-            endpoint_url=self.http,
-            region_name="us-east-1",
-            aws_access_key_id="x",
-            aws_secret_access_key="x",
-            config=Config(retries={"max_attempts": 1}, read_timeout=60),
-        )
+        return lambda_client(self.http)
 
     def admin(self, path: str) -> Any:
         with urllib.request.urlopen(f"{self.http}/_leasehold/v1/{path}", timeout=10) as answer:

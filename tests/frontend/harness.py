@@ -25,11 +25,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-import boto3
-from botocore.config import Config
 from mypy_boto3_lambda import LambdaClient
 
 from assignment.dev import DevConfig, DevPlatform
+from tests.harness.lambda_clients import lambda_client as shared_lambda_client
 
 T = TypeVar("T")
 
@@ -101,15 +100,9 @@ def frontend_process(log_path: Path, *args: str) -> Iterator[str]:
 
 
 def lambda_client(endpoint: str, *, timeout_s: float = 60.0) -> LambdaClient:
-    """A boto3 Lambda client for ``endpoint``: dummy credentials, us-east-1, no retries."""
-    return boto3.client(
-        "lambda",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=timeout_s, max_pool_connections=64),
-    )
+    """A boto3 Lambda client for ``endpoint``: dummy credentials, us-east-1, no retries (closed with the
+    module, see :mod:`tests.harness.lambda_clients`)."""
+    return shared_lambda_client(endpoint, read_timeout_s=timeout_s)
 
 
 def make_zip(files: Mapping[str, str | bytes]) -> bytes:

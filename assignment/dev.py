@@ -206,17 +206,9 @@ class DevPlatform:
 
 def _deploy_sample(endpoint: str) -> dict[str, Any]:
     """Create the sample function through the Lambda API (unless it exists) and invoke it once."""
-    import boto3  # noqa: PLC0415 - only for --sample
-    from botocore.config import Config  # noqa: PLC0415
+    from assignment.commands.api import lambda_client  # noqa: PLC0415 - boto3 only for --sample
 
-    client = boto3.client(
-        "lambda",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="leasehold",
-        aws_secret_access_key="leasehold",
-        config=Config(retries={"max_attempts": 1}, read_timeout=60),
-    )
+    client = lambda_client(endpoint, retries=0)
     try:
         try:
             client.get_function(FunctionName=SAMPLE_NAME)

@@ -570,14 +570,14 @@ class Registry:
 
     def delete_provisioned(self, name: str, version: str) -> None:
         """Remove a version's provisioned concurrency; :class:`ResourceNotFoundException` if none."""
-        with self.journal.writer.begin() as conn:
-            gone = conn.execute(
-                delete(provisioned_concurrency).where(
-                    provisioned_concurrency.c.name == name, provisioned_concurrency.c.version == version
-                )
-            )
-        if gone.rowcount == 0:
+        table = provisioned_concurrency
+        if not self._delete_rows(table, table.c.name == name, table.c.version == version):
             raise ResourceNotFoundException(f"No Provisioned Concurrency Config found for this function: {name}")
+
+    def _delete_rows(self, table: Table, *where: Any) -> int:
+        """Delete the rows of ``table`` matching ``where`` in one transaction; how many there were."""
+        with self.journal.writer.begin() as conn:
+            return int(conn.execute(delete(table).where(*where)).rowcount)
 
     def all_provisioned(self) -> list[tuple[FunctionVersion, int]]:
         """Every provisioned version with its count."""
@@ -628,13 +628,8 @@ class Registry:
 
     def delete_event_config(self, name: str, qualifier: str) -> None:
         """Remove a version's async settings; :class:`ResourceNotFoundException` when it has none."""
-        with self.journal.writer.begin() as conn:
-            gone = conn.execute(
-                delete(event_invoke_configs).where(
-                    event_invoke_configs.c.name == name, event_invoke_configs.c.qualifier == qualifier
-                )
-            )
-        if gone.rowcount == 0:
+        table = event_invoke_configs
+        if not self._delete_rows(table, table.c.name == name, table.c.qualifier == qualifier):
             raise self._no_event_config(name, qualifier)
 
     def event_configs(

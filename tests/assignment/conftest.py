@@ -13,7 +13,7 @@ from kazoo.client import KazooClient
 
 from assignment.members import WorkerInfo
 from tests.harness.cluster import ServerProcess
-from tests.harness.postgres import PostgresServer
+from tests.harness.postgres import PostgresServer, schema_name
 from tests.harness.zookeeper import ZooKeeperCluster
 
 _ZK = pytest.StashKey[ZooKeeperCluster]()
@@ -103,7 +103,7 @@ def servers(zk_hosts: str, tmp_path: Path, journal_backend: str, request: pytest
     registry: list[ServerProcess] = []
     request.node.stash[_SERVERS] = registry
     postgres: PostgresServer | None = None
-    schema = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[-50:]
+    schema = schema_name("t_", request.node.name)
     if journal_backend == "postgresql":
         postgres = request.getfixturevalue("postgres")
         url = postgres.create_schema(schema)

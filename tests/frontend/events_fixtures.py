@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ import pytest
 
 from assignment.frontend.types import EventInvokeConfig, InvokeResult, LambdaError, ResourceNotFoundException
 from journal.store import Journal
-from tests.harness.postgres import PostgresServer
+from tests.harness.postgres import PostgresServer, schema_name
 
 __all__ = ["FakeFunctions", "Run", "backend", "events_journal", "events_url", "wait_for"]
 
@@ -47,7 +46,7 @@ def events_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> 
         yield f"sqlite:///{tmp_path / 'events.db'}"
         return
     server: PostgresServer = request.getfixturevalue("postgres")
-    schema = "ev_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[-50:]
+    schema = schema_name("ev_", request.node.name)
     url = server.create_schema(schema)
     yield url
     server.drop_schema(schema)

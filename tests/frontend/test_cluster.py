@@ -4,7 +4,6 @@ process registered in ZooKeeper, and ``leasehold frontend --zk`` finding both th
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 
 from tests.frontend.harness import ROLE, frontend_process, lambda_client, make_zip, raw_request
 from tests.harness.cluster import ServerProcess
-from tests.harness.postgres import PostgresServer
+from tests.harness.postgres import PostgresServer, schema_name
 from tests.harness.zookeeper import ZooKeeperCluster
 from tests.workers.harness import start_agent
 
@@ -28,7 +27,7 @@ def zookeeper() -> Iterator[ZooKeeperCluster]:
 @pytest.fixture
 def database(postgres: PostgresServer, request: pytest.FixtureRequest) -> Iterator[str]:
     """A PostgreSQL schema of the test's own."""
-    schema = "fc_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[-50:]
+    schema = schema_name("fc_", request.node.name)
     url = postgres.create_schema(schema)
     yield url
     postgres.drop_schema(schema)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,7 +17,7 @@ from assignment.frontend.types import (
 )
 from journal.store import Journal
 from tests.frontend.harness import make_zip
-from tests.harness.postgres import PostgresServer
+from tests.harness.postgres import PostgresServer, schema_name
 
 CODE = make_zip({"app.py": "def handler(e, c):\n    return e\n"})
 OTHER = make_zip({"app.py": "def handler(e, c):\n    return 1\n"})
@@ -34,7 +33,7 @@ def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registr
             yield Registry(journal, account_limit=300)
         return
     server: PostgresServer = request.getfixturevalue("postgres")
-    schema = "f_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[-50:]
+    schema = schema_name("f_", request.node.name)
     url = server.create_schema(schema)
     try:
         with Journal.open(url) as journal:

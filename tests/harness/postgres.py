@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -31,7 +32,7 @@ from urllib.parse import quote
 
 import psycopg
 
-__all__ = ["ENV_URL", "PostgresServer", "PostgresUnavailable", "find_bin_dir", "postgres_server"]
+__all__ = ["ENV_URL", "PostgresServer", "PostgresUnavailable", "find_bin_dir", "postgres_server", "schema_name"]
 
 ENV_URL = "LEASEHOLD_TEST_POSTGRES_URL"
 _BIN_DIRS = ("/usr/lib/postgresql/{v}/bin",)
@@ -189,3 +190,8 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+def schema_name(prefix: str, test_name: str) -> str:
+    """A schema of one test's own: ``prefix`` + the test's name folded to ``[a-z0-9_]`` (its last 50)."""
+    return prefix + re.sub(r"[^a-z0-9]+", "_", test_name.lower())[-50:]

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from journal.store import Journal
-from tests.harness.postgres import PostgresServer
+from tests.harness.postgres import PostgresServer, schema_name
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -25,7 +24,7 @@ def journal_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) ->
         yield f"sqlite:///{tmp_path / 'journal.db'}"
         return
     server: PostgresServer = request.getfixturevalue("postgres")
-    schema = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[-50:]
+    schema = schema_name("t_", request.node.name)
     url = server.create_schema(schema)
     yield url
     server.drop_schema(schema)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -1177,6 +1178,28 @@ def _sqlite_damage(path: Path, partition: int, after_seq: int, why: str) -> Jour
         con.close()
 
 
+def _enable_wal(cursor: sqlite3.Cursor, busy_timeout_s: float) -> None:
+    """Put the database in WAL mode, waiting up to ``busy_timeout_s`` for other connections.
+
+    Switching the journal mode needs an exclusive lock, and SQLite answers ``SQLITE_BUSY`` at once,
+    without calling the busy handler, when another connection holds it: the first open of a new file
+    racing another open, or the last connection of another process checkpointing and deleting the WAL
+    as it closes. Both last milliseconds, so retry with a short back-off until the busy timeout.
+    """
+    deadline = time.monotonic() + busy_timeout_s
+    pause_s = 0.001
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            busy = str(getattr(exc, "sqlite_errorname", "")).startswith("SQLITE_BUSY")
+            if not busy or time.monotonic() + pause_s > deadline:
+                raise
+        time.sleep(pause_s)
+        pause_s = min(pause_s * 2, 0.05)
+
+
 def _install_sqlite_events(engine: Engine, options: JournalOptions) -> None:
     synchronous = "FULL" if options.durable else "NORMAL"
 
@@ -1187,7 +1210,7 @@ def _install_sqlite_events(engine: Engine, options: JournalOptions) -> None:
         cursor = dbapi_connection.cursor()
         try:
             try:
-                cursor.execute("PRAGMA journal_mode=WAL")
+                _enable_wal(cursor, options.busy_timeout_s)
             except sqlite3.DatabaseError as exc:
                 if not str(getattr(exc, "sqlite_errorname", "")).startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
                     raise

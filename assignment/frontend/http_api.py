@@ -51,6 +51,7 @@ from assignment.frontend.types import (
     InvalidParameterValueException,
     InvalidRequestContentException,
     LambdaError,
+    ProvisionedConcurrencyConfigNotFoundException,
     RequestTooLargeException,
     ResourceNotFoundException,
     ServiceException,
@@ -77,7 +78,9 @@ MAX_BODY_BYTES = 69_905_067
 #: Largest code zip (decoded) and unzipped size with layers.
 MAX_ZIP_BYTES = 50 * 1024 * 1024
 MAX_UNZIPPED_BYTES = 262_144_000
-#: Most JSON nesting accepted in a management body.
+#: Largest JSON management request body, in bytes (a larger one is RequestTooLargeException): the
+#: whole-request limit, since CreateFunction and UpdateFunctionCode carry a base64 zip. Nesting is not
+#: limited separately; JSON too deeply nested to parse is InvalidRequestContentException.
 _JSON_BODY_LIMIT = MAX_BODY_BYTES
 
 _CREATE_USED = {
@@ -139,6 +142,8 @@ _VERSIONS_PAGE = 50
 _MAX_LONG = 2**63 - 1
 _LAYER_NAME = re.compile(r"[a-zA-Z0-9_-]{1,140}")
 _LAYER_NUMBER = re.compile(r"[0-9]{1,19}")
+#: The model's MasterRegion pattern.
+_MASTER_REGION = re.compile(r"ALL|(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}")
 _RUNTIME_ID = re.compile(r"[a-z][a-z0-9.-]{0,31}")
 _ARCHITECTURES = {"x86_64", "arm64"}
 _EVENT_FIELDS = {"MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig"}
@@ -521,24 +526,24 @@ class LambdaHttpApi:
         return web.json_response(self.configuration(version))
 
     async def list_functions(self, request: web.Request) -> web.Response:
-        """ListFunctions (``FunctionVersion=ALL`` lists every version)."""
-        fields = Fields(dict(request.query), allowed={"FunctionVersion", "Marker", "MaxItems", "MasterRegion"})
-        all_versions = fields.string("FunctionVersion", pattern="ALL", max_len=3) == "ALL"
-        marker = fields.string("Marker", max_len=64)
-        raw_max = fields.string("MaxItems", default="50", max_len=5, pattern="[0-9]+")
-        limit = int(raw_max)
-        if not 1 <= limit <= 10_000:
-            raise InvalidParameterValueException("MaxItems must be between 1 and 10000")
+        """ListFunctions (``FunctionVersion=ALL`` lists every version): by name, MaxItems functions (1 to
+        10000) a page; ``Marker`` is the last function name of the previous page. ``MasterRegion`` (Lambda@Edge)
+        is checked and ignored."""
+        marker, limit = _page(request, most=10_000, extra={"FunctionVersion", "MasterRegion"})
+        which = _single(request, "FunctionVersion")
+        if which not in (None, "ALL"):
+            raise InvalidParameterValueException(f"FunctionVersion must be ALL, not {which[:20]!r}")
+        master = _single(request, "MasterRegion")
+        if master is not None and (which is None or len(master) > 50 or not _MASTER_REGION.fullmatch(master)):
+            raise InvalidParameterValueException(
+                f"MasterRegion {master[:50]!r} must be ALL or a region, and needs FunctionVersion=ALL"
+            )
         found = await asyncio.to_thread(
-            self.registry.list_functions, all_versions=all_versions, marker=marker, limit=limit + 1
+            self.registry.list_functions, all_versions=which == "ALL", marker=marker, limit=limit + 1
         )
-        names = list(dict.fromkeys(v.name for v in found))
-        doc: dict[str, Any] = {}
-        if len(names) > limit:
-            keep = set(names[:limit])
-            found = [v for v in found if v.name in keep]
-            doc["NextMarker"] = names[limit - 1]
-        doc["Functions"] = [self.configuration(v) for v in found]
+        names, doc = _one_page(list(dict.fromkeys(v.name for v in found)), limit, lambda last: last)
+        keep = set(names)
+        doc["Functions"] = [self.configuration(v) for v in found if v.name in keep]
         return web.json_response(doc)
 
     async def list_versions(self, request: web.Request) -> web.Response:
@@ -657,13 +662,18 @@ class LambdaHttpApi:
         return web.json_response(self._provisioned_doc(name, qualifier, count, int(time.time() * 1000)), status=202)
 
     async def get_provisioned(self, request: web.Request) -> web.Response:
-        """GetProvisionedConcurrencyConfig, or ListProvisionedConcurrencyConfigs (``?List=ALL``, same path)."""
+        """GetProvisionedConcurrencyConfig, or ListProvisionedConcurrencyConfigs (``?List=ALL``, same path).
+        A version without a config is ProvisionedConcurrencyConfigNotFoundException (404), a missing version
+        ResourceNotFoundException."""
         if "List" in request.query:
             return await self.list_provisioned(request)
         name, qualifier = self._required_qualifier(request)
         found = await asyncio.to_thread(self.registry.provisioned, name, qualifier)
         if found is None:
-            raise ResourceNotFoundException(f"No Provisioned Concurrency Config found for this function: {name}")
+            arn = self.registry.function_arn(name, qualifier)
+            raise ProvisionedConcurrencyConfigNotFoundException(
+                f"No Provisioned Concurrency Config found for this function: {arn}"
+            )
         return web.json_response(self._provisioned_doc(name, qualifier, *found))
 
     async def list_provisioned(self, request: web.Request) -> web.Response:
@@ -755,8 +765,9 @@ class LambdaHttpApi:
     # ------------------------------------------------------------------ layers
 
     async def publish_layer(self, request: web.Request) -> web.Response:
-        """PublishLayerVersion → 201."""
-        layer = check_name(request.match_info["layer"], "layerName")
+        """PublishLayerVersion → 201: the layer named (1 to 140 characters) or by its ARN; CompatibleArchitectures
+        (x86_64, arm64) and LicenseInfo are recorded and answered back, as are CompatibleRuntimes."""
+        layer = self._layer_name(request)
         fields = Fields(
             await _read_json(request),
             allowed={"Description", "Content", "CompatibleRuntimes", "CompatibleArchitectures", "LicenseInfo"},
@@ -765,13 +776,14 @@ class LambdaHttpApi:
         if content is None:
             raise InvalidParameterValueException("Content is required")
         data = _decode_zip(content)
-        runtimes = tuple(fields.strings("CompatibleRuntimes", max_items=15, max_len=32))
         published = await asyncio.to_thread(
             self.registry.publish_layer,
             layer,
             data,
             description=fields.string("Description", max_len=256),
-            runtimes=runtimes,
+            runtimes=tuple(fields.strings("CompatibleRuntimes", max_items=15, max_len=32)),
+            architectures=tuple(fields.choices("CompatibleArchitectures", allowed=_ARCHITECTURES, max_items=2)),
+            license_info=fields.string("LicenseInfo", max_len=512, pattern=".*"),
         )
         return web.json_response(self._layer_doc(published), status=201)
 
@@ -789,14 +801,18 @@ class LambdaHttpApi:
 
     @staticmethod
     def _layer_item(layer: LayerVersion) -> dict[str, Any]:
-        """The LayerVersionsListItem document of a layer version."""
-        return {
+        """The LayerVersionsListItem document of a layer version (LicenseInfo only when it has one)."""
+        doc: dict[str, Any] = {
             "LayerVersionArn": layer.arn,
             "Version": layer.version,
             "Description": layer.description,
             "CreatedDate": _timestamp(layer.created_ms),
             "CompatibleRuntimes": list(layer.runtimes),
+            "CompatibleArchitectures": list(layer.architectures),
         }
+        if layer.license_info:
+            doc["LicenseInfo"] = layer.license_info
+        return doc
 
     def _layer_name(self, request: web.Request) -> str:
         """The layer a path names: a layer name or this region's and account's layer ARN."""
@@ -811,9 +827,9 @@ class LambdaHttpApi:
         return name
 
     @staticmethod
-    def _layer_filters(request: web.Request) -> tuple[str, bool]:
-        """``(CompatibleRuntime, whether anything can match CompatibleArchitecture)``: Leasehold layers
-        run on x86_64 only."""
+    def _layer_filters(request: web.Request) -> tuple[str, str]:
+        """``(CompatibleRuntime, CompatibleArchitecture)`` of a layer listing ("" when not given): only versions
+        that list them match, as on AWS."""
         runtime = _single(request, "CompatibleRuntime") or ""
         if runtime and not _RUNTIME_ID.fullmatch(runtime):
             raise InvalidParameterValueException(f"CompatibleRuntime {runtime[:40]!r} is not a runtime identifier")
@@ -822,7 +838,7 @@ class LambdaHttpApi:
             raise InvalidParameterValueException(
                 f"CompatibleArchitecture must be x86_64 or arm64, not {architecture[:40]!r}"
             )
-        return runtime, architecture != "arm64"
+        return runtime, architecture or ""
 
     async def get_layer_version(self, request: web.Request) -> web.Response:
         """GetLayerVersion."""
@@ -844,13 +860,16 @@ class LambdaHttpApi:
         unknown layer has no versions."""
         name = self._layer_name(request)
         marker, limit = _page(request, most=50, extra={"CompatibleRuntime", "CompatibleArchitecture"})
-        runtime, any_match = self._layer_filters(request)
+        runtime, architecture = self._layer_filters(request)
         before = _layer_number(marker, "Marker") if marker else None
-        found: list[LayerVersion] = []
-        if any_match:
-            found = await asyncio.to_thread(
-                self.registry.layer_versions, name, before=before, limit=limit + 1, runtime=runtime
-            )
+        found = await asyncio.to_thread(
+            self.registry.layer_versions,
+            name,
+            before=before,
+            limit=limit + 1,
+            runtime=runtime,
+            architecture=architecture,
+        )
         found, doc = _one_page(found, limit, lambda last: str(last.version))
         doc["LayerVersions"] = [self._layer_item(layer) for layer in found]
         return web.json_response(doc)
@@ -861,10 +880,10 @@ class LambdaHttpApi:
         if "find" in request.query:
             return await self.get_layer_version_by_arn(request)
         marker, limit = _page(request, most=50, extra={"CompatibleRuntime", "CompatibleArchitecture"})
-        runtime, any_match = self._layer_filters(request)
-        found: list[LayerVersion] = []
-        if any_match:
-            found = await asyncio.to_thread(self.registry.layers, marker=marker, limit=limit + 1, runtime=runtime)
+        runtime, architecture = self._layer_filters(request)
+        found = await asyncio.to_thread(
+            self.registry.layers, marker=marker, limit=limit + 1, runtime=runtime, architecture=architecture
+        )
         found, doc = _one_page(found, limit, lambda last: last.name)
         doc["Layers"] = [
             {

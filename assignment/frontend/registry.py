@@ -69,6 +69,7 @@ __all__ = [
     "Registry",
     "function_versions",
     "functions",
+    "layer_versions",
 ]
 
 LATEST = "$LATEST"
@@ -176,6 +177,15 @@ class LayerVersion:
     description: str
     runtimes: tuple[str, ...]
     created_ms: int
+    #: CompatibleArchitectures (x86_64, arm64), as published; empty when none were given.
+    architectures: tuple[str, ...] = ()
+    #: LicenseInfo, or "" when none was given.
+    license_info: str = ""
+
+    def matches(self, runtime: str = "", architecture: str = "") -> bool:
+        """Whether this version lists ``runtime`` and ``architecture`` (each only if given), as the
+        ListLayers and ListLayerVersions filters ask."""
+        return (not runtime or runtime in self.runtimes) and (not architecture or architecture in self.architectures)
 
 
 @dataclass(frozen=True, slots=True)
@@ -543,8 +553,11 @@ class Registry:
         return target
 
     def provisioned(self, name: str, version: str) -> tuple[int, int] | None:
-        """``(count, modified_ms)`` of a version's provisioned concurrency, or ``None``."""
+        """``(count, modified_ms)`` of a version's provisioned concurrency, or ``None`` when it has none;
+        :class:`ResourceNotFoundException` when there is no such function version."""
         with self.journal.reader.connect() as conn:
+            if self._load(conn, name, version) is None:
+                raise _not_found(name, version)
             row = conn.execute(
                 select(provisioned_concurrency.c.count, provisioned_concurrency.c.modified_ms).where(
                     provisioned_concurrency.c.name == name, provisioned_concurrency.c.version == version
@@ -671,12 +684,26 @@ class Registry:
     # ------------------------------------------------------------------ layers
 
     def publish_layer(
-        self, name: str, content: bytes, *, description: str = "", runtimes: tuple[str, ...] = ()
+        self,
+        name: str,
+        content: bytes,
+        *,
+        description: str = "",
+        runtimes: tuple[str, ...] = (),
+        architectures: tuple[str, ...] = (),
+        license_info: str = "",
     ) -> LayerVersion:
         """Store a layer zip as the layer's next version."""
         sha = self.blobs.put(content)
         now = _now_ms()
-        document = json.dumps({"description": description, "runtimes": list(runtimes)})
+        document = json.dumps(
+            {
+                "description": description,
+                "runtimes": list(runtimes),
+                "architectures": list(architectures),
+                "license_info": license_info,
+            }
+        )
         for _ in range(5):
             try:
                 with self.journal.writer.begin() as conn:
@@ -692,7 +719,16 @@ class Registry:
             except IntegrityError:
                 continue
             return LayerVersion(
-                name, number, self.layer_arn(name, number), sha, len(content), description, runtimes, now
+                name,
+                number,
+                self.layer_arn(name, number),
+                sha,
+                len(content),
+                description,
+                runtimes,
+                now,
+                architectures=architectures,
+                license_info=license_info,
             )
         raise ResourceConflictException(f"Layer {name} is being published concurrently; try again")
 
@@ -726,6 +762,8 @@ class Registry:
             description=str(doc.get("description", "")),
             runtimes=tuple(doc.get("runtimes", ())),
             created_ms=int(row.created_ms),
+            architectures=tuple(doc.get("architectures", ())),
+            license_info=str(doc.get("license_info", "")),
         )
 
     def layer_version(self, name: str, version: int) -> LayerVersion:
@@ -745,10 +783,10 @@ class Registry:
         return self._row_to_layer(row)
 
     def layer_versions(
-        self, name: str, *, before: int | None = None, limit: int = 50, runtime: str = ""
+        self, name: str, *, before: int | None = None, limit: int = 50, runtime: str = "", architecture: str = ""
     ) -> list[LayerVersion]:
-        """A layer's versions (those listing ``runtime``, if given), newest first; with ``before`` only those
-        older than that version number; at most ``limit``."""
+        """A layer's versions (those listing ``runtime`` and ``architecture``, each if given), newest first; with
+        ``before`` only those older than that version number; at most ``limit``."""
         found: list[LayerVersion] = []
         with self.journal.reader.connect() as conn:
             query = select(layer_versions).where(layer_versions.c.name == name, layer_versions.c.sha256 != _DELETED)
@@ -756,16 +794,18 @@ class Registry:
                 query = query.where(layer_versions.c.version < before)
             for row in conn.execute(query.order_by(layer_versions.c.version.desc())):
                 layer = self._row_to_layer(row)
-                if runtime and runtime not in layer.runtimes:
+                if not layer.matches(runtime, architecture):
                     continue
                 found.append(layer)
                 if len(found) >= limit:
                     break
         return found
 
-    def layers(self, *, marker: str = "", limit: int = 50, runtime: str = "") -> list[LayerVersion]:
-        """The newest version of each layer (the newest listing ``runtime``, if given), by layer name after
-        ``marker``; at most ``limit`` layers."""
+    def layers(
+        self, *, marker: str = "", limit: int = 50, runtime: str = "", architecture: str = ""
+    ) -> list[LayerVersion]:
+        """The newest version of each layer (the newest listing ``runtime`` and ``architecture``, each if
+        given), by layer name after ``marker``; at most ``limit`` layers."""
         found: list[LayerVersion] = []
         with self.journal.reader.connect() as conn:
             rows = conn.execute(
@@ -777,7 +817,7 @@ class Registry:
                 if found and found[-1].name == row.name:
                     continue
                 layer = self._row_to_layer(row)
-                if runtime and runtime not in layer.runtimes:
+                if not layer.matches(runtime, architecture):
                     continue
                 found.append(layer)
                 if len(found) >= limit:

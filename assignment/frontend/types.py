@@ -18,6 +18,7 @@ __all__ = [
     "InvalidRequestContentException",
     "InvokeResult",
     "LambdaError",
+    "ProvisionedConcurrencyConfigNotFoundException",
     "RequestTooLargeException",
     "ResourceConflictException",
     "ResourceNotFoundException",
@@ -109,6 +110,13 @@ class ResourceNotFoundException(LambdaError):
     status = 404
 
 
+class ProvisionedConcurrencyConfigNotFoundException(LambdaError):
+    """HTTP 404: The function version exists but has no provisioned concurrency configuration."""
+
+    type = "ProvisionedConcurrencyConfigNotFoundException"
+    status = 404
+
+
 class InvalidRequestContentException(LambdaError):
     """HTTP 400: The request body is not valid JSON, or cannot be read."""
 
@@ -177,6 +185,7 @@ error_types: dict[str, type[LambdaError]] = {
     cls.type: cls
     for cls in (
         ResourceNotFoundException,
+        ProvisionedConcurrencyConfigNotFoundException,
         InvalidRequestContentException,
         InvalidParameterValueException,
         RequestTooLargeException,

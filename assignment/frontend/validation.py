@@ -249,3 +249,16 @@ class Fields:
             if not isinstance(item, str) or not item or len(item) > max_len:
                 raise InvalidParameterValueException(f"{key} must hold non-empty strings")
         return list(value)
+
+    def choices(self, key: str, *, allowed: Collection[str], max_items: int) -> list[str]:
+        """A list of distinct values, each one of ``allowed`` (an enum list such as CompatibleArchitectures)."""
+        values = self.strings(key, max_items=max_items)
+        for value in values:
+            if value not in allowed:
+                raise ValidationException(
+                    f"1 validation error detected: Value {_show(value)} at '{key}' failed to satisfy constraint: "
+                    f"Member must satisfy enum value set: [{', '.join(sorted(allowed))}]"
+                )
+        if len(set(values)) < len(values):
+            raise InvalidParameterValueException(f"{key} must not name a value twice")
+        return values

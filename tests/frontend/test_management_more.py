@@ -1,18 +1,24 @@
-"""More management operations through boto3: paging versions, listing provisioned concurrency and async
-settings, updating and deleting async settings, and the read side of layers; with hostile input on each."""
+"""More management operations through boto3: paging versions and functions, getting and listing provisioned
+concurrency, updating and deleting async settings, and layers (names, architectures, licenses); with
+hostile input on each."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
+import zipfile
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 from mypy_boto3_lambda import LambdaClient
 from mypy_boto3_lambda.literals import RuntimeType
+from sqlalchemy import insert
 
+from assignment.dev import DevPlatform
+from assignment.frontend.registry import layer_versions
 from tests.frontend.harness import ROLE, error_of, make_zip, raw_request
 
 CODE = make_zip({"app.py": "def handler(e, c):\n    return e\n"})
@@ -318,8 +324,11 @@ def test_list_event_invoke_configs_rejects_bad_queries(endpoint: str, spare: str
 
 
 def layer_zip(i: int) -> bytes:
-    """A distinct layer zip."""
-    return make_zip({"python/lib.py": f"X = {i}\n"})
+    """A distinct layer zip, the same bytes on every call (a fixed entry time, unlike ``make_zip``)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(zipfile.ZipInfo("python/lib.py", date_time=(2020, 1, 1, 0, 0, 0)), f"X = {i}\n")
+    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -529,3 +538,201 @@ def test_new_function_routes_reject_hostile_names(endpoint: str, method: str, te
 def test_new_function_routes_reject_bad_qualifiers(endpoint: str, versioned: str, method: str, path: str) -> None:
     body: Any = json.dumps({}).encode() if method == "POST" else None
     user_error(raw_request(endpoint, method, path, body), "InvalidParameterValueException", "ValidationException")
+
+
+# ---------------------------------------------------------------------- GetProvisionedConcurrencyConfig
+
+
+def test_get_provisioned_without_a_config_is_config_not_found(lam: LambdaClient) -> None:
+    create(lam, "mm-cold")
+    publish_versions(lam, "mm-cold", 1)
+    with pytest.raises(lam.exceptions.ProvisionedConcurrencyConfigNotFoundException) as caught:
+        lam.get_provisioned_concurrency_config(FunctionName="mm-cold", Qualifier="1")
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    assert FUNCTION_ARN + "mm-cold:1" in caught.value.response["Error"]["Message"]
+    lam.put_provisioned_concurrency_config(FunctionName="mm-cold", Qualifier="1", ProvisionedConcurrentExecutions=1)
+    lam.delete_provisioned_concurrency_config(FunctionName="mm-cold", Qualifier="1")
+    with pytest.raises(lam.exceptions.ProvisionedConcurrencyConfigNotFoundException):
+        lam.get_provisioned_concurrency_config(FunctionName="mm-cold", Qualifier="1")
+    # A version or function that does not exist is not a missing config.
+    for name, qualifier in (("mm-cold", "9"), ("mm-nothing", "1")):
+        with pytest.raises(ClientError) as missing:
+            lam.get_provisioned_concurrency_config(FunctionName=name, Qualifier=qualifier)
+        assert code_of(missing) == "ResourceNotFoundException"
+    # DeleteProvisionedConcurrencyConfig's errors do not include the config-not-found type (the model).
+    with pytest.raises(ClientError) as deleted:
+        lam.delete_provisioned_concurrency_config(FunctionName="mm-cold", Qualifier="1")
+    assert code_of(deleted) == "ResourceNotFoundException"
+
+
+# ---------------------------------------------------------------------- ListFunctions
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "?MaxItems=abc",
+        "?MaxItems=0",
+        "?MaxItems=-1",
+        "?MaxItems=1.5",
+        "?MaxItems=%20",
+        "?MaxItems=10001",
+        "?MaxItems=99999999999999999999",
+        "?MaxItems=1&MaxItems=2",
+        "?Marker=a&Marker=b",
+        "?Marker=" + "z" * 2000,
+        "?FunctionVersion=ALL&FunctionVersion=ALL",
+        "?FunctionVersion=SOME",
+        "?FunctionVersion=",
+        "?MasterRegion=us-east-1",
+        "?FunctionVersion=ALL&MasterRegion=nowhere",
+        "?FunctionVersion=ALL&MasterRegion=us-east-1&MasterRegion=ALL",
+        "?Surprise=1",
+    ],
+)
+def test_list_functions_rejects_bad_queries_like_the_other_lists(endpoint: str, query: str) -> None:
+    message = user_error(
+        raw_request(endpoint, "GET", "/2015-03-31/functions/" + query), "InvalidParameterValueException"
+    )
+    assert any(word in message for word in ("Marker", "MaxItems", "FunctionVersion", "MasterRegion", "Surprise"))
+
+
+def test_list_functions_pages_whole_functions(lam: LambdaClient) -> None:
+    for name in ("mm-list-a", "mm-list-b"):
+        create(lam, name)
+    publish_versions(lam, "mm-list-a", 2)
+    page = lam.list_functions(FunctionVersion="ALL", Marker="mm-list-", MaxItems=1)
+    assert [(f["FunctionName"], f["Version"]) for f in page["Functions"]] == [
+        ("mm-list-a", "$LATEST"),
+        ("mm-list-a", "1"),
+        ("mm-list-a", "2"),
+    ]
+    assert page["NextMarker"] == "mm-list-a"
+    rest = lam.list_functions(Marker=page["NextMarker"], MaxItems=10_000)
+    assert rest["Functions"][0]["FunctionName"] == "mm-list-b"
+    assert "NextMarker" not in rest
+    edge = lam.list_functions(FunctionVersion="ALL", MasterRegion="ALL", Marker="mm-list-a", MaxItems=1)
+    assert [f["FunctionName"] for f in edge["Functions"]] == ["mm-list-b"]
+
+
+# ---------------------------------------------------------------------- PublishLayerVersion
+
+
+def test_publish_layer_takes_long_names_and_own_arns(lam: LambdaClient) -> None:
+    long_name = "mm-" + "L" * 137
+    published = lam.publish_layer_version(LayerName=long_name, Content={"ZipFile": layer_zip(30)})
+    assert (published["LayerArn"], published["Version"]) == (LAYER_ARN + long_name, 1)
+    again = lam.publish_layer_version(LayerName=LAYER_ARN + long_name, Content={"ZipFile": layer_zip(31)})
+    assert (again["LayerArn"], again["Version"]) == (LAYER_ARN + long_name, 2)
+    assert lam.get_layer_version(LayerName=long_name, VersionNumber=2)["Content"]["CodeSha256"] == b64sha(layer_zip(31))
+
+
+@pytest.mark.parametrize("name", [*HOSTILE_LAYERS, "", "a" * 2049])
+def test_publish_layer_rejects_hostile_names(endpoint: str, name: str) -> None:
+    body = json.dumps({"Content": {"ZipFile": base64.b64encode(layer_zip(32)).decode()}}).encode()
+    user_error(raw_request(endpoint, "POST", f"/2018-10-31/layers/{name}/versions", body))
+
+
+def test_layer_architectures_and_license_are_kept_and_answered(lam: LambdaClient) -> None:
+    published = lam.publish_layer_version(
+        LayerName="mm-arch",
+        Content={"ZipFile": layer_zip(40)},
+        CompatibleRuntimes=["python3.12"],
+        CompatibleArchitectures=["arm64", "x86_64"],
+        LicenseInfo="MIT",
+    )
+    plain = lam.publish_layer_version(LayerName="mm-arch-plain", Content={"ZipFile": layer_zip(41)})
+    arn = published["LayerVersionArn"]
+    expected = (["arm64", "x86_64"], "MIT")
+    assert (published["CompatibleArchitectures"], published["LicenseInfo"]) == expected
+    got = lam.get_layer_version(LayerName="mm-arch", VersionNumber=1)
+    assert (got["CompatibleArchitectures"], got["LicenseInfo"]) == expected
+    by_arn = lam.get_layer_version_by_arn(Arn=arn)
+    assert (by_arn["CompatibleArchitectures"], by_arn["LicenseInfo"]) == expected
+    [item] = lam.list_layer_versions(LayerName="mm-arch")["LayerVersions"]
+    assert (item["CompatibleArchitectures"], item["LicenseInfo"]) == expected
+    layers = {i["LayerName"]: i["LatestMatchingVersion"] for i in lam.list_layers(Marker="mm-ar")["Layers"]}
+    assert (layers["mm-arch"]["CompatibleArchitectures"], layers["mm-arch"]["LicenseInfo"]) == expected
+    # Without them: an empty list and no LicenseInfo, as AWS answers.
+    for doc in (plain, lam.get_layer_version(LayerName="mm-arch-plain", VersionNumber=1), layers["mm-arch-plain"]):
+        assert doc["CompatibleArchitectures"] == []
+        assert "LicenseInfo" not in doc
+    # The architecture filters match the versions that list the architecture.
+    for architecture in ("arm64", "x86_64"):
+        matching = lam.list_layers(CompatibleArchitecture=architecture, Marker="mm-ar")["Layers"]
+        assert "mm-arch" in [i["LayerName"] for i in matching]
+        assert "mm-arch-plain" not in [i["LayerName"] for i in matching]
+        versions = lam.list_layer_versions(LayerName="mm-arch", CompatibleArchitecture=architecture)
+        assert [v["LayerVersionArn"] for v in versions["LayerVersions"]] == [arn]
+    assert lam.list_layer_versions(LayerName="mm-arch-plain", CompatibleArchitecture="x86_64")["LayerVersions"] == []
+    both = lam.list_layer_versions(LayerName="mm-arch", CompatibleArchitecture="arm64", CompatibleRuntime="python3.11")
+    assert both["LayerVersions"] == []
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({"CompatibleArchitectures": "x86_64"}, "InvalidParameterValueException"),
+        ({"CompatibleArchitectures": {"x86_64": True}}, "InvalidParameterValueException"),
+        ({"CompatibleArchitectures": [1]}, "InvalidParameterValueException"),
+        ({"CompatibleArchitectures": [None]}, "InvalidParameterValueException"),
+        ({"CompatibleArchitectures": [""]}, "InvalidParameterValueException"),
+        ({"CompatibleArchitectures": [["arm64"]]}, "InvalidParameterValueException"),
+        ({"CompatibleArchitectures": ["sparc"]}, "ValidationException"),
+        ({"CompatibleArchitectures": ["X86_64"]}, "ValidationException"),
+        ({"CompatibleArchitectures": ["x86_64 "]}, "ValidationException"),
+        ({"CompatibleArchitectures": ["x" * 5000]}, "InvalidParameterValueException"),
+        ({"CompatibleArchitectures": ["x86_64", "x86_64"]}, "InvalidParameterValueException"),
+        ({"CompatibleArchitectures": ["x86_64", "arm64", "x86_64"]}, "ValidationException"),
+        ({"CompatibleArchitectures": ["arm64"] * 100_000}, "ValidationException"),
+        ({"LicenseInfo": "L" * 513}, "ValidationException"),
+        ({"LicenseInfo": "MIT\nor worse"}, "ValidationException"),
+        ({"LicenseInfo": 5}, "InvalidParameterValueException"),
+        ({"LicenseInfo": ["MIT"]}, "InvalidParameterValueException"),
+        ({"LicenseInfo": {"Name": "MIT"}}, "InvalidParameterValueException"),
+        ({"LicenseInfo": True}, "InvalidParameterValueException"),
+    ],
+)
+def test_publish_layer_rejects_bad_architectures_and_licenses(
+    endpoint: str, lam: LambdaClient, extra: dict[str, Any], expected: str
+) -> None:
+    body = json.dumps({"Content": {"ZipFile": base64.b64encode(layer_zip(50)).decode()}, **extra}).encode()
+    message = user_error(raw_request(endpoint, "POST", "/2018-10-31/layers/mm-arch-bad/versions", body), expected)
+    assert next(iter(extra)) in message
+    assert lam.list_layer_versions(LayerName="mm-arch-bad")["LayerVersions"] == []
+
+
+def test_publish_layer_license_limits(lam: LambdaClient) -> None:
+    longest = "https://example.com/" + "l" * 492
+    published = lam.publish_layer_version(
+        LayerName="mm-licensed", Content={"ZipFile": layer_zip(51)}, LicenseInfo=longest, CompatibleArchitectures=[]
+    )
+    assert (published["LicenseInfo"], published["CompatibleArchitectures"]) == (longest, [])
+
+
+def test_layer_rows_written_before_architectures_read_back_with_defaults(
+    lam: LambdaClient, platform: DevPlatform
+) -> None:
+    assert platform.frontend is not None
+    registry = platform.frontend.registry
+    assert registry is not None
+    data = layer_zip(60)
+    sha = registry.blobs.put(data)
+    old = json.dumps({"description": "from before", "runtimes": ["python3.12"]})
+    with registry.journal.writer.begin() as conn:
+        conn.execute(
+            insert(layer_versions).values(
+                name="mm-old", version=1, sha256=sha, size=len(data), document=old, created_ms=1_700_000_000_000
+            )
+        )
+    got = lam.get_layer_version(LayerName="mm-old", VersionNumber=1)
+    assert (got["Description"], got["CompatibleRuntimes"], got["CompatibleArchitectures"]) == (
+        "from before",
+        ["python3.12"],
+        [],
+    )
+    assert "LicenseInfo" not in got
+    [item] = lam.list_layer_versions(LayerName="mm-old")["LayerVersions"]
+    assert item["CompatibleArchitectures"] == []
+    assert lam.list_layer_versions(LayerName="mm-old", CompatibleArchitecture="x86_64")["LayerVersions"] == []
+    assert lam.publish_layer_version(LayerName="mm-old", Content={"ZipFile": layer_zip(61)})["Version"] == 2

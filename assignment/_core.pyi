@@ -113,6 +113,7 @@ RecordKind = Literal[
     "lease_granted",
     "lease_released",
     "lease_expired",
+    "version_provisioned",
 ]
 
 class CoreError(Exception):
@@ -265,6 +266,10 @@ class PartitionCore:
     def leave_worker(self, worker_id: str) -> list[Record]: ...
     def update_worker(self, worker_id: str, capacity_mb: int, healthy: bool) -> list[Record]: ...
     def set_reserved(self, function: str, reserved: int | None) -> list[Record]: ...
+    def set_provisioned(self, function: str, version: str, count: int, until_ms: int) -> list[Record]:
+        """``[VersionProvisioned]``: idle reclaim leaves ``count`` sandboxes of the version until
+        ``until_ms``; ``count`` 0 removes the pin. ``count`` is at most the account limit."""
+
     def start_epoch(self, epoch: int) -> list[Record]:
         """``[EpochStarted]``; the epoch must be greater than the current one (:class:`InvalidState`)."""
 
@@ -297,5 +302,6 @@ class PartitionCore:
         "sandboxes": {id: (worker_id, function, version, memory_mb, state, last_used_ms, lease)}`` where
         ``lease`` is ``(epoch, seq, expiry_ms)`` or ``None``,
         ``"pools": {(function, version): [sandbox ids, most recent first]}`` (non-empty pools only),
-        ``"reserved": {function: n}``, ``"scale_up": {function: [creation times]}`` (non-empty only)}.
+        ``"reserved": {function: n}``, ``"scale_up": {function: [creation times]}`` (non-empty only),
+        ``"provisioned": {(function, version): (count, until_ms)}``}.
         """

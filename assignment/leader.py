@@ -83,6 +83,10 @@ class LeaderConfig:
     #: for other records to share its transaction, typically the next Acquire of the same client. Any
     #: other commit ends the wait at once. 0 commits at once.
     release_linger_s: float = 0.005
+    #: How long an EnsureWarm keeps its version's sandboxes out of idle reclaim (provisioned concurrency).
+    #: Frontends renew it with every top-up (every 30 s by default), so it lapses only when its config
+    #: is gone or no frontend is left to renew it; keep it well above the frontends' top-up interval.
+    provisioned_hold_s: float = 180.0
 
     def core_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of :class:`PartitionCore`."""
@@ -773,6 +777,39 @@ class PartitionLeader:
             self._leave()
         log.info("event=concurrency_set partition=%d function=%s reserved=%s", self.partition, function, reserved)
 
+    async def _pin(self, function: str, version: str, count: int) -> None:
+        """Journal the version's provisioned count (``count`` 0 unpins) so idle reclaim — on this leader
+        and on any later one — leaves that many sandboxes, until ``config.provisioned_hold_s`` from now.
+        A pin already in place is renewed only once half its hold has passed (one record per version
+        every few top-ups, not one per top-up)."""
+        core = self._check_serving()
+        now = self._now()
+        hold_ms = round(self.config.provisioned_hold_s * 1000)
+        current = core.state()["provisioned"].get((function, version))
+        if count == 0:
+            if current is None:
+                return
+            records = core.set_provisioned(function, version, 0, 0)
+        else:
+            if current is not None and current[0] == count and current[1] - now > hold_ms // 2:
+                return
+            try:
+                records = core.set_provisioned(function, version, count, now + hold_ms)
+            except InvalidArgument as exc:
+                raise BadArgument(_field_of(exc) or "count", str(exc)) from None
+        self._enter()
+        try:
+            await self._change(records)
+        finally:
+            self._leave()
+        log.info(
+            "event=provisioned_pin partition=%d function=%s version=%s count=%d",
+            self.partition,
+            function,
+            version,
+            count,
+        )
+
     def sandboxes_of(self, function: str, version: str, memory_mb: int) -> tuple[int, int]:
         """(all, idle) sandboxes of a function version with that memory."""
         boxes = self.core.state()["sandboxes"].values()
@@ -791,8 +828,9 @@ class PartitionLeader:
         limit = self.config.account_limit if self.config.account_limit is not None else 1000
         if not 0 <= count <= limit:
             raise BadArgument("count", f"must be in 0..{limit} (the account limit)")
-        if args.sandbox is None:
+        if args.sandbox is None and count > 0:
             raise BadArgument("sandbox", "provisioned sandboxes need the sandbox template")
+        await self._pin(args.function, args.version, count)
         total, idle = self.sandboxes_of(args.function, args.version, args.memory_mb)
         if total >= count:
             return total, 0

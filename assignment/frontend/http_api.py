@@ -695,7 +695,12 @@ class LambdaHttpApi:
         """DeleteProvisionedConcurrencyConfig → 204."""
         name, qualifier = self._required_qualifier(request)
         await asyncio.to_thread(self.registry.delete_provisioned, name, qualifier)
-        self.provisioner.forget(name, qualifier)
+        try:
+            version = await asyncio.to_thread(self.registry.get, name, qualifier)
+        except ResourceNotFoundException:  # deleted meanwhile: its pin lapses by itself
+            self.provisioner.forget(name, qualifier)
+        else:
+            self.provisioner.withdraw(version)
         return web.Response(status=204)
 
     # ------------------------------------------------------------------ async settings

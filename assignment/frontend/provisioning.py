@@ -5,6 +5,11 @@ which asks the leader (``ensure_warm``) in the background; ``GetProvisionedConcu
 :meth:`Provisioner.status`. Every ``interval_s`` the loop re-asks for every stored config (sandboxes lost
 with a worker come back) and, at start, re-asserts every function's reserved concurrency.
 
+Each ``ensure_warm`` also pins the version's sandboxes against idle reclaim for the leader's
+``provisioned_hold_s``; the loop's re-asking renews the pin, so ``interval_s`` must stay well below that
+hold. ``DeleteProvisionedConcurrencyConfig`` unpins at once (:meth:`Provisioner.withdraw`); a deleted
+function's pins lapse when nobody renews them.
+
 Example::
 
     provisioner = Provisioner(registry, backend, interval_s=30.0)
@@ -18,6 +23,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
 from assignment.frontend.backend import Backend
 from assignment.frontend.registry import FunctionVersion, Registry
@@ -51,9 +58,28 @@ class Provisioner:
     def request(self, version: FunctionVersion, count: int) -> None:
         """Ask for ``count`` warm sandboxes of ``version`` in the background."""
         self._status[(version.name, version.version)] = {"allocated": 0, "status": "IN_PROGRESS", "reason": ""}
-        task = asyncio.get_running_loop().create_task(self._ensure(version, count))
+        self._spawn(self._ensure(version, count))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def withdraw(self, version: FunctionVersion) -> None:
+        """The version's config is gone: unpin its sandboxes (in the background; were the call to fail,
+        the pin lapses by itself) and forget its status. They stay warm until idle reclaim takes them."""
+        self.forget(version.name, version.version)
+        config = version.config(self.registry.function_arn(version.name, version.version))
+
+        async def unpin() -> None:
+            try:
+                await self.backend.ensure_warm(config, 0)
+            except LambdaError as exc:
+                log.warning(
+                    "event=unpin_failed function=%s version=%s error=%s", config.name, config.version, exc.message
+                )
+
+        self._spawn(unpin())
 
     async def _ensure(self, version: FunctionVersion, count: int) -> None:
         key = (version.name, version.version)

@@ -24,17 +24,17 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18journal/v1/records.proto\x12\x14leasehold.journal.v1\"(\n\nLeaseToken\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x0b\n\x03seq\x18\x02 \x01(\x04\"\x1d\n\x0c\x45pochStarted\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\"U\n\x0cWorkerJoined\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0c\n\x04zone\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\x13\n\x0b\x63\x61pacity_mb\x18\x04 \x01(\r\"\x1f\n\nWorkerLeft\x12\x11\n\tworker_id\x18\x01 \x01(\t\"H\n\rWorkerUpdated\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61pacity_mb\x18\x02 \x01(\r\x12\x0f\n\x07healthy\x18\x03 \x01(\x08\"N\n\x16\x46unctionConcurrencySet\x12\x10\n\x08\x66unction\x18\x01 \x01(\t\x12\x15\n\x08reserved\x18\x02 \x01(\rH\x00\x88\x01\x01\x42\x0b\n\t_reserved\"~\n\x0fSandboxCreating\x12\x12\n\nsandbox_id\x18\x01 \x01(\x04\x12\x11\n\tworker_id\x18\x02 \x01(\t\x12\x10\n\x08\x66unction\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x11\n\tmemory_mb\x18\x05 \x01(\r\x12\x0e\n\x06now_ms\x18\x06 \x01(\x03\"9\n\x10SandboxRelocated\x12\x12\n\nsandbox_id\x18\x01 \x01(\x04\x12\x11\n\tworker_id\x18\x02 \x01(\t\"4\n\x0eSandboxCreated\x12\x12\n\nsandbox_id\x18\x01 \x01(\x04\x12\x0e\n\x06now_ms\x18\x02 \x01(\x03\"2\n\x0cSandboxReset\x12\x12\n\nsandbox_id\x18\x01 \x01(\x04\x12\x0e\n\x06now_ms\x18\x02 \x01(\x03\"k\n\x10SandboxDestroyed\x12\x12\n\nsandbox_id\x18\x01 \x01(\x04\x12\x33\n\x06reason\x18\x02 \x01(\x0e\x32#.leasehold.journal.v1.DestroyReason\x12\x0e\n\x06now_ms\x18\x03 \x01(\x03\"\x8a\x01\n\x0cLeaseGranted\x12/\n\x05token\x18\x01 \x01(\x0b\x32 .leasehold.journal.v1.LeaseToken\x12\x12\n\nsandbox_id\x18\x02 \x01(\x04\x12\x11\n\texpiry_ms\x18\x03 \x01(\x03\x12\x0e\n\x06now_ms\x18\x04 \x01(\x03\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"\x80\x01\n\rLeaseReleased\x12/\n\x05token\x18\x01 \x01(\x0b\x32 .leasehold.journal.v1.LeaseToken\x12.\n\x07outcome\x18\x02 \x01(\x0e\x32\x1d.leasehold.journal.v1.Outcome\x12\x0e\n\x06now_ms\x18\x03 \x01(\x03\"O\n\x0cLeaseExpired\x12/\n\x05token\x18\x01 \x01(\x0b\x32 .leasehold.journal.v1.LeaseToken\x12\x0e\n\x06now_ms\x18\x02 \x01(\x03\"\xd8\x06\n\x06Record\x12;\n\repoch_started\x18\x01 \x01(\x0b\x32\".leasehold.journal.v1.EpochStartedH\x00\x12;\n\rworker_joined\x18\x02 \x01(\x0b\x32\".leasehold.journal.v1.WorkerJoinedH\x00\x12\x37\n\x0bworker_left\x18\x03 \x01(\x0b\x32 .leasehold.journal.v1.WorkerLeftH\x00\x12=\n\x0eworker_updated\x18\x04 \x01(\x0b\x32#.leasehold.journal.v1.WorkerUpdatedH\x00\x12P\n\x18\x66unction_concurrency_set\x18\x05 \x01(\x0b\x32,.leasehold.journal.v1.FunctionConcurrencySetH\x00\x12\x41\n\x10sandbox_creating\x18\x06 \x01(\x0b\x32%.leasehold.journal.v1.SandboxCreatingH\x00\x12\x43\n\x11sandbox_relocated\x18\x07 \x01(\x0b\x32&.leasehold.journal.v1.SandboxRelocatedH\x00\x12?\n\x0fsandbox_created\x18\x08 \x01(\x0b\x32$.leasehold.journal.v1.SandboxCreatedH\x00\x12;\n\rsandbox_reset\x18\t \x01(\x0b\x32\".leasehold.journal.v1.SandboxResetH\x00\x12\x43\n\x11sandbox_destroyed\x18\n \x01(\x0b\x32&.leasehold.journal.v1.SandboxDestroyedH\x00\x12;\n\rlease_granted\x18\x0b \x01(\x0b\x32\".leasehold.journal.v1.LeaseGrantedH\x00\x12=\n\x0elease_released\x18\x0c \x01(\x0b\x32#.leasehold.journal.v1.LeaseReleasedH\x00\x12;\n\rlease_expired\x18\r \x01(\x0b\x32\".leasehold.journal.v1.LeaseExpiredH\x00\x42\x06\n\x04kind*\x91\x01\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x0e\n\nOUTCOME_OK\x10\x01\x12\x1a\n\x16OUTCOME_FUNCTION_ERROR\x10\x02\x12\x13\n\x0fOUTCOME_TIMEOUT\x10\x03\x12\x11\n\rOUTCOME_CRASH\x10\x04\x12\x19\n\x15OUTCOME_OUT_OF_MEMORY\x10\x05*\xc6\x01\n\rDestroyReason\x12\x1e\n\x1a\x44\x45STROY_REASON_UNSPECIFIED\x10\x00\x12\x17\n\x13\x44\x45STROY_REASON_IDLE\x10\x01\x12 \n\x1c\x44\x45STROY_REASON_CREATE_FAILED\x10\x02\x12\x1f\n\x1b\x44\x45STROY_REASON_RESET_FAILED\x10\x03\x12\x1b\n\x17\x44\x45STROY_REASON_VANISHED\x10\x04\x12\x1c\n\x18\x44\x45STROY_REASON_REQUESTED\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18journal/v1/records.proto\x12\x14leasehold.journal.v1\"(\n\nLeaseToken\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x0b\n\x03seq\x18\x02 \x01(\x04\"\x1d\n\x0c\x45pochStarted\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\"U\n\x0cWorkerJoined\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0c\n\x04zone\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\x13\n\x0b\x63\x61pacity_mb\x18\x04 \x01(\r\"\x1f\n\nWorkerLeft\x12\x11\n\tworker_id\x18\x01 \x01(\t\"H\n\rWorkerUpdated\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61pacity_mb\x18\x02 \x01(\r\x12\x0f\n\x07healthy\x18\x03 \x01(\x08\"N\n\x16\x46unctionConcurrencySet\x12\x10\n\x08\x66unction\x18\x01 \x01(\t\x12\x15\n\x08reserved\x18\x02 \x01(\rH\x00\x88\x01\x01\x42\x0b\n\t_reserved\"X\n\x12VersionProvisioned\x12\x10\n\x08\x66unction\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\r\x12\x10\n\x08until_ms\x18\x04 \x01(\x03\"~\n\x0fSandboxCreating\x12\x12\n\nsandbox_id\x18\x01 \x01(\x04\x12\x11\n\tworker_id\x18\x02 \x01(\t\x12\x10\n\x08\x66unction\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x11\n\tmemory_mb\x18\x05 \x01(\r\x12\x0e\n\x06now_ms\x18\x06 \x01(\x03\"9\n\x10SandboxRelocated\x12\x12\n\nsandbox_id\x18\x01 \x01(\x04\x12\x11\n\tworker_id\x18\x02 \x01(\t\"4\n\x0eSandboxCreated\x12\x12\n\nsandbox_id\x18\x01 \x01(\x04\x12\x0e\n\x06now_ms\x18\x02 \x01(\x03\"2\n\x0cSandboxReset\x12\x12\n\nsandbox_id\x18\x01 \x01(\x04\x12\x0e\n\x06now_ms\x18\x02 \x01(\x03\"k\n\x10SandboxDestroyed\x12\x12\n\nsandbox_id\x18\x01 \x01(\x04\x12\x33\n\x06reason\x18\x02 \x01(\x0e\x32#.leasehold.journal.v1.DestroyReason\x12\x0e\n\x06now_ms\x18\x03 \x01(\x03\"\x8a\x01\n\x0cLeaseGranted\x12/\n\x05token\x18\x01 \x01(\x0b\x32 .leasehold.journal.v1.LeaseToken\x12\x12\n\nsandbox_id\x18\x02 \x01(\x04\x12\x11\n\texpiry_ms\x18\x03 \x01(\x03\x12\x0e\n\x06now_ms\x18\x04 \x01(\x03\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"\x80\x01\n\rLeaseReleased\x12/\n\x05token\x18\x01 \x01(\x0b\x32 .leasehold.journal.v1.LeaseToken\x12.\n\x07outcome\x18\x02 \x01(\x0e\x32\x1d.leasehold.journal.v1.Outcome\x12\x0e\n\x06now_ms\x18\x03 \x01(\x03\"O\n\x0cLeaseExpired\x12/\n\x05token\x18\x01 \x01(\x0b\x32 .leasehold.journal.v1.LeaseToken\x12\x0e\n\x06now_ms\x18\x02 \x01(\x03\"\xa1\x07\n\x06Record\x12;\n\repoch_started\x18\x01 \x01(\x0b\x32\".leasehold.journal.v1.EpochStartedH\x00\x12;\n\rworker_joined\x18\x02 \x01(\x0b\x32\".leasehold.journal.v1.WorkerJoinedH\x00\x12\x37\n\x0bworker_left\x18\x03 \x01(\x0b\x32 .leasehold.journal.v1.WorkerLeftH\x00\x12=\n\x0eworker_updated\x18\x04 \x01(\x0b\x32#.leasehold.journal.v1.WorkerUpdatedH\x00\x12P\n\x18\x66unction_concurrency_set\x18\x05 \x01(\x0b\x32,.leasehold.journal.v1.FunctionConcurrencySetH\x00\x12\x41\n\x10sandbox_creating\x18\x06 \x01(\x0b\x32%.leasehold.journal.v1.SandboxCreatingH\x00\x12\x43\n\x11sandbox_relocated\x18\x07 \x01(\x0b\x32&.leasehold.journal.v1.SandboxRelocatedH\x00\x12?\n\x0fsandbox_created\x18\x08 \x01(\x0b\x32$.leasehold.journal.v1.SandboxCreatedH\x00\x12;\n\rsandbox_reset\x18\t \x01(\x0b\x32\".leasehold.journal.v1.SandboxResetH\x00\x12\x43\n\x11sandbox_destroyed\x18\n \x01(\x0b\x32&.leasehold.journal.v1.SandboxDestroyedH\x00\x12;\n\rlease_granted\x18\x0b \x01(\x0b\x32\".leasehold.journal.v1.LeaseGrantedH\x00\x12=\n\x0elease_released\x18\x0c \x01(\x0b\x32#.leasehold.journal.v1.LeaseReleasedH\x00\x12;\n\rlease_expired\x18\r \x01(\x0b\x32\".leasehold.journal.v1.LeaseExpiredH\x00\x12G\n\x13version_provisioned\x18\x0e \x01(\x0b\x32(.leasehold.journal.v1.VersionProvisionedH\x00\x42\x06\n\x04kind*\x91\x01\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x0e\n\nOUTCOME_OK\x10\x01\x12\x1a\n\x16OUTCOME_FUNCTION_ERROR\x10\x02\x12\x13\n\x0fOUTCOME_TIMEOUT\x10\x03\x12\x11\n\rOUTCOME_CRASH\x10\x04\x12\x19\n\x15OUTCOME_OUT_OF_MEMORY\x10\x05*\xc6\x01\n\rDestroyReason\x12\x1e\n\x1a\x44\x45STROY_REASON_UNSPECIFIED\x10\x00\x12\x17\n\x13\x44\x45STROY_REASON_IDLE\x10\x01\x12 \n\x1c\x44\x45STROY_REASON_CREATE_FAILED\x10\x02\x12\x1f\n\x1b\x44\x45STROY_REASON_RESET_FAILED\x10\x03\x12\x1b\n\x17\x44\x45STROY_REASON_VANISHED\x10\x04\x12\x1c\n\x18\x44\x45STROY_REASON_REQUESTED\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'journal.v1.records_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OUTCOME']._serialized_start=2012
-  _globals['_OUTCOME']._serialized_end=2157
-  _globals['_DESTROYREASON']._serialized_start=2160
-  _globals['_DESTROYREASON']._serialized_end=2358
+  _globals['_OUTCOME']._serialized_start=2175
+  _globals['_OUTCOME']._serialized_end=2320
+  _globals['_DESTROYREASON']._serialized_start=2323
+  _globals['_DESTROYREASON']._serialized_end=2521
   _globals['_LEASETOKEN']._serialized_start=50
   _globals['_LEASETOKEN']._serialized_end=90
   _globals['_EPOCHSTARTED']._serialized_start=92
@@ -47,22 +47,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WORKERUPDATED']._serialized_end=315
   _globals['_FUNCTIONCONCURRENCYSET']._serialized_start=317
   _globals['_FUNCTIONCONCURRENCYSET']._serialized_end=395
-  _globals['_SANDBOXCREATING']._serialized_start=397
-  _globals['_SANDBOXCREATING']._serialized_end=523
-  _globals['_SANDBOXRELOCATED']._serialized_start=525
-  _globals['_SANDBOXRELOCATED']._serialized_end=582
-  _globals['_SANDBOXCREATED']._serialized_start=584
-  _globals['_SANDBOXCREATED']._serialized_end=636
-  _globals['_SANDBOXRESET']._serialized_start=638
-  _globals['_SANDBOXRESET']._serialized_end=688
-  _globals['_SANDBOXDESTROYED']._serialized_start=690
-  _globals['_SANDBOXDESTROYED']._serialized_end=797
-  _globals['_LEASEGRANTED']._serialized_start=800
-  _globals['_LEASEGRANTED']._serialized_end=938
-  _globals['_LEASERELEASED']._serialized_start=941
-  _globals['_LEASERELEASED']._serialized_end=1069
-  _globals['_LEASEEXPIRED']._serialized_start=1071
-  _globals['_LEASEEXPIRED']._serialized_end=1150
-  _globals['_RECORD']._serialized_start=1153
-  _globals['_RECORD']._serialized_end=2009
+  _globals['_VERSIONPROVISIONED']._serialized_start=397
+  _globals['_VERSIONPROVISIONED']._serialized_end=485
+  _globals['_SANDBOXCREATING']._serialized_start=487
+  _globals['_SANDBOXCREATING']._serialized_end=613
+  _globals['_SANDBOXRELOCATED']._serialized_start=615
+  _globals['_SANDBOXRELOCATED']._serialized_end=672
+  _globals['_SANDBOXCREATED']._serialized_start=674
+  _globals['_SANDBOXCREATED']._serialized_end=726
+  _globals['_SANDBOXRESET']._serialized_start=728
+  _globals['_SANDBOXRESET']._serialized_end=778
+  _globals['_SANDBOXDESTROYED']._serialized_start=780
+  _globals['_SANDBOXDESTROYED']._serialized_end=887
+  _globals['_LEASEGRANTED']._serialized_start=890
+  _globals['_LEASEGRANTED']._serialized_end=1028
+  _globals['_LEASERELEASED']._serialized_start=1031
+  _globals['_LEASERELEASED']._serialized_end=1159
+  _globals['_LEASEEXPIRED']._serialized_start=1161
+  _globals['_LEASEEXPIRED']._serialized_end=1240
+  _globals['_RECORD']._serialized_start=1243
+  _globals['_RECORD']._serialized_end=2172
 # @@protoc_insertion_point(module_scope)

@@ -238,6 +238,39 @@ class FunctionConcurrencySet(_message.Message):
 Global___FunctionConcurrencySet: _TypeAlias = FunctionConcurrencySet  # noqa: Y015
 
 @_typing.final
+class VersionProvisioned(_message.Message):
+    """Provisioned concurrency of a function version: idle reclaim keeps `count` of its sandboxes until
+    `until_ms`. The frontends renew it while the config exists, so a pin whose config was deleted (or
+    whose frontends are all gone) lapses by itself. `count` 0 removes the pin.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FUNCTION_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    UNTIL_MS_FIELD_NUMBER: _builtins.int
+    function: _builtins.str
+    version: _builtins.str
+    count: _builtins.int
+    until_ms: _builtins.int
+    def __init__(
+        self,
+        *,
+        function: _builtins.str = ...,
+        version: _builtins.str = ...,
+        count: _builtins.int = ...,
+        until_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "function", b"function", "until_ms", b"until_ms", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VersionProvisioned: _TypeAlias = VersionProvisioned  # noqa: Y015
+
+@_typing.final
 class SandboxCreating(_message.Message):
     """A cold placement: the sandbox exists on `worker_id` as soon as the worker confirms (SandboxCreated).
     Its memory is reserved on the worker and it counts against the function's scale-up budget from now.
@@ -481,6 +514,7 @@ class Record(_message.Message):
     LEASE_GRANTED_FIELD_NUMBER: _builtins.int
     LEASE_RELEASED_FIELD_NUMBER: _builtins.int
     LEASE_EXPIRED_FIELD_NUMBER: _builtins.int
+    VERSION_PROVISIONED_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def epoch_started(self) -> Global___EpochStarted: ...
     @_builtins.property
@@ -507,6 +541,8 @@ class Record(_message.Message):
     def lease_released(self) -> Global___LeaseReleased: ...
     @_builtins.property
     def lease_expired(self) -> Global___LeaseExpired: ...
+    @_builtins.property
+    def version_provisioned(self) -> Global___VersionProvisioned: ...
     def __init__(
         self,
         *,
@@ -523,12 +559,13 @@ class Record(_message.Message):
         lease_granted: Global___LeaseGranted | None = ...,
         lease_released: Global___LeaseReleased | None = ...,
         lease_expired: Global___LeaseExpired | None = ...,
+        version_provisioned: Global___VersionProvisioned | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["epoch_started", b"epoch_started", "function_concurrency_set", b"function_concurrency_set", "kind", b"kind", "lease_expired", b"lease_expired", "lease_granted", b"lease_granted", "lease_released", b"lease_released", "sandbox_created", b"sandbox_created", "sandbox_creating", b"sandbox_creating", "sandbox_destroyed", b"sandbox_destroyed", "sandbox_relocated", b"sandbox_relocated", "sandbox_reset", b"sandbox_reset", "worker_joined", b"worker_joined", "worker_left", b"worker_left", "worker_updated", b"worker_updated"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["epoch_started", b"epoch_started", "function_concurrency_set", b"function_concurrency_set", "kind", b"kind", "lease_expired", b"lease_expired", "lease_granted", b"lease_granted", "lease_released", b"lease_released", "sandbox_created", b"sandbox_created", "sandbox_creating", b"sandbox_creating", "sandbox_destroyed", b"sandbox_destroyed", "sandbox_relocated", b"sandbox_relocated", "sandbox_reset", b"sandbox_reset", "version_provisioned", b"version_provisioned", "worker_joined", b"worker_joined", "worker_left", b"worker_left", "worker_updated", b"worker_updated"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch_started", b"epoch_started", "function_concurrency_set", b"function_concurrency_set", "kind", b"kind", "lease_expired", b"lease_expired", "lease_granted", b"lease_granted", "lease_released", b"lease_released", "sandbox_created", b"sandbox_created", "sandbox_creating", b"sandbox_creating", "sandbox_destroyed", b"sandbox_destroyed", "sandbox_relocated", b"sandbox_relocated", "sandbox_reset", b"sandbox_reset", "worker_joined", b"worker_joined", "worker_left", b"worker_left", "worker_updated", b"worker_updated"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch_started", b"epoch_started", "function_concurrency_set", b"function_concurrency_set", "kind", b"kind", "lease_expired", b"lease_expired", "lease_granted", b"lease_granted", "lease_released", b"lease_released", "sandbox_created", b"sandbox_created", "sandbox_creating", b"sandbox_creating", "sandbox_destroyed", b"sandbox_destroyed", "sandbox_relocated", b"sandbox_relocated", "sandbox_reset", b"sandbox_reset", "version_provisioned", b"version_provisioned", "worker_joined", b"worker_joined", "worker_left", b"worker_left", "worker_updated", b"worker_updated"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["epoch_started", "worker_joined", "worker_left", "worker_updated", "function_concurrency_set", "sandbox_creating", "sandbox_relocated", "sandbox_created", "sandbox_reset", "sandbox_destroyed", "lease_granted", "lease_released", "lease_expired"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["epoch_started", "worker_joined", "worker_left", "worker_updated", "function_concurrency_set", "sandbox_creating", "sandbox_relocated", "sandbox_created", "sandbox_reset", "sandbox_destroyed", "lease_granted", "lease_released", "lease_expired", "version_provisioned"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 

@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from journal.v1 import records_pb2 as journal_dot_v1_dot_records__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19journal/v1/snapshot.proto\x12\x14leasehold.journal.v1\x1a\x18journal/v1/records.proto\"e\n\x0bWorkerState\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0c\n\x04zone\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\x13\n\x0b\x63\x61pacity_mb\x18\x04 \x01(\r\x12\x0f\n\x07healthy\x18\x05 \x01(\x08\"\x81\x02\n\x0fSandboxSnapshot\x12\x12\n\nsandbox_id\x18\x01 \x01(\x04\x12\x11\n\tworker_id\x18\x02 \x01(\t\x12\x10\n\x08\x66unction\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x11\n\tmemory_mb\x18\x05 \x01(\r\x12\x31\n\x05state\x18\x06 \x01(\x0e\x32\".leasehold.journal.v1.SandboxState\x12\x14\n\x0clast_used_ms\x18\x07 \x01(\x03\x12/\n\x05lease\x18\x08 \x01(\x0b\x32 .leasehold.journal.v1.LeaseToken\x12\x17\n\x0flease_expiry_ms\x18\t \x01(\x03\"B\n\x08WarmPool\x12\x10\n\x08\x66unction\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x13\n\x0bsandbox_ids\x18\x03 \x03(\x04\"9\n\x13ReservedConcurrency\x12\x10\n\x08\x66unction\x18\x01 \x01(\t\x12\x10\n\x08reserved\x18\x02 \x01(\r\"5\n\rScaleUpWindow\x12\x10\n\x08\x66unction\x18\x01 \x01(\t\x12\x12\n\ncreated_ms\x18\x02 \x03(\x03\"\xf4\x02\n\x11PartitionSnapshot\x12\x0e\n\x06\x66ormat\x18\x01 \x01(\r\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x17\n\x0fnext_sandbox_id\x18\x03 \x01(\x04\x12\x16\n\x0enext_lease_seq\x18\x04 \x01(\x04\x12\x32\n\x07workers\x18\x05 \x03(\x0b\x32!.leasehold.journal.v1.WorkerState\x12\x38\n\tsandboxes\x18\x06 \x03(\x0b\x32%.leasehold.journal.v1.SandboxSnapshot\x12-\n\x05pools\x18\x07 \x03(\x0b\x32\x1e.leasehold.journal.v1.WarmPool\x12;\n\x08reserved\x18\x08 \x03(\x0b\x32).leasehold.journal.v1.ReservedConcurrency\x12\x35\n\x08scale_up\x18\t \x03(\x0b\x32#.leasehold.journal.v1.ScaleUpWindow*\x96\x01\n\x0cSandboxState\x12\x1d\n\x19SANDBOX_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16SANDBOX_STATE_CREATING\x10\x01\x12\x16\n\x12SANDBOX_STATE_IDLE\x10\x02\x12\x16\n\x12SANDBOX_STATE_BUSY\x10\x03\x12\x1b\n\x17SANDBOX_STATE_RESETTING\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19journal/v1/snapshot.proto\x12\x14leasehold.journal.v1\x1a\x18journal/v1/records.proto\"e\n\x0bWorkerState\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0c\n\x04zone\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\x13\n\x0b\x63\x61pacity_mb\x18\x04 \x01(\r\x12\x0f\n\x07healthy\x18\x05 \x01(\x08\"\x81\x02\n\x0fSandboxSnapshot\x12\x12\n\nsandbox_id\x18\x01 \x01(\x04\x12\x11\n\tworker_id\x18\x02 \x01(\t\x12\x10\n\x08\x66unction\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x11\n\tmemory_mb\x18\x05 \x01(\r\x12\x31\n\x05state\x18\x06 \x01(\x0e\x32\".leasehold.journal.v1.SandboxState\x12\x14\n\x0clast_used_ms\x18\x07 \x01(\x03\x12/\n\x05lease\x18\x08 \x01(\x0b\x32 .leasehold.journal.v1.LeaseToken\x12\x17\n\x0flease_expiry_ms\x18\t \x01(\x03\"B\n\x08WarmPool\x12\x10\n\x08\x66unction\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x13\n\x0bsandbox_ids\x18\x03 \x03(\x04\"9\n\x13ReservedConcurrency\x12\x10\n\x08\x66unction\x18\x01 \x01(\t\x12\x10\n\x08reserved\x18\x02 \x01(\r\"T\n\x0eProvisionedPin\x12\x10\n\x08\x66unction\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\r\x12\x10\n\x08until_ms\x18\x04 \x01(\x03\"5\n\rScaleUpWindow\x12\x10\n\x08\x66unction\x18\x01 \x01(\t\x12\x12\n\ncreated_ms\x18\x02 \x03(\x03\"\xaf\x03\n\x11PartitionSnapshot\x12\x0e\n\x06\x66ormat\x18\x01 \x01(\r\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x17\n\x0fnext_sandbox_id\x18\x03 \x01(\x04\x12\x16\n\x0enext_lease_seq\x18\x04 \x01(\x04\x12\x32\n\x07workers\x18\x05 \x03(\x0b\x32!.leasehold.journal.v1.WorkerState\x12\x38\n\tsandboxes\x18\x06 \x03(\x0b\x32%.leasehold.journal.v1.SandboxSnapshot\x12-\n\x05pools\x18\x07 \x03(\x0b\x32\x1e.leasehold.journal.v1.WarmPool\x12;\n\x08reserved\x18\x08 \x03(\x0b\x32).leasehold.journal.v1.ReservedConcurrency\x12\x35\n\x08scale_up\x18\t \x03(\x0b\x32#.leasehold.journal.v1.ScaleUpWindow\x12\x39\n\x0bprovisioned\x18\n \x03(\x0b\x32$.leasehold.journal.v1.ProvisionedPin*\x96\x01\n\x0cSandboxState\x12\x1d\n\x19SANDBOX_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16SANDBOX_STATE_CREATING\x10\x01\x12\x16\n\x12SANDBOX_STATE_IDLE\x10\x02\x12\x16\n\x12SANDBOX_STATE_BUSY\x10\x03\x12\x1b\n\x17SANDBOX_STATE_RESETTING\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'journal.v1.snapshot_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SANDBOXSTATE']._serialized_start=998
-  _globals['_SANDBOXSTATE']._serialized_end=1148
+  _globals['_SANDBOXSTATE']._serialized_start=1143
+  _globals['_SANDBOXSTATE']._serialized_end=1293
   _globals['_WORKERSTATE']._serialized_start=77
   _globals['_WORKERSTATE']._serialized_end=178
   _globals['_SANDBOXSNAPSHOT']._serialized_start=181
@@ -42,8 +42,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WARMPOOL']._serialized_end=506
   _globals['_RESERVEDCONCURRENCY']._serialized_start=508
   _globals['_RESERVEDCONCURRENCY']._serialized_end=565
-  _globals['_SCALEUPWINDOW']._serialized_start=567
-  _globals['_SCALEUPWINDOW']._serialized_end=620
-  _globals['_PARTITIONSNAPSHOT']._serialized_start=623
-  _globals['_PARTITIONSNAPSHOT']._serialized_end=995
+  _globals['_PROVISIONEDPIN']._serialized_start=567
+  _globals['_PROVISIONEDPIN']._serialized_end=651
+  _globals['_SCALEUPWINDOW']._serialized_start=653
+  _globals['_SCALEUPWINDOW']._serialized_end=706
+  _globals['_PARTITIONSNAPSHOT']._serialized_start=709
+  _globals['_PARTITIONSNAPSHOT']._serialized_end=1140
 # @@protoc_insertion_point(module_scope)

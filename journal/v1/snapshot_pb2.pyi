@@ -171,6 +171,36 @@ class ReservedConcurrency(_message.Message):
 Global___ReservedConcurrency: _TypeAlias = ReservedConcurrency  # noqa: Y015
 
 @_typing.final
+class ProvisionedPin(_message.Message):
+    """A provisioned-concurrency pin (records.proto VersionProvisioned), by (function, version)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FUNCTION_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    UNTIL_MS_FIELD_NUMBER: _builtins.int
+    function: _builtins.str
+    version: _builtins.str
+    count: _builtins.int
+    until_ms: _builtins.int
+    def __init__(
+        self,
+        *,
+        function: _builtins.str = ...,
+        version: _builtins.str = ...,
+        count: _builtins.int = ...,
+        until_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "function", b"function", "until_ms", b"until_ms", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProvisionedPin: _TypeAlias = ProvisionedPin  # noqa: Y015
+
+@_typing.final
 class ScaleUpWindow(_message.Message):
     """Creation times still inside the scale-up window, oldest first."""
 
@@ -208,6 +238,7 @@ class PartitionSnapshot(_message.Message):
     POOLS_FIELD_NUMBER: _builtins.int
     RESERVED_FIELD_NUMBER: _builtins.int
     SCALE_UP_FIELD_NUMBER: _builtins.int
+    PROVISIONED_FIELD_NUMBER: _builtins.int
     format: _builtins.int
     """Bumped when the layout changes incompatibly; restore refuses a format it does not know."""
     epoch: _builtins.int
@@ -233,6 +264,10 @@ class PartitionSnapshot(_message.Message):
     def scale_up(self) -> _containers.RepeatedCompositeFieldContainer[Global___ScaleUpWindow]:
         """by function"""
 
+    @_builtins.property
+    def provisioned(self) -> _containers.RepeatedCompositeFieldContainer[Global___ProvisionedPin]:
+        """by (function, version)"""
+
     def __init__(
         self,
         *,
@@ -245,10 +280,11 @@ class PartitionSnapshot(_message.Message):
         pools: _abc.Iterable[Global___WarmPool] | None = ...,
         reserved: _abc.Iterable[Global___ReservedConcurrency] | None = ...,
         scale_up: _abc.Iterable[Global___ScaleUpWindow] | None = ...,
+        provisioned: _abc.Iterable[Global___ProvisionedPin] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "format", b"format", "next_lease_seq", b"next_lease_seq", "next_sandbox_id", b"next_sandbox_id", "pools", b"pools", "reserved", b"reserved", "sandboxes", b"sandboxes", "scale_up", b"scale_up", "workers", b"workers"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "format", b"format", "next_lease_seq", b"next_lease_seq", "next_sandbox_id", b"next_sandbox_id", "pools", b"pools", "provisioned", b"provisioned", "reserved", b"reserved", "sandboxes", b"sandboxes", "scale_up", b"scale_up", "workers", b"workers"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

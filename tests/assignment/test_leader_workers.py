@@ -4,6 +4,7 @@ reconcile with what the workers report when a leader takes over."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -46,12 +47,15 @@ async def make(journal: Journal) -> AsyncIterator[Make]:
     leaders: list[PartitionLeader] = []
     committers: list[GroupCommitter] = []
 
-    async def start(workers: FakeWorkers, config: LeaderConfig | None = None) -> PartitionLeader:
+    async def start(
+        workers: FakeWorkers, config: LeaderConfig | None = None, clock: Callable[[], float] = time.time
+    ) -> PartitionLeader:
         for old in leaders:
             await old.stop(0.1)
         committer = GroupCommitter(journal)
         committers.append(committer)
-        leader = PartitionLeader(P, journal, committer, workers, config or LeaderConfig(expiry_interval_s=3600))
+        config = config or LeaderConfig(expiry_interval_s=3600)
+        leader = PartitionLeader(P, journal, committer, workers, config, clock=clock)
         await leader.start(LIVE)
         leaders.append(leader)
         return leader
@@ -146,6 +150,42 @@ async def test_ensure_warm_tops_up_to_count_and_leaves_them_idle(make: Make) -> 
     warm = [await leader.acquire(cold()) for _ in range(5)]
     assert not any(g.cold for g in warm)
     assert await leader.ensure_warm(cold(version="2"), 0) == (0, 0)
+
+
+async def test_provisioned_sandboxes_outlast_idle_reclaim_and_failover_until_the_pin_lapses(make: Make) -> None:
+    now = [1_000_000.0]
+    config = LeaderConfig(expiry_interval_s=3600, idle_keepalive_ms=1_000, provisioned_hold_s=60.0)
+    workers = FakeWorkers()
+    leader = await make(workers, config, clock=lambda: now[0])
+    assert await leader.ensure_warm(cold(), 3) == (3, 3)
+    plain = await leader.acquire(cold(version="2"))
+    await leader.release(plain.token, "ok")
+    now[0] += 10  # past the keep-alive of every sandbox
+    assert await leader.expire_once() == 1, "only the unpinned version's sandbox goes"
+    assert leader.sandboxes_of("resize", "1", 256) == (3, 3)
+    assert leader.sandboxes_of("resize", "2", 256) == (0, 0)
+    # A top-up soon after does not journal the pin again; one after half the hold renews it.
+    last = leader.last_seq
+    assert await leader.ensure_warm(cold(), 3) == (3, 0)
+    assert leader.last_seq == last
+    now[0] += 31
+    await leader.ensure_warm(cold(), 3)
+    assert leader.last_seq == last + 1
+    # The pin is in the journal: a new leader keeps the sandboxes too.
+    leader = await make(workers, config, clock=lambda: now[0])
+    assert await leader.expire_once() == 0
+    assert leader.sandboxes_of("resize", "1", 256) == (3, 3)
+    # Lowered, the pin lets the surplus go; unrenewed, it lapses and idle reclaim takes the rest.
+    assert await leader.ensure_warm(cold(), 1) == (3, 0)
+    assert await leader.expire_once() == 2
+    now[0] += 61
+    assert await leader.expire_once() == 1
+    assert leader.sandboxes_of("resize", "1", 256) == (0, 0)
+    # Count 0 unpins, and needs no template.
+    assert await leader.ensure_warm(cold(), 2) == (2, 2)
+    assert await leader.ensure_warm(cold(template=None), 0) == (2, 0)
+    now[0] += 10
+    assert await leader.expire_once() == 2
 
 
 async def test_ensure_warm_bad_input_and_throttles(make: Make) -> None:

@@ -277,6 +277,8 @@ class ReferenceCore:
         self.pools: dict[tuple[str, str], list[int]] = {}
         self.reserved: dict[str, int] = {}
         self.scale_up: dict[str, list[int]] = {}
+        #: (function, version) -> (count, until_ms) of provisioned-concurrency pins.
+        self.provisioned: dict[tuple[str, str], tuple[int, int]] = {}
 
     # -- inspection ---------------------------------------------------------------------------------
 
@@ -325,6 +327,7 @@ class ReferenceCore:
             "pools": {key: list(ids) for key, ids in self.pools.items() if ids},
             "reserved": dict(self.reserved),
             "scale_up": {f: list(ts) for f, ts in self.scale_up.items() if ts},
+            "provisioned": dict(self.provisioned),
         }
 
     def snapshot(self) -> bytes:
@@ -361,6 +364,8 @@ class ReferenceCore:
         for function in sorted(self.scale_up):
             if self.scale_up[function]:
                 snap.scale_up.add(function=function, created_ms=self.scale_up[function])
+        for (function, version), (count, until_ms) in sorted(self.provisioned.items()):
+            snap.provisioned.add(function=function, version=version, count=count, until_ms=until_ms)
         return snap.SerializeToString()
 
     # -- helpers --------------------------------------------------------------------------------------
@@ -546,14 +551,25 @@ class ReferenceCore:
             records_pb2.Record(lease_expired=records_pb2.LeaseExpired(token=token_pb(epoch, seq), now_ms=now_ms))
             for _, seq, epoch in due_leases
         ]
-        out += [
-            records_pb2.Record(
-                sandbox_destroyed=records_pb2.SandboxDestroyed(
-                    sandbox_id=sid, reason=records_pb2.DESTROY_REASON_IDLE, now_ms=now_ms
+        # A pinned version keeps its provisioned count: its least recently used go first, down to it.
+        left: dict[tuple[str, str], int] = {}
+        for _, sid in due_idle:
+            s = self.sandboxes[sid]
+            key = (s.function, s.version)
+            count, until_ms = self.provisioned.get(key, (0, 0))
+            if count and until_ms > now_ms:
+                if key not in left:
+                    left[key] = sum(1 for o in self.sandboxes.values() if (o.function, o.version) == key)
+                if left[key] <= count:
+                    continue
+                left[key] -= 1
+            out.append(
+                records_pb2.Record(
+                    sandbox_destroyed=records_pb2.SandboxDestroyed(
+                        sandbox_id=sid, reason=records_pb2.DESTROY_REASON_IDLE, now_ms=now_ms
+                    )
                 )
             )
-            for _, sid in due_idle
-        ]
         return out[:limit]
 
     def created(self, sandbox_id: int, now_ms: int) -> list[records_pb2.Record]:
@@ -646,6 +662,17 @@ class ReferenceCore:
             msg.reserved = check_int(reserved, "reserved", 0, self.account_limit)
         return [records_pb2.Record(function_concurrency_set=msg)]
 
+    def set_provisioned(self, function: str, version: str, count: int, until_ms: int) -> list[records_pb2.Record]:
+        check_function(function)
+        check_version(version)
+        msg = records_pb2.VersionProvisioned(
+            function=function,
+            version=version,
+            count=check_int(count, "count", 0, self.account_limit),
+            until_ms=check_int(until_ms, "until_ms", 0, MAX_NOW_MS),
+        )
+        return [records_pb2.Record(version_provisioned=msg)]
+
     def start_epoch(self, epoch: int) -> list[records_pb2.Record]:
         check_u64(epoch, "epoch")
         if epoch <= self._epoch:
@@ -716,6 +743,15 @@ class ReferenceCore:
             self.reserved[r.function] = check_int(r.reserved, "reserved", 0, 2**32 - 1, InvalidRecord)
         else:
             self.reserved.pop(r.function, None)
+
+    def _apply_version_provisioned(self, r: records_pb2.VersionProvisioned) -> None:
+        check_function(r.function, InvalidRecord)
+        check_version(r.version, InvalidRecord)
+        check_int(r.until_ms, "until_ms", 0, MAX_NOW_MS, InvalidRecord)
+        if r.count:
+            self.provisioned[(r.function, r.version)] = (r.count, r.until_ms)
+        else:
+            self.provisioned.pop((r.function, r.version), None)
 
     def _apply_sandbox_creating(self, r: records_pb2.SandboxCreating) -> None:
         if r.sandbox_id != self.next_sandbox_id:

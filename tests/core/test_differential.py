@@ -10,6 +10,7 @@ CI runs a fixed, derandomized profile; ``HYPOTHESIS_PROFILE=thorough`` runs many
 from __future__ import annotations
 
 import os
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -69,6 +70,7 @@ KINDS = [
     "lease_granted",
     "lease_released",
     "lease_expired",
+    "version_provisioned",
 ]
 
 # Invalid values, mixed in now and then.
@@ -294,6 +296,23 @@ class Differential(RuleBasedStateMachine):
         )
         self.both("set_reserved", function, reserved)
 
+    @rule(data=st.data(), function=names(FUNCTIONS), version=names(VERSIONS))
+    def set_provisioned(self, data: st.DataObject, function: Any, version: Any) -> None:
+        limit = self.config["account_limit"]
+        counts = Counter((s[1], s[2]) for s in self.ref.state()["sandboxes"].values())
+        sizes = [0, 1, 2, 3, limit]
+        pin_existing: bool = data.draw(st.booleans(), label="pin a version that has sandboxes")
+        if counts and pin_existing:
+            # Around its current size: where idle reclaim must stop exactly at the pin.
+            (function, version), n = data.draw(st.sampled_from(sorted(counts.items())), label="version")
+            sizes = [max(n - 1, 0), n, n + 1]
+        count = data.draw(sometimes_bad(st.sampled_from(sizes), [limit + 1, -1, True, 1.0, "1"]))
+        # Pins that outlive the run and pins that lapse soon, so that expire sees both.
+        until = data.draw(
+            sometimes_bad(st.sampled_from([self.now + 1, self.now + 5_000, 2**53]), [-1, 2**53 + 1, None])
+        )
+        self.both("set_provisioned", function, version, count, until)
+
     @rule(
         data=st.data(),
         function=names(FUNCTIONS),
@@ -467,6 +486,15 @@ class Differential(RuleBasedStateMachine):
             function = draw("function", [*FUNCTIONS, "", "f" * 141, "f\n"])
             reserved = draw("reserved", [None, 0, 1, self.config["account_limit"], *bad_reserved(self.config)])
             return R.Record(function_concurrency_set=R.FunctionConcurrencySet(function=function, reserved=reserved))
+        if kind == "version_provisioned":
+            return R.Record(
+                version_provisioned=R.VersionProvisioned(
+                    function=draw("function", [*FUNCTIONS, "", "f" * 141]),
+                    version=draw("version", [*VERSIONS, "", "v" * 65]),
+                    count=draw("count", [0, 1, 2, 2**32 - 1]),
+                    until_ms=now(),
+                )
+            )
         if kind == "sandbox_creating":
             return R.Record(
                 sandbox_creating=R.SandboxCreating(

@@ -221,6 +221,25 @@ def test_release_twice_is_stale_and_unknown_tokens() -> None:
         core.release(d.token, "fine", 3)
 
 
+def test_idle_reclaim_leaves_a_pinned_version_its_count_until_the_pin_lapses() -> None:
+    core = make_core(("w1", "a", 100_000), idle_keepalive_ms=100)
+    pinned = idle_sandboxes(core, 10, n=3)  # the last is the most recently used
+    (other,) = idle_sandboxes(core, 20, function="g")
+    core.apply_all(core.set_provisioned(F, V, 2, 1_000))
+    assert core.state()["provisioned"] == {(F, V): (2, 1_000)}
+    destroyed = [r.sandbox_destroyed.sandbox_id for r in core.expire(500)]
+    assert destroyed == [pinned[0], other], "the least recently used goes, down to the pin"
+    core.apply_all(core.expire(500))
+    assert core.expire(999) == []
+    assert [r.sandbox_destroyed.sandbox_id for r in core.expire(1_000)] == pinned[1:], "lapsed"
+    core.apply_all(core.set_provisioned(F, V, 0, 0))
+    assert core.state()["provisioned"] == {}
+    assert len(core.expire(500)) == 2, "unpinned"
+    for count, until in [(-1, 1), (1_001, 1), (1, -1), (True, 1), (1, 2**53 + 1)]:
+        with pytest.raises(InvalidArgument):
+            core.set_provisioned(F, V, count, until)
+
+
 def test_expire_orders_leases_then_idle_and_honours_limit() -> None:
     core = make_core(("w1", "a", 100_000), idle_keepalive_ms=100, lease_margin_ms=0)
     a = acquire(core, 0, timeout=50)  # expiry 50

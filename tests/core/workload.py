@@ -66,8 +66,20 @@ class Workload:
         rng, core = self.rng, self.core
         self.now += rng.choice([0, 1, 5, 50, 200, 1_000, 3_000, 25_000])
         op = rng.choices(
-            ["acquire", "created", "release", "expire", "reset", "destroy", "relocate", "worker", "reserved", "epoch"],
-            weights=[30, 15, 20, 8, 5, 2, 2, 6, 2, 1],
+            [
+                "acquire",
+                "created",
+                "release",
+                "expire",
+                "reset",
+                "destroy",
+                "relocate",
+                "worker",
+                "reserved",
+                "provisioned",
+                "epoch",
+            ],
+            weights=[30, 15, 20, 8, 5, 2, 2, 6, 2, 2, 1],
         )[0]
         try:
             if op == "acquire" or core.epoch == 0:
@@ -104,6 +116,10 @@ class Workload:
             elif op == "reserved":
                 function = rng.choice(FUNCTIONS)
                 self.commit(core.set_reserved(function, rng.choice([None, 0, 2, 4])))
+            elif op == "provisioned":
+                count = rng.choice([0, 1, 2, 3])
+                until = self.now + rng.choice([1_000, 60_000, 10**9])
+                self.commit(core.set_provisioned(rng.choice(FUNCTIONS), rng.choice(VERSIONS), count, until))
             elif op == "epoch":
                 self.commit(core.start_epoch(core.epoch + rng.choice([1, 3])))
         except CoreError:

@@ -107,6 +107,21 @@ async def test_request_status_in_progress_ready_and_failed(registry: Registry) -
     await provisioner.stop()
 
 
+async def test_withdraw_unpins_the_version_and_forgets_its_status(registry: Registry) -> None:
+    backend = RecordingBackend()
+    provisioner = Provisioner(registry, backend, interval_s=3600)
+    version = registry.set_provisioned("f", "1", 2)
+    provisioner.request(version, 2)
+    await until(lambda: provisioner.status("f", "1")["status"] == "READY")
+    provisioner.withdraw(version)
+    assert provisioner.status("f", "1")["status"] == "IN_PROGRESS"
+    await until(lambda: len(backend.warm) == 2)
+    assert backend.warm == [("f", "1", 2), ("f", "1", 0)]
+    backend.fail = True
+    provisioner.withdraw(version)  # a failed unpin is logged; the pin lapses on the leader
+    await provisioner.stop()
+
+
 async def test_a_failing_backend_does_not_stop_the_loop(registry: Registry) -> None:
     backend = RecordingBackend()
     backend.fail = True

@@ -73,6 +73,17 @@ impl Core {
                 let f = self.intern_function(&r.function);
                 self.set_reserved(f, r.reserved);
             }
+            Kind::VersionProvisioned(r) => {
+                validate::function(&r.function)?;
+                validate::version(&r.version)?;
+                // No check against this core's account limit: a record journaled under another
+                // configuration must still replay (as with reserved concurrency).
+                validate::time("until_ms", r.until_ms)?;
+                if r.count > 0 || self.version_idx(&r.function, &r.version).is_some() {
+                    let fv = self.intern_version(&r.function, &r.version);
+                    self.set_provisioned(fv, r.count, r.until_ms);
+                }
+            }
             Kind::SandboxCreating(r) => {
                 if r.sandbox_id != self.next_sandbox_id {
                     return Err(invalid(format!(

@@ -2,14 +2,17 @@
 //! Nothing here changes state; the caller applies the records (see `apply.rs`).
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
+
 use crate::error::{CoreError, Result};
 use crate::proto::record::Kind;
 use crate::proto::{
     EpochStarted, FunctionConcurrencySet, LeaseExpired, LeaseGranted, LeaseReleased, Record, SandboxCreated,
-    SandboxCreating, SandboxDestroyed, SandboxRelocated, SandboxReset, WorkerJoined, WorkerLeft, WorkerUpdated,
+    SandboxCreating, SandboxDestroyed, SandboxRelocated, SandboxReset, VersionProvisioned, WorkerJoined, WorkerLeft,
+    WorkerUpdated,
 };
 use crate::records::{destroy_reason_named, outcome_named, record, token_proto, DestroyReason};
-use crate::state::{Core, SandboxState, Token};
+use crate::state::{Core, FvIdx, SandboxState, Token};
 use crate::validate;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,7 +201,8 @@ impl Core {
         }
     }
 
-    /// Leases past their expiry, then idle sandboxes past the keep-alive; at most `limit` records.
+    /// Leases past their expiry, then idle sandboxes past the keep-alive (least recently used first,
+    /// leaving every pinned version its provisioned count); at most `limit` records.
     pub fn expire(&self, now_ms: i64, limit: i64) -> Result<Vec<Record>> {
         let now = validate::time("now_ms", now_ms)?;
         validate::in_range("limit", limit, 1, validate::MAX_LIMIT)?;
@@ -213,9 +217,21 @@ impl Core {
             out.push(record(Kind::LeaseExpired(LeaseExpired { token: token_proto(token), now_ms: now })));
         }
         let keepalive = self.config.idle_keepalive_ms;
+        // Sandboxes each pinned version keeps after the destructions decided so far in this pass.
+        let mut left: FxHashMap<FvIdx, u32> = FxHashMap::default();
         for &(last_used, sandbox_id) in &self.idle_order {
             if last_used + keepalive > now || out.len() == limit {
                 break;
+            }
+            let fv = self.sandboxes[&sandbox_id].fv;
+            let version = &self.versions[fv as usize];
+            let pinned = version.pinned_at(now);
+            if pinned > 0 {
+                let count = left.entry(fv).or_insert_with(|| version.sandbox_count());
+                if *count <= pinned {
+                    continue;
+                }
+                *count -= 1;
             }
             out.push(destroyed(sandbox_id, DestroyReason::Idle, now));
         }
@@ -299,6 +315,26 @@ impl Core {
         Ok(vec![record(Kind::FunctionConcurrencySet(FunctionConcurrencySet {
             function: function.to_owned(),
             reserved: reserved.map(|r| r as u32),
+        }))])
+    }
+
+    /// Pin `count` sandboxes of a function version against idle reclaim until `until_ms` (0 unpins).
+    pub fn set_provisioned_concurrency(
+        &self,
+        function: &str,
+        version: &str,
+        count: i64,
+        until_ms: i64,
+    ) -> Result<Vec<Record>> {
+        validate::function(function)?;
+        validate::version(version)?;
+        validate::in_range("count", count, 0, i64::from(self.config.account_limit))?;
+        let until_ms = validate::time("until_ms", until_ms)?;
+        Ok(vec![record(Kind::VersionProvisioned(VersionProvisioned {
+            function: function.to_owned(),
+            version: version.to_owned(),
+            count: count as u32,
+            until_ms,
         }))])
     }
 

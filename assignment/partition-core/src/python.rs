@@ -446,6 +446,20 @@ impl PyPartitionCore {
         records_list(py, self.core.set_reserved_concurrency(&function, reserved)?)
     }
 
+    fn set_provisioned<'py>(
+        &self,
+        py: Python<'py>,
+        function: &Bound<'_, PyAny>,
+        version: &Bound<'_, PyAny>,
+        count: &Bound<'_, PyAny>,
+        until_ms: &Bound<'_, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let function = text(function, "function")?;
+        let version = text(version, "version")?;
+        let (count, until_ms) = (int(count, "count")?, int(until_ms, "until_ms")?);
+        records_list(py, self.core.set_provisioned_concurrency(&function, &version, count, until_ms)?)
+    }
+
     fn start_epoch<'py>(&self, py: Python<'py>, epoch: &Bound<'_, PyAny>) -> PyResult<Bound<'py, PyList>> {
         records_list(py, self.core.start_epoch(uint(epoch, "epoch")?)?)
     }
@@ -523,14 +537,19 @@ impl PyPartitionCore {
         }
         out.set_item("sandboxes", sandboxes)?;
         let pools = PyDict::new(py);
+        let provisioned = PyDict::new(py);
         for fv in 0..core.versions.len() as FvIdx {
             let v = &core.versions[fv as usize];
+            let key = (&*core.functions[v.function as usize].name, &*v.version);
             if v.newest != NONE {
-                let key = (&*core.functions[v.function as usize].name, &*v.version);
                 pools.set_item(key, core.pool(fv).collect::<Vec<u64>>())?;
+            }
+            if v.provisioned > 0 {
+                provisioned.set_item(key, (v.provisioned, v.provisioned_until_ms))?;
             }
         }
         out.set_item("pools", pools)?;
+        out.set_item("provisioned", provisioned)?;
         let reserved = PyDict::new(py);
         let scale_up = PyDict::new(py);
         for f in &core.functions {

@@ -26,6 +26,7 @@ pub fn kind_name(record: &Record) -> &'static str {
         Some(Kind::LeaseGranted(_)) => "lease_granted",
         Some(Kind::LeaseReleased(_)) => "lease_released",
         Some(Kind::LeaseExpired(_)) => "lease_expired",
+        Some(Kind::VersionProvisioned(_)) => "version_provisioned",
     }
 }
 

@@ -9,8 +9,8 @@ use prost::Message;
 use crate::config::Config;
 use crate::error::{CoreError, Result};
 use crate::proto::{
-    PartitionSnapshot, ReservedConcurrency, SandboxSnapshot, SandboxState as ProtoState, ScaleUpWindow, WarmPool,
-    WorkerState,
+    PartitionSnapshot, ProvisionedPin, ReservedConcurrency, SandboxSnapshot, SandboxState as ProtoState, ScaleUpWindow,
+    WarmPool, WorkerState,
 };
 use crate::records::token_proto;
 use crate::state::{Core, FvIdx, Lease, Sandbox, SandboxState, Token, NONE};
@@ -100,6 +100,20 @@ impl Core {
             .map(|f| ScaleUpWindow { function: f.name.to_string(), created_ms: f.scale_up.clone() })
             .collect();
         scale_up.sort_unstable_by(|a, b| a.function.cmp(&b.function));
+        let mut provisioned: Vec<ProvisionedPin> = (0..self.versions.len() as FvIdx)
+            .filter(|&fv| self.versions[fv as usize].provisioned > 0)
+            .map(|fv| {
+                let (function, version) = self.version_key(fv);
+                let v = &self.versions[fv as usize];
+                ProvisionedPin {
+                    function: function.to_owned(),
+                    version: version.to_owned(),
+                    count: v.provisioned,
+                    until_ms: v.provisioned_until_ms,
+                }
+            })
+            .collect();
+        provisioned.sort_unstable_by(|a, b| (&a.function, &a.version).cmp(&(&b.function, &b.version)));
 
         PartitionSnapshot {
             format: FORMAT,
@@ -111,6 +125,7 @@ impl Core {
             pools,
             reserved,
             scale_up,
+            provisioned,
         }
     }
 
@@ -263,6 +278,22 @@ impl Core {
             }
             let f = core.intern_function(&w.function);
             core.functions[f as usize].scale_up.clone_from(&w.created_ms);
+        }
+        let mut last_pin: Option<(&str, &str)> = None;
+        for pin in &snap.provisioned {
+            let key = (pin.function.as_str(), pin.version.as_str());
+            if last_pin.is_some_and(|last| last >= key) {
+                return Err(corrupt(format!("provisioned pin {key:?} is out of order or repeated")));
+            }
+            last_pin = Some(key);
+            validate::function(&pin.function)?;
+            validate::version(&pin.version)?;
+            if pin.count == 0 {
+                return Err(corrupt(format!("provisioned pin {key:?} has count 0")));
+            }
+            validate::time("until_ms", pin.until_ms)?;
+            let fv = core.intern_version(&pin.function, &pin.version);
+            core.set_provisioned(fv, pin.count, pin.until_ms);
         }
         Ok(core)
     }

@@ -1,7 +1,7 @@
 //! The partition's state and the helpers that keep its indexes true.
 //!
 //! Primary state: workers, sandboxes (with their leases), warm-pool order, reserved concurrency,
-//! scale-up windows and three counters (epoch, next sandbox id, next lease seq). Everything else —
+//! provisioned-concurrency pins, scale-up windows and three counters (epoch, next sandbox id, next lease seq). Everything else —
 //! free-memory indexes, per-function counts, the expiry and idle orders — is derived and kept in step
 //! by the helpers here, which are the only code that touches both.
 //!
@@ -113,6 +113,26 @@ pub struct FunctionVersion {
     /// This version's sandboxes (any state) per zone and per worker: zone spread and code locality.
     pub per_zone: FxHashMap<ZoneIdx, u32>,
     pub per_worker: FxHashMap<WorkerIdx, u32>,
+    /// Provisioned concurrency: idle reclaim keeps this many of the version's sandboxes until
+    /// `provisioned_until_ms` (0: no pin).
+    pub provisioned: u32,
+    pub provisioned_until_ms: i64,
+}
+
+impl FunctionVersion {
+    /// The version's sandboxes in any state.
+    pub fn sandbox_count(&self) -> u32 {
+        self.per_zone.values().sum()
+    }
+
+    /// How many of its sandboxes idle reclaim must leave at `now_ms`.
+    pub fn pinned_at(&self, now_ms: i64) -> u32 {
+        if self.provisioned_until_ms > now_ms {
+            self.provisioned
+        } else {
+            0
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -385,6 +405,13 @@ impl Core {
     }
 
     // ---- concurrency ---------------------------------------------------------------------
+
+    /// Pin (or with `count` 0 unpin) a version's sandboxes against idle reclaim.
+    pub fn set_provisioned(&mut self, fv: FvIdx, count: u32, until_ms: i64) {
+        let version = &mut self.versions[fv as usize];
+        version.provisioned = count;
+        version.provisioned_until_ms = if count == 0 { 0 } else { until_ms };
+    }
 
     pub fn set_reserved(&mut self, f: FnIdx, reserved: Option<u32>) {
         let func = &mut self.functions[f as usize];

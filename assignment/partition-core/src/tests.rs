@@ -201,6 +201,46 @@ fn a_record_that_does_not_fit_changes_nothing() {
 }
 
 #[test]
+fn idle_reclaim_leaves_a_pinned_version_its_provisioned_count_until_the_pin_lapses() {
+    let config = Config { idle_keepalive_ms: 100, lease_margin_ms: 0, ..Config::default() };
+    let mut core = core_with(config, &[("w1", "a", 4096)]);
+    let held: Vec<Grant> = (0..3).map(|i| grant(&mut core, "f", 256, i).unwrap().0).collect();
+    let other = grant(&mut core, "g", 256, 3).unwrap().0;
+    for g in held.iter().chain([&other]) {
+        step!(core.release(g.token, "ok", 10));
+    }
+    step!(core.set_provisioned_concurrency("f", "1", 2, 10_000));
+    let destroyed = |records: &[proto::Record]| -> Vec<u64> {
+        records
+            .iter()
+            .filter_map(|r| match &r.kind {
+                Some(Kind::SandboxDestroyed(d)) => Some(d.sandbox_id),
+                _ => None,
+            })
+            .collect()
+    };
+    // Past the keep-alive, f keeps two of its three (the most recently used), g keeps none.
+    let records = core.expire(5000, 10).unwrap();
+    assert_eq!(destroyed(&records).len(), 2);
+    assert!(destroyed(&records).contains(&other.sandbox_id));
+    apply(&mut core, Ok(records));
+    assert_eq!(core.expire(6000, 10).unwrap(), vec![], "the pinned two stay");
+    // The pin survives a snapshot; once it lapses (or is removed) idle reclaim takes the rest.
+    let restored = Core::from_snapshot_bytes(core.config.clone(), &core.snapshot_bytes()).unwrap();
+    assert_eq!(restored.snapshot_bytes(), core.snapshot_bytes());
+    assert_eq!(restored.expire(6000, 10).unwrap(), vec![]);
+    assert_eq!(destroyed(&restored.expire(10_000, 10).unwrap()).len(), 2, "lapsed at until_ms");
+    step!(core.set_provisioned_concurrency("f", "1", 0, 0));
+    assert_eq!(destroyed(&core.expire(6000, 10).unwrap()).len(), 2, "unpinned");
+    // Bad input names the field.
+    for (count, until) in [(-1, 1), (1_001, 1), (1, -1), (1, 1 << 54)] {
+        let err = core.set_provisioned_concurrency("f", "1", count, until).unwrap_err();
+        assert!(matches!(err, CoreError::InvalidArgument(_)), "{err:?}");
+    }
+    assert!(core.set_provisioned_concurrency("f", "", 1, 1).is_err());
+}
+
+#[test]
 fn snapshot_round_trips_and_restore_rejects_inconsistency() {
     let mut core = core_with(Config::default(), &[("w1", "a", 4096), ("w2", "b", 4096)]);
     step!(core.set_reserved_concurrency("f", Some(6)));

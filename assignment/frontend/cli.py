@@ -45,7 +45,18 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--region", default=_env("REGION", "us-east-1"))
     parser.add_argument("--account-id", default=_env("ACCOUNT_ID", "000000000000"))
     parser.add_argument("--account-limit", type=int, default=int(_env("ACCOUNT_LIMIT", "1000") or 1000))
-    parser.add_argument("--provision-interval", type=float, default=float(_env("PROVISION_INTERVAL", "30") or 30))
+    parser.add_argument(
+        "--provision-interval",
+        type=_positive,
+        default=_positive(_env("PROVISION_INTERVAL", "30") or "30"),
+        help="seconds between provisioned-concurrency top-ups; each renews the servers' pin (held 180 s)",
+    )
+    parser.add_argument(
+        "--dead-letter-retention-days",
+        type=_positive,
+        default=_positive(_env("DEAD_LETTER_RETENTION_DAYS", "14") or "14"),
+        help="how long the dead-letter store keeps a failed event (default 14, as SQS at most)",
+    )
     parser.add_argument("--grace", type=float, default=float(_env("GRACE", "10") or 10))
     parser.add_argument("--log-level", default=_env("LOG_LEVEL", "INFO"))
     parser.set_defaults(func=main)
@@ -65,7 +76,19 @@ def config_from_args(args: argparse.Namespace) -> FrontendConfig:
         account_limit=args.account_limit,
         provision_interval_s=args.provision_interval,
         grace_s=args.grace,
+        dead_letter_retention_s=args.dead_letter_retention_days * 86400,
     )
+
+
+def _positive(text: str) -> float:
+    """A number > 0 (an argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, not {text!r}")
+    return value
 
 
 async def run(config: FrontendConfig) -> None:

@@ -481,3 +481,10 @@ class EventStore:
             return int(
                 conn.execute(delete(event_queue).where(and_(q.state != QUEUED, q.finished_ms < before_ms))).rowcount
             )
+
+    def purge_dead_letters(self, *, before_ms: int) -> int:
+        """Delete dead letters stored before ``before_ms`` (past their retention)."""
+        with self._writing() as conn:
+            return int(
+                conn.execute(delete(event_dead_letters).where(event_dead_letters.c.time_ms < before_ms)).rowcount
+            )

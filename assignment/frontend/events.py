@@ -70,6 +70,7 @@ from assignment.frontend.types import (
 from journal.store import Journal
 
 __all__ = [
+    "DEAD_LETTER_RETENTION_S",
     "ConfigOf",
     "EventPoller",
     "EventQueue",
@@ -81,6 +82,10 @@ __all__ = [
 
 log = logging.getLogger("leasehold.events")
 _T = TypeVar("_T")
+
+#: How long the dead-letter store keeps a letter by default: 14 days, the longest an SQS queue (AWS's
+#: dead-letter target) keeps a message.
+DEAD_LETTER_RETENTION_S = 14 * 24 * 3600.0
 
 #: The frontend's synchronous invoke path: ``(function, qualifier, payload, request_id) -> InvokeResult``.
 Invoke = Callable[[str, str, bytes, str], Awaitable[InvokeResult]]
@@ -275,6 +280,7 @@ class EventPoller:
         claim_timeout_s: float = 30.0,
         stop_grace_s: float = 10.0,
         purge_interval_s: float = 60.0,
+        dead_letter_retention_s: float = DEAD_LETTER_RETENTION_S,
         region: str = "us-east-1",
         account_id: str = "000000000000",
         poller_id: str = "",
@@ -284,6 +290,8 @@ class EventPoller:
         queued in this process wake it at once). ``throttle_backoff_s``: first and largest delay after a
         throttle or service error (doubling). ``claim_timeout_s``: how long a claim outlives its
         poller. ``stop_grace_s``: how long :meth:`stop` lets running events finish before giving them back.
+        ``dead_letter_retention_s``: how long a dead letter is kept (then purged, as SQS drops a message
+        past its queue's retention; 14 days, SQS's longest, by default).
         """
         if not retry_intervals_s or any(i < 0 for i in retry_intervals_s):
             raise ValueError("retry_intervals_s must be a non-empty tuple of delays >= 0")
@@ -291,6 +299,8 @@ class EventPoller:
             raise ValueError("concurrency must be >= 1")
         if poll_interval_s <= 0 or claim_timeout_s <= 0 or stop_grace_s < 0 or purge_interval_s <= 0:
             raise ValueError("poll_interval_s, claim_timeout_s, purge_interval_s must be > 0, stop_grace_s >= 0")
+        if not dead_letter_retention_s > 0:
+            raise ValueError("dead_letter_retention_s must be > 0")
         low, high = throttle_backoff_s
         if not 0 <= low <= high:
             raise ValueError("throttle_backoff_s must be (first, largest) with 0 <= first <= largest")
@@ -305,6 +315,7 @@ class EventPoller:
         self.claim_timeout_s = claim_timeout_s
         self.stop_grace_s = stop_grace_s
         self.purge_interval_s = purge_interval_s
+        self.dead_letter_retention_s = dead_letter_retention_s
         self.region = region
         self.account_id = account_id
         self.poller_id = poller_id or f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
@@ -399,8 +410,12 @@ class EventPoller:
                     next_purge = now + self.purge_interval_s
                     before = self.queue.clock() - int(self.queue.dedupe_window_s * 1000)
                     purged = await self._db(self._store.purge, before_ms=before)
-                    if purged:
-                        log.info("event=events_purged poller=%s count=%d", self.poller_id, purged)
+                    before = self.queue.clock() - int(self.dead_letter_retention_s * 1000)
+                    letters = await self._db(self._store.purge_dead_letters, before_ms=before)
+                    if purged or letters:
+                        log.info(
+                            "event=events_purged poller=%s count=%d dead_letters=%d", self.poller_id, purged, letters
+                        )
                 wait_s = min(wait_s, max(0.0, next_renew - time.monotonic()))
             except Exception as exc:  # the database hiccuped: keep polling, never die silently
                 log.warning("event=poll_failed poller=%s error=%r", self.poller_id, exc)

@@ -30,7 +30,7 @@ from assignment.client import AssignmentClient
 from assignment.coordination import connect
 from assignment.coordination.base import Coordinator
 from assignment.frontend.backend import Backend, LeaseBackend
-from assignment.frontend.events import EventPoller, EventQueue
+from assignment.frontend.events import DEAD_LETTER_RETENTION_S, EventPoller, EventQueue
 from assignment.frontend.grpc_api import SERVICE_NAME, FrontendService, add_to_server
 from assignment.frontend.http_api import LambdaHttpApi
 from assignment.frontend.invoker import Invoker
@@ -69,6 +69,8 @@ class FrontendConfig:
     event_retry_intervals_s: tuple[float, ...] = (60.0, 120.0)
     event_concurrency: int = 8
     event_poll_interval_s: float = 1.0
+    #: How long ``leasehold dlq list`` can show a dead letter before it is purged.
+    dead_letter_retention_s: float = DEAD_LETTER_RETENTION_S
     #: Recent invocation logs kept per function for ``leasehold logs``.
     logs_per_function: int = 200
 
@@ -174,6 +176,7 @@ class Frontend:
                 retry_intervals_s=cfg.event_retry_intervals_s,
                 concurrency=cfg.event_concurrency,
                 poll_interval_s=cfg.event_poll_interval_s,
+                dead_letter_retention_s=cfg.dead_letter_retention_s,
                 region=cfg.region,
                 account_id=cfg.account_id,
             )

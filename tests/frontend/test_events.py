@@ -408,6 +408,32 @@ async def test_an_expired_claim_is_taken_over_and_the_old_claimant_writes_nothin
     assert await queue.state_of(request_id) == "done"
 
 
+async def test_dead_letters_are_purged_after_their_retention(events_journal: Journal) -> None:
+    day_ms = 86_400_000
+    now = [int(time.time() * 1000)]
+    queue = EventQueue(events_journal, clock=lambda: now[0])
+    fake = FakeFunctions()
+    fake.behaviours["bad"] = function_error("KeyError", "boom")
+    fake.configs["bad"] = EventInvokeConfig(maximum_retry_attempts=0)
+    old, new = rid(), rid()
+    assert await queue.enqueue("bad", "$LATEST", b"{}", old)
+    async with polling(queue, fake):
+        await settled(queue, old)
+    now[0] += 2 * day_ms
+    assert await queue.enqueue("bad", "$LATEST", b"{}", new)
+    async with polling(queue, fake):
+        await settled(queue, new)
+    assert {letter["request_id"] for letter in await queue.dead_letters("bad")} == {old, new}
+    # A poller keeping letters 1.5 days purges the one stored two days ago and keeps today's.
+    async with polling(queue, fake, dead_letter_retention_s=1.5 * 86_400, purge_interval_s=0.05):
+
+        async def only_new() -> bool:
+            return [letter["request_id"] for letter in await queue.dead_letters("bad")] == [new]
+
+        await wait_for(only_new, 10.0, "the old dead letter to be purged")
+    assert queue.store.purge_dead_letters(before_ms=now[0] - day_ms) == 0
+
+
 async def test_finished_events_are_forgotten_after_the_dedupe_window(events_journal: Journal) -> None:
     queue = EventQueue(events_journal, dedupe_window_s=0.0)
     fake = FakeFunctions()
@@ -511,6 +537,8 @@ def test_destination_names() -> None:
         {"poll_interval_s": 0},
         {"claim_timeout_s": 0},
         {"throttle_backoff_s": (2.0, 1.0)},
+        {"dead_letter_retention_s": 0},
+        {"dead_letter_retention_s": float("nan")},
     ],
 )
 def test_bad_poller_options(sqlite_journal: Journal, options: dict[str, Any]) -> None:

@@ -207,6 +207,8 @@ class PartitionLeader:
         self._sync_lock = asyncio.Lock()
         #: The live workers of the last :meth:`sync_workers` call.
         self.synced_workers: dict[str, WorkerInfo] = {}
+        #: Each live worker's incarnation as this leader last saw it (in memory only).
+        self._incarnations: dict[str, str] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -918,21 +920,37 @@ class PartitionLeader:
     # ------------------------------------------------------------------ workers
 
     async def sync_workers(self, live: Mapping[str, WorkerInfo]) -> None:
-        """Bring the core's workers in line with the live ones: join, update, and drop (failing leases)."""
+        """Bring the core's workers in line with the live ones: join, update, and drop (failing leases).
+
+        A worker that moved (address, zone) or restarted (another incarnation than this leader saw) is
+        dropped and joined again: its sandboxes are gone. Incarnations are not journaled; a new leader
+        adopts what it first sees, and its reconcile with each worker finds what a restart before it lost.
+        """
         self.synced_workers = dict(live)
         async with self._sync_lock:
             core = self.core
             records: list[Record] = []
             current = dict(self._workers)
-            for wid, info in current.items():
+
+            def replaced(wid: str, old: WorkerInfo) -> bool:
                 new = live.get(wid)
-                if new is None or (new.address, new.zone) != (info.address, info.zone):
-                    records += core.leave_worker(wid)
-                    core.apply_all(records[-1:])
-                    self._track(records[-1].encode())
+                if new is None or (new.address, new.zone) != (old.address, old.zone):
+                    return True
+                seen = self._incarnations.get(wid, "")
+                if seen and new.incarnation and new.incarnation != seen:
+                    log.warning("event=worker_restarted partition=%d worker=%s", self.partition, wid)
+                    return True
+                return False
+
+            gone = {wid for wid, info in current.items() if replaced(wid, info)}
+            for wid in sorted(gone):
+                records += core.leave_worker(wid)
+                core.apply_all(records[-1:])
+                self._track(records[-1].encode())
+            self._incarnations = {wid: info.incarnation for wid, info in live.items() if info.incarnation}
             for wid, new in live.items():
                 old = current.get(wid)
-                if old is None or (new.address, new.zone) != (old.address, old.zone):
+                if old is None or wid in gone:
                     rec = core.join_worker(wid, new.zone, new.address, new.capacity_mb)
                 elif new.capacity_mb != old.capacity_mb:
                     rec = core.update_worker(wid, new.capacity_mb, True)

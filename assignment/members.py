@@ -37,12 +37,17 @@ class ServerInfo:
 
 @dataclass(frozen=True, slots=True)
 class WorkerInfo:
-    """A live worker agent: where it listens, its zone and the memory it offers for sandboxes."""
+    """A live worker agent: where it listens, its zone and the memory it offers for sandboxes.
+
+    ``incarnation`` is new with every start of the agent ("" when unknown): a worker that restarted
+    under the same id, faster than its ZooKeeper node disappeared, has lost its sandboxes all the same.
+    """
 
     worker_id: str
     address: str
     zone: str
     capacity_mb: int
+    incarnation: str = ""
 
     def encode(self) -> bytes:
         """JSON bytes, as published in coordination."""
@@ -55,4 +60,5 @@ class WorkerInfo:
         raw = json.loads(data.decode())
         # The worker agent's registrar (workers/registration.py) writes ``memory_mb`` (and extra fields).
         capacity = raw["capacity_mb"] if "capacity_mb" in raw else raw["memory_mb"]
-        return WorkerInfo(str(raw["worker_id"]), str(raw["address"]), str(raw["zone"]), int(capacity))
+        incarnation = str(raw.get("incarnation", ""))
+        return WorkerInfo(str(raw["worker_id"]), str(raw["address"]), str(raw["zone"]), int(capacity), incarnation)

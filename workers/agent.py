@@ -161,7 +161,14 @@ class Agent:
         if iso.bwrap is not None and config.data_dir.resolve() not in iso.hide:
             iso = Isolation(iso.bwrap, (*iso.hide, config.data_dir.resolve()), iso.tmp_mb, iso.nofile, iso.nproc)
         self.isolation = iso
-        self.info = WorkerInfo(config.worker_id or os.uname().nodename, config.address, config.zone, config.memory_mb)
+        self.info = WorkerInfo(
+            config.worker_id or os.uname().nodename,
+            config.address,
+            config.zone,
+            config.memory_mb,
+            # New with every start: a restart under the same id must not pass for the same agent.
+            incarnation=os.urandom(8).hex(),
+        )
 
     @property
     def free_memory_mb(self) -> int:

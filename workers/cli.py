@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
@@ -103,9 +104,8 @@ async def _main(args: argparse.Namespace) -> int:
     agent = Agent(config, registrar)
     server, port = await serve(agent, args.listen)
     if not args.advertise:
-        agent.info = type(agent.info)(
-            agent.info.worker_id or f"{os.uname().nodename}:{port}", f"{host}:{port}", args.zone, args.memory
-        )
+        worker_id = agent.info.worker_id or f"{os.uname().nodename}:{port}"
+        agent.info = dataclasses.replace(agent.info, worker_id=worker_id, address=f"{host}:{port}")
     cleaned = await agent.start()
     logging.info(
         "event=worker_config listen=%s zone=%s memory_mb=%d data_dir=%s bwrap=%s zk=%s assignment=%s cleaned=%d "

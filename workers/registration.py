@@ -50,12 +50,13 @@ def split_chroot(hosts: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class WorkerInfo:
-    """What identifies a worker to the cluster."""
+    """What identifies a worker to the cluster; ``incarnation`` is new with every start of the agent."""
 
     worker_id: str
     address: str
     zone: str
     memory_mb: int
+    incarnation: str = ""
 
 
 class Registrar(Protocol):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -150,6 +151,32 @@ async def test_ensure_warm_tops_up_to_count_and_leaves_them_idle(make: Make) -> 
     warm = [await leader.acquire(cold()) for _ in range(5)]
     assert not any(g.cold for g in warm)
     assert await leader.ensure_warm(cold(version="2"), 0) == (0, 0)
+
+
+async def test_a_worker_restarted_under_its_id_loses_its_sandboxes_and_leases(make: Make) -> None:
+    leader = await make(FakeWorkers())
+    first = {"w1": replace(W1, incarnation="boot-1"), "w2": replace(W2, incarnation="boot-7")}
+    seq = leader.last_seq
+    await leader.sync_workers(first)  # incarnations this leader had not seen are adopted, nothing changes
+    assert leader.last_seq == seq
+    grants = [await leader.acquire(cold()) for _ in range(4)]
+    on = {w: [g for g in grants if g.worker_id == w] for w in ("w1", "w2")}
+    assert on["w1"], "zone spread puts sandboxes on both workers"
+    assert on["w2"], "zone spread puts sandboxes on both workers"
+    for grant in on["w2"]:
+        await leader.release(grant.token, "ok")
+    await leader.sync_workers({**first, "w2": replace(W2, incarnation="boot-8")})  # w2 restarted
+    boxes = leader.core.state()["sandboxes"].values()
+    assert sorted(b[0] for b in boxes) == ["w1"] * len(on["w1"]), "w2's sandboxes are gone, w1's stay"
+    assert "w2" in leader.core.state()["workers"], "and w2 is back, empty"
+    await leader.sync_workers({**first, "w2": replace(W2, incarnation="boot-8")})
+    assert len(leader.core.state()["sandboxes"]) == len(on["w1"]), "the same incarnation again changes nothing"
+    await leader.sync_workers(
+        {**first, "w1": replace(W1, incarnation="boot-2"), "w2": replace(W2, incarnation="boot-8")}
+    )
+    assert leader.core.state()["sandboxes"] == {}
+    with pytest.raises(LeaseGone):
+        await leader.release(on["w1"][0].token, "ok")
 
 
 async def test_provisioned_sandboxes_outlast_idle_reclaim_and_failover_until_the_pin_lapses(make: Make) -> None:

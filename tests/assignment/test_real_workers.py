@@ -115,12 +115,15 @@ class Agents:
         self.folder, self.zk, self.code_store = folder, zk, code_store
         self.started: list[AgentProcess] = []
 
-    def start(self, worker_id: str, zone: str, memory_mb: int = 2048) -> AgentProcess:
+    def start(
+        self, worker_id: str, zone: str, memory_mb: int = 2048, *, session_s: float = 2, port: int = 0, run: int = 0
+    ) -> AgentProcess:
+        """Start an agent; ``port`` fixes where it listens, ``run`` > 0 gives a restart its own data dir."""
         agent = start_agent(
-            self.folder / worker_id,
+            self.folder / (f"{worker_id}-{run}" if run else worker_id),
             memory_mb,
-            *("--zk", self.zk, "--zk-session-timeout", "2", "--worker-id", worker_id, "--zone", zone),
-            *("--code-store", self.code_store),
+            *("--zk", self.zk, "--zk-session-timeout", str(session_s), "--worker-id", worker_id, "--zone", zone),
+            *("--code-store", self.code_store, "--listen", f"127.0.0.1:{port}"),
         )
         self.started.append(agent)
         return agent
@@ -271,6 +274,47 @@ async def test_leases_on_real_workers(servers: Servers, agents: Agents, blob: st
         for held in (warm, fresh):
             assert await client.release(held, "ok")
         assert await listed(survivor) == {warm.sandbox_id, fresh.sandbox_id}
+
+
+def journaled(url: str, partition: int, kind: str, after_seq: int) -> Callable[[], Awaitable[bool | None]]:
+    """Whether the partition's journal holds a record of ``kind`` after ``after_seq``."""
+
+    async def check() -> bool | None:
+        def read() -> bool:
+            with Journal.open(url, migrate=False) as journal:
+                entries = journal.read(partition, after_seq=after_seq)
+                return any(records_pb2.Record.FromString(e.payload).WhichOneof("kind") == kind for e in entries)
+
+        return True if await asyncio.to_thread(read) else None
+
+    return check
+
+
+async def test_a_worker_restarted_faster_than_its_session_expires_is_not_trusted_with_old_sandboxes(
+    servers: Servers, agents: Agents, blob: str
+) -> None:
+    # A long session: the killed agent's node outlives the restart, which takes the same id and port, so
+    # only the agent's new incarnation tells the leader that its sandboxes are gone.
+    first = agents.start("w1", "zone-a", session_s=60)
+    server = servers.start("s1", partitions=PARTITIONS, workers="grpc")
+    await asyncio.to_thread(server.wait_serving)
+    sandbox = template(blob)
+    partition = partition_of("hello", PARTITIONS)
+    async with AssignmentClient([server.address]) as client:
+        lease = await acquire_when_ready(client, "hello", sandbox)
+        assert (await invoke(lease, 1, 2))["sum"] == 3
+        assert await client.release(lease, "ok")
+        with Journal.open(servers.journal, migrate=False) as journal:
+            seq = journal.info(partition).last_seq
+        first.proc.kill()
+        first.proc.wait(30)
+        agents.start("w1", "zone-a", session_s=60, port=first.port, run=2)
+        await until(journaled(servers.journal, partition, "worker_left", seq), 30, "the leader to drop w1's sandboxes")
+        again = await client.acquire("hello", "1", 128, 3000, sandbox=sandbox, deadline_s=30)
+        assert again.cold, "the old sandbox died with the old agent"
+        assert again.worker_address == lease.worker_address
+        assert (await invoke(again, 2, 3))["sum"] == 5
+        assert await client.release(again, "ok")
 
 
 async def test_bad_templates_and_reconcile_after_restart(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -233,8 +234,11 @@ def test_provisioned_concurrency_keeps_n_sandboxes_warm(lam: LambdaClient) -> No
         raise AssertionError("provisioned concurrency never became READY")
     assert config["AllocatedProvisionedConcurrentExecutions"] == 3
 
+    together = threading.Barrier(3)
+
     def call(_: int) -> tuple[str, str]:
-        answer = lam.invoke(FunctionName="provisioned", Qualifier="1", Payload=b'{"sleep": 0.5}')
+        together.wait(30)  # the three start at once and each holds its sandbox a second: they overlap
+        answer = lam.invoke(FunctionName="provisioned", Qualifier="1", Payload=b'{"sleep": 1.0}')
         return headers(dict(answer))["x-leasehold-cold-start"], json.loads(answer["Payload"].read())["sandbox"]
 
     with ThreadPoolExecutor(3) as pool:

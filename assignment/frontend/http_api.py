@@ -477,9 +477,10 @@ class LambdaHttpApi:
             apply_on = snap.string("ApplyOn", required=True, pattern="PublishedVersions|None")
             changes["snap_start"] = apply_on == "PublishedVersions"
         if fields.has("Architectures"):
-            for arch in fields.strings("Architectures", max_items=1):
+            # The model's enum first (ValidationException), then what this platform runs.
+            for arch in fields.choices("Architectures", allowed=_ARCHITECTURES, max_items=1):
                 if arch != "x86_64":
-                    raise InvalidParameterValueException(f"Architecture {arch[:20]} is not supported")
+                    raise InvalidParameterValueException(f"Architecture {arch} is not supported")
         if changes.get("runtime", "").startswith("python") and creating and not changes.get("handler"):
             raise InvalidParameterValueException("A handler is required for the python runtimes")
         return changes

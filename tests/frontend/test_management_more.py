@@ -57,6 +57,19 @@ def create(lam: LambdaClient, name: str) -> None:
     )
 
 
+def create_body(name: str, **fields: object) -> bytes:
+    """A raw CreateFunction body for a small python function, with ``fields`` added."""
+    doc = {
+        "FunctionName": name,
+        "Runtime": "python3.12",
+        "Role": ROLE,
+        "Handler": "app.handler",
+        "Code": {"ZipFile": base64.b64encode(CODE).decode()},
+        **fields,
+    }
+    return json.dumps(doc).encode()
+
+
 def publish_versions(lam: LambdaClient, name: str, count: int) -> None:
     """Publish ``count`` versions, each differing from the one before (the timeout alternates)."""
     for i in range(count):
@@ -493,15 +506,8 @@ def test_garbage_layer_marker_on_list_layers_is_just_a_name(lam: LambdaClient, l
 
 @pytest.mark.parametrize("number", ["\u00b2", "9" * 25, "0", "-1", "01"])
 def test_functions_refuse_layer_arns_with_bad_numbers(endpoint: str, number: str) -> None:
-    doc = {
-        "FunctionName": "mm-bad-layer",
-        "Runtime": "python3.12",
-        "Role": ROLE,
-        "Handler": "app.handler",
-        "Code": {"ZipFile": base64.b64encode(CODE).decode()},
-        "Layers": [f"{LAYER_ARN}mm-lib:{number}"],
-    }
-    answer = raw_request(endpoint, "POST", "/2015-03-31/functions", json.dumps(doc).encode())
+    doc = create_body("mm-bad-layer", Layers=[f"{LAYER_ARN}mm-lib:{number}"])
+    answer = raw_request(endpoint, "POST", "/2015-03-31/functions", doc)
     assert "does not exist" in user_error(answer, "InvalidParameterValueException")
 
 
@@ -736,3 +742,24 @@ def test_layer_rows_written_before_architectures_read_back_with_defaults(
     assert item["CompatibleArchitectures"] == []
     assert lam.list_layer_versions(LayerName="mm-old", CompatibleArchitecture="x86_64")["LayerVersions"] == []
     assert lam.publish_layer_version(LayerName="mm-old", Content={"ZipFile": layer_zip(61)})["Version"] == 2
+
+
+# ---------------------------------------------------------------------- CreateFunction Architectures
+
+
+@pytest.mark.parametrize(
+    ("architectures", "expected"),
+    [
+        (["sparc"], "ValidationException"),
+        (["X86_64"], "ValidationException"),
+        (["x86_64", "x86_64"], "ValidationException"),
+        (["arm64"], "InvalidParameterValueException"),
+        ("x86_64", "InvalidParameterValueException"),
+        ([None], "InvalidParameterValueException"),
+    ],
+)
+def test_create_function_architectures_follow_the_model(endpoint: str, architectures: object, expected: str) -> None:
+    body = create_body("mm-arch-fn", Architectures=architectures)
+    answer = raw_request(endpoint, "POST", "/2015-03-31/functions", body)
+    user_error(answer, expected)
+    assert raw_request(endpoint, "GET", "/2015-03-31/functions/mm-arch-fn")[0] == 404, "nothing was created"

@@ -772,11 +772,7 @@ class PartitionLeader:
         except InvalidArgument as exc:
             field = _field_of(exc)
             raise BadArgument(field if field in ("function", "reserved") else "reserved", str(exc)) from None
-        self._enter()
-        try:
-            await self._change(records)
-        finally:
-            self._leave()
+        await self._busy_change(records)
         log.info("event=concurrency_set partition=%d function=%s reserved=%s", self.partition, function, reserved)
 
     async def _pin(self, function: str, version: str, count: int) -> None:
@@ -799,11 +795,7 @@ class PartitionLeader:
                 records = core.set_provisioned(function, version, count, now + hold_ms)
             except InvalidArgument as exc:
                 raise BadArgument(_field_of(exc) or "count", str(exc)) from None
-        self._enter()
-        try:
-            await self._change(records)
-        finally:
-            self._leave()
+        await self._busy_change(records)
         log.info(
             "event=provisioned_pin partition=%d function=%s version=%s count=%d",
             self.partition,
@@ -907,6 +899,14 @@ class PartitionLeader:
             self._leave()
         if outcome not in _REUSABLE and sandbox is not None and box is not None:
             self._worker_call("destroy", box.worker_id, sandbox)
+
+    async def _busy_change(self, records: list[Record]) -> None:
+        """:meth:`_change` as a request's work, which a graceful stop waits for."""
+        self._enter()
+        try:
+            await self._change(records)
+        finally:
+            self._leave()
 
     def _enter(self) -> None:
         self._busy += 1

@@ -299,8 +299,8 @@ class EventPoller:
             raise ValueError("concurrency must be >= 1")
         if poll_interval_s <= 0 or claim_timeout_s <= 0 or stop_grace_s < 0 or purge_interval_s <= 0:
             raise ValueError("poll_interval_s, claim_timeout_s, purge_interval_s must be > 0, stop_grace_s >= 0")
-        if not dead_letter_retention_s > 0:
-            raise ValueError("dead_letter_retention_s must be > 0")
+        if not 0 < dead_letter_retention_s < float("inf"):
+            raise ValueError("dead_letter_retention_s must be > 0 and finite")
         low, high = throttle_backoff_s
         if not 0 <= low <= high:
             raise ValueError("throttle_backoff_s must be (first, largest) with 0 <= first <= largest")
@@ -378,6 +378,15 @@ class EventPoller:
 
     # ------------------------------------------------------------------ the loop
 
+    async def _purge(self) -> None:
+        """Forget finished events past their dedupe window and dead letters past their retention."""
+        now_ms = self.queue.clock()
+        purged = await self._db(self._store.purge, before_ms=now_ms - int(self.queue.dedupe_window_s * 1000))
+        before_ms = now_ms - int(self.dead_letter_retention_s * 1000)
+        letters = await self._db(self._store.purge_dead_letters, before_ms=before_ms)
+        if purged or letters:
+            log.info("event=events_purged poller=%s count=%d dead_letters=%d", self.poller_id, purged, letters)
+
     async def _run(self) -> None:
         lease_ms = int(self.claim_timeout_s * 1000)
         renew_every = self.claim_timeout_s / 3
@@ -408,14 +417,7 @@ class EventPoller:
                         log.warning("event=claims_lost poller=%s lost=%d", self.poller_id, len(held) - kept)
                 if now >= next_purge:
                     next_purge = now + self.purge_interval_s
-                    before = self.queue.clock() - int(self.queue.dedupe_window_s * 1000)
-                    purged = await self._db(self._store.purge, before_ms=before)
-                    before = self.queue.clock() - int(self.dead_letter_retention_s * 1000)
-                    letters = await self._db(self._store.purge_dead_letters, before_ms=before)
-                    if purged or letters:
-                        log.info(
-                            "event=events_purged poller=%s count=%d dead_letters=%d", self.poller_id, purged, letters
-                        )
+                    await self._purge()
                 wait_s = min(wait_s, max(0.0, next_renew - time.monotonic()))
             except Exception as exc:  # the database hiccuped: keep polling, never die silently
                 log.warning("event=poll_failed poller=%s error=%r", self.poller_id, exc)

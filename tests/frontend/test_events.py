@@ -539,6 +539,7 @@ def test_destination_names() -> None:
         {"throttle_backoff_s": (2.0, 1.0)},
         {"dead_letter_retention_s": 0},
         {"dead_letter_retention_s": float("nan")},
+        {"dead_letter_retention_s": float("inf")},
     ],
 )
 def test_bad_poller_options(sqlite_journal: Journal, options: dict[str, Any]) -> None:

@@ -313,6 +313,21 @@ class Differential(RuleBasedStateMachine):
         )
         self.both("set_provisioned", function, version, count, until)
 
+    def idle_versions(self) -> list[tuple[str, str]]:
+        return sorted({(s[1], s[2]) for s in self.ref.state()["sandboxes"].values() if s[4] == "idle"})
+
+    @precondition(lambda self: self.idle_versions())
+    @rule(data=st.data())
+    def pin_then_reclaim(self, data: st.DataObject) -> None:
+        """Pin a version with idle sandboxes at about its size, then run idle reclaim past the keep-alive:
+        where the pin must stop it exactly (random rules alone rarely line these up)."""
+        function, version = data.draw(st.sampled_from(self.idle_versions()), label="version")
+        size = sum(1 for s in self.ref.state()["sandboxes"].values() if (s[1], s[2]) == (function, version))
+        count = data.draw(st.sampled_from([max(size - 1, 1), size, size + 1]), label="count")
+        self.both("set_provisioned", function, version, count, END_OF_TIME)
+        self.now = min(self.now + self.config["idle_keepalive_ms"] + 1, END_OF_TIME - 1)
+        self.both("expire", self.now)
+
     @rule(
         data=st.data(),
         function=names(FUNCTIONS),

@@ -29,7 +29,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -209,6 +209,8 @@ class PartitionLeader:
         self.synced_workers: dict[str, WorkerInfo] = {}
         #: Each live worker's incarnation as this leader last saw it (in memory only).
         self._incarnations: dict[str, str] = {}
+        #: Names of the sandboxes dropped with each worker that left, destroyed there if it comes back.
+        self._dropped: dict[str, set[str]] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -367,13 +369,7 @@ class PartitionLeader:
             if listing is None:
                 continue
             names = {s.sandbox_id for s in listing.sandboxes}
-            for name in names:
-                parsed = parse_sandbox_name(name)
-                if parsed is None or parsed[0] != self.partition:
-                    continue
-                box = boxes.get(parsed[1])
-                if box is None or box[0] != worker_id:
-                    orphans.append((info.address, name))
+            orphans += self._orphans(worker_id, info.address, names, boxes)
             vanished += [
                 sid
                 for sid, box in boxes.items()
@@ -382,9 +378,7 @@ class PartitionLeader:
         if vanished:
             now = self._now()
             await self._change([r for sid in sorted(vanished) for r in core.destroy(sid, "vanished", now)])
-        for address, name in orphans:
-            with contextlib.suppress(WorkerRefused):
-                await self.workers.destroy_sandbox(address, name)
+        await self._destroy_all(orphans)
         if vanished or orphans:
             log.info(
                 "event=workers_reconciled partition=%d vanished=%d orphans_destroyed=%d",
@@ -392,6 +386,40 @@ class PartitionLeader:
                 len(vanished),
                 len(orphans),
             )
+
+    def _orphans(
+        self, worker_id: str, address: str, names: set[str], boxes: Mapping[int, tuple[Any, ...]]
+    ) -> list[tuple[str, str]]:
+        """``(address, name)`` of the listed sandboxes of this partition the core does not have there."""
+        found = []
+        for name in sorted(names):
+            parsed = parse_sandbox_name(name)
+            if parsed is None or parsed[0] != self.partition:
+                continue
+            box = boxes.get(parsed[1])
+            if box is None or box[0] != worker_id:
+                found.append((address, name))
+        return found
+
+    async def _destroy_all(self, sandboxes: list[tuple[str, str]]) -> None:
+        for address, name in sandboxes:
+            with contextlib.suppress(WorkerRefused):
+                await self.workers.destroy_sandbox(address, name)
+
+    async def _clean_joined(self, joined: Mapping[str, WorkerInfo]) -> None:
+        """Destroy what workers that joined again while this leader serves still hold of the sandboxes it
+        dropped when they left (a session that expired while the agent lived on): nothing would ever reuse
+        or reclaim them. Only those: what the worker lists is matched against this leader's own record of
+        what it dropped, never against its view of the partition, which a newer leader may have outgrown."""
+        listings = await asyncio.gather(*(self._list(info.address) for info in joined.values()))
+        orphans: list[tuple[str, str]] = []
+        for (worker_id, info), listing in zip(joined.items(), listings, strict=True):
+            dropped = self._dropped.pop(worker_id, set())
+            if listing is not None:
+                orphans += [(info.address, s.sandbox_id) for s in listing.sandboxes if s.sandbox_id in dropped]
+        await self._destroy_all(orphans)
+        if orphans:
+            log.info("event=joined_workers_cleaned partition=%d orphans_destroyed=%d", self.partition, len(orphans))
 
     async def stop(self, grace_s: float = 5.0) -> None:
         """Stop granting, let in-flight operations finish (up to ``grace_s``), stop background work."""
@@ -944,14 +972,20 @@ class PartitionLeader:
 
             gone = {wid for wid, info in current.items() if replaced(wid, info)}
             for wid in sorted(gone):
+                names = {
+                    sandbox_name(self.partition, sid) for sid, box in self._sandboxes.items() if box.worker_id == wid
+                }
+                self._dropped.setdefault(wid, set()).update(names)
                 records += core.leave_worker(wid)
                 core.apply_all(records[-1:])
                 self._track(records[-1].encode())
             self._incarnations = {wid: info.incarnation for wid, info in live.items() if info.incarnation}
+            joined: dict[str, WorkerInfo] = {}
             for wid, new in live.items():
                 old = current.get(wid)
                 if old is None or wid in gone:
                     rec = core.join_worker(wid, new.zone, new.address, new.capacity_mb)
+                    joined[wid] = new
                 elif new.capacity_mb != old.capacity_mb:
                     rec = core.update_worker(wid, new.capacity_mb, True)
                 else:
@@ -965,6 +999,8 @@ class PartitionLeader:
                 log.info(
                     "event=workers_synced partition=%d workers=%d records=%d", self.partition, len(live), len(records)
                 )
+            if joined and self.state == "serving":  # at start, the reconcile before serving does this
+                self._spawn(self._clean_joined(joined))
 
     def _worker_call(self, op: Literal["destroy", "reset"], worker_id: str, sandbox_id: int) -> None:
         worker = self._workers.get(worker_id)
@@ -997,7 +1033,11 @@ class PartitionLeader:
                 with contextlib.suppress(WorkerRefused):
                     await self.workers.destroy_sandbox(worker.address, name)
 
-        task = asyncio.get_running_loop().create_task(run())
+        self._spawn(run())
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in the background; stop waits for it (within its grace), then cancels it."""
+        task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -4,6 +4,7 @@ reconcile with what the workers report when a leader takes over."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
@@ -255,6 +256,29 @@ async def test_takeover_reconciles_with_what_the_workers_hold(make: Make) -> Non
     again = await successor.acquire(cold())
     assert not again.cold
     assert again.sandbox_id == kept.sandbox_id
+
+
+async def test_a_worker_back_from_an_expired_session_loses_what_the_leader_dropped(make: Make) -> None:
+    workers = FakeWorkers(report=True)
+    leader = await make(workers)
+    grants = [await leader.acquire(cold()) for _ in range(4)]
+    on_w1 = {g.sandbox_name for g in grants if g.worker_id == "w1"}
+    assert on_w1, "zone spread puts sandboxes on w1"
+    others = {sandbox_name(P + 1, 1), "not-ours"}
+    workers.sandboxes[W1.address] |= others
+    await leader.sync_workers({"w2": W2})  # w1's session expired: the leader drops its sandboxes...
+    assert workers.sandboxes[W1.address] >= on_w1, "...which the agent, alive, still holds"
+    await leader.sync_workers(LIVE)  # w1 registers again
+    deadline = time.monotonic() + 10
+    while workers.sandboxes[W1.address] & on_w1:
+        assert time.monotonic() < deadline, "the dropped sandboxes were never destroyed on w1"
+        await asyncio.sleep(0.01)
+    assert workers.sandboxes[W1.address] == others, "other partitions' sandboxes and foreign names stay"
+    # What the leader made there since the join is its own: a later cleaning keeps it.
+    fresh = {g.sandbox_name for g in [await leader.acquire(cold()) for _ in range(4)] if g.worker_id == "w1"}
+    assert fresh
+    await leader._clean_joined({"w1": W1})
+    assert workers.sandboxes[W1.address] == others | fresh
 
 
 async def test_takeover_leaves_an_unreachable_worker_to_membership(make: Make) -> None:

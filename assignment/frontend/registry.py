@@ -25,7 +25,7 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -787,41 +787,41 @@ class Registry:
     ) -> list[LayerVersion]:
         """A layer's versions (those listing ``runtime`` and ``architecture``, each if given), newest first; with
         ``before`` only those older than that version number; at most ``limit``."""
-        found: list[LayerVersion] = []
         with self.journal.reader.connect() as conn:
             query = select(layer_versions).where(layer_versions.c.name == name, layer_versions.c.sha256 != _DELETED)
             if before is not None:
                 query = query.where(layer_versions.c.version < before)
-            for row in conn.execute(query.order_by(layer_versions.c.version.desc())):
-                layer = self._row_to_layer(row)
-                if not layer.matches(runtime, architecture):
-                    continue
-                found.append(layer)
-                if len(found) >= limit:
-                    break
-        return found
+            rows = conn.execute(query.order_by(layer_versions.c.version.desc()))
+            return self._matching(rows, limit, runtime, architecture, newest_per_name=False)
 
     def layers(
         self, *, marker: str = "", limit: int = 50, runtime: str = "", architecture: str = ""
     ) -> list[LayerVersion]:
         """The newest version of each layer (the newest listing ``runtime`` and ``architecture``, each if
         given), by layer name after ``marker``; at most ``limit`` layers."""
-        found: list[LayerVersion] = []
         with self.journal.reader.connect() as conn:
             rows = conn.execute(
                 select(layer_versions)
                 .where(layer_versions.c.name > marker, layer_versions.c.sha256 != _DELETED)
                 .order_by(layer_versions.c.name, layer_versions.c.version.desc())
             )
-            for row in rows:
-                if found and found[-1].name == row.name:
-                    continue
-                layer = self._row_to_layer(row)
-                if not layer.matches(runtime, architecture):
-                    continue
-                found.append(layer)
-                if len(found) >= limit:
-                    break
+            return self._matching(rows, limit, runtime, architecture, newest_per_name=True)
+
+    def _matching(
+        self, rows: Iterable[Any], limit: int, runtime: str, architecture: str, *, newest_per_name: bool
+    ) -> list[LayerVersion]:
+        """Up to ``limit`` layer versions of ``rows`` (in their order) that match the filters; with
+        ``newest_per_name`` only the first match of each layer name (rows come newest first per name)."""
+        found: list[LayerVersion] = []
+        for row in rows:
+            if newest_per_name and found and found[-1].name == row.name:
+                continue
+            layer = self._row_to_layer(row)
+            if not layer.matches(runtime, architecture):
+                continue
+            found.append(layer)
+            if len(found) >= limit:
+                break
         return found
 
     def delete_layer_version(self, name: str, version: int) -> None:

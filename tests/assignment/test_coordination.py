@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,18 +15,11 @@ from assignment.leader import AcquireArgs
 from assignment.members import ServerInfo, WorkerInfo
 from assignment.server import AssignmentServer, ServerConfig
 from tests.assignment.doubles import FakeWorkers
+from tests.assignment.polling import until
 from tests.harness.proxy import TcpProxy
 from tests.harness.zookeeper import ZooKeeperCluster
 
 PARTITIONS = 2
-
-
-async def until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 async def start_server(hosts: str, tmp_path: Path, session_timeout_s: float) -> AssignmentServer:

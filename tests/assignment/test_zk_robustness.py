@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,18 +22,10 @@ from assignment.host import HostConfig
 from assignment.members import WorkerInfo
 from assignment.server import AssignmentServer, ServerConfig
 from tests.assignment.doubles import FakeWorkers
+from tests.assignment.polling import until
 from tests.harness.proxy import TcpProxy
 
 PARTITIONS = 2
-
-
-async def until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    """Poll ``condition`` until it holds; fail after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture

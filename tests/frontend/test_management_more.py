@@ -15,6 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 from mypy_boto3_lambda import LambdaClient
 from mypy_boto3_lambda.literals import RuntimeType
+from mypy_boto3_lambda.type_defs import FunctionConfigurationResponseTypeDef
 from sqlalchemy import insert
 
 from assignment.dev import DevPlatform
@@ -50,10 +51,10 @@ def code_of(caught: pytest.ExceptionInfo[ClientError]) -> str:
     return str(caught.value.response["Error"]["Code"])
 
 
-def create(lam: LambdaClient, name: str) -> None:
-    """A small python function."""
-    lam.create_function(
-        FunctionName=name, Runtime="python3.12", Role=ROLE, Handler="app.handler", Code={"ZipFile": CODE}
+def create(lam: LambdaClient, name: str, **fields: Any) -> FunctionConfigurationResponseTypeDef:
+    """A small python function (with ``fields`` added to CreateFunction)."""
+    return lam.create_function(
+        FunctionName=name, Runtime="python3.12", Role=ROLE, Handler="app.handler", Code={"ZipFile": CODE}, **fields
     )
 
 
@@ -402,14 +403,7 @@ def test_list_layer_versions_and_layers(lam: LambdaClient, layer: str) -> None:
 def test_delete_layer_version_is_idempotent_and_numbers_are_not_reused(lam: LambdaClient) -> None:
     first = lam.publish_layer_version(LayerName="mm-gone", Content={"ZipFile": layer_zip(20)})
     lam.publish_layer_version(LayerName="mm-gone", Content={"ZipFile": layer_zip(21)})
-    create_uses = lam.create_function(
-        FunctionName="mm-layered",
-        Runtime="python3.12",
-        Role=ROLE,
-        Handler="app.handler",
-        Code={"ZipFile": CODE},
-        Layers=[first["LayerVersionArn"]],
-    )
+    create_uses = create(lam, "mm-layered", Layers=[first["LayerVersionArn"]])
     for _ in range(2):
         answer = lam.delete_layer_version(LayerName="mm-gone", VersionNumber=2)
         assert answer["ResponseMetadata"]["HTTPStatusCode"] == 204
@@ -424,14 +418,7 @@ def test_delete_layer_version_is_idempotent_and_numbers_are_not_reused(lam: Lamb
     kept = lam.get_function_configuration(FunctionName="mm-layered")["Layers"]
     assert kept == create_uses["Layers"]
     with pytest.raises(ClientError) as caught:
-        lam.create_function(
-            FunctionName="mm-layered-late",
-            Runtime="python3.12",
-            Role=ROLE,
-            Handler="app.handler",
-            Code={"ZipFile": CODE},
-            Layers=[first["LayerVersionArn"]],
-        )
+        create(lam, "mm-layered-late", Layers=[first["LayerVersionArn"]])
     assert code_of(caught) == "InvalidParameterValueException"
     assert [(i["LayerName"], i["LatestMatchingVersion"]["Version"]) for i in lam.list_layers()["Layers"]].count(
         ("mm-gone", 3)

@@ -120,7 +120,10 @@ class CoreError(Exception):
     """Base of every error the core raises."""
 
 class InvalidArgument(CoreError, ValueError):
-    """An argument is malformed or out of range; the message names it."""
+    """An argument is malformed or out of range; the message is ``"{field} {why}"``."""
+
+    #: The parameter at fault (``"memory_mb"``, ``"token"``, ...), as data: map it, never parse the message.
+    field: str
 
 class InvalidState(CoreError):
     """The request does not fit the current state (e.g. no epoch started, sandbox not creating)."""
@@ -195,6 +198,45 @@ class Decision:
         """Cold only: the next-best workers, best first, to try if the chosen one refuses."""
 
 @final
+class WorkerView:
+    """A worker as the partition knows it (:meth:`PartitionCore.worker`)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def zone(self) -> str: ...
+    @property
+    def address(self) -> str: ...
+    @property
+    def capacity_mb(self) -> int: ...
+    @property
+    def used_mb(self) -> int: ...
+    @property
+    def healthy(self) -> bool: ...
+
+SandboxState = Literal["creating", "idle", "busy", "resetting"]
+
+class SandboxView:
+    """A sandbox as the partition knows it (:meth:`PartitionCore.sandbox`)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def worker_id(self) -> str: ...
+    @property
+    def function(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def memory_mb(self) -> int: ...
+    @property
+    def state(self) -> SandboxState: ...
+    @property
+    def last_used_ms(self) -> int: ...
+    @property
+    def lease(self) -> tuple[int, int, int] | None:
+        """``(epoch, seq, expiry_ms)`` while the sandbox holds a lease."""
+
 class PartitionCore:
     """The state of one partition and every decision about it."""
 
@@ -294,8 +336,26 @@ class PartitionCore:
     def restore(self, data: bytes) -> None:
         """Replace the whole state with a snapshot's, or raise :class:`CorruptSnapshot` and keep it."""
 
+    # Narrow queries: what a leader asks between decisions, without copying the state.
+    def worker(self, worker_id: str) -> WorkerView | None:
+        """The worker with that id, if it has joined."""
+    def worker_ids(self) -> list[str]:
+        """The joined workers' ids, sorted."""
+    def sandbox(self, sandbox_id: int) -> SandboxView | None:
+        """The sandbox with that id, if it exists."""
+    def lease_sandbox(self, seq: int) -> int | None:
+        """The id of the sandbox holding the active lease with that seq (seqs are unique across epochs)."""
+    def sandboxes_on(self, worker_id: str) -> list[int]:
+        """The ids of a worker's sandboxes, sorted (empty for a worker that has not joined)."""
+    def creating(self) -> list[int]:
+        """The ids of the sandboxes still being created, sorted."""
+    def version_sandboxes(self, function: str, version: str, memory_mb: int) -> tuple[int, int]:
+        """``(all, idle)``: the version's sandboxes of that memory size."""
+    def provisioned_pin(self, function: str, version: str) -> tuple[int, int] | None:
+        """The version's provisioned pin ``(count, until_ms)``, if it has one."""
     def state(self) -> dict[str, Any]:
-        """The primary state as plain data (for tests, debugging and ``leasehold journal``).
+        """The primary state as plain data, for tests, debugging and ``leasehold journal`` only: production
+        code asks the narrow queries above.
 
         ``{"epoch", "next_sandbox_id", "next_lease_seq",
         "workers": {id: (zone, address, capacity_mb, used_mb, healthy)},

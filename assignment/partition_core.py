@@ -1,7 +1,9 @@
 """The partition core: one partition's leases, warm pools, placement and concurrency limits.
 
-This module is the only importer of the Rust extension ``assignment._core``; everything else imports
-the names from here. The semantics are documented in ``assignment/_core.pyi`` and ARCHITECTURE.md.
+This module is the only importer of the Rust extension ``assignment._core`` in the ``assignment``
+package; everything else imports the names from here. The semantics are documented in
+``assignment/_core.pyi`` and ARCHITECTURE.md. It is also the one place where a core error becomes an
+error of the assignment service (:func:`service_error`): callers never read a core error's message.
 
 Example: a leader decides, applies, journals, then answers::
 
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     # Literal aliases exist only in the stub: re-exported here for annotations.
-    from assignment._core import DestroyReason, Outcome, RecordKind, ThrottleReason  # noqa: F401
+    from assignment._core import DestroyReason, Outcome, RecordKind, SandboxState, ThrottleReason  # noqa: F401
 
 from assignment._core import (
     CoreError,
@@ -31,12 +33,15 @@ from assignment._core import (
     NoCapacity,
     PartitionCore,
     Record,
+    SandboxView,
     StaleLease,
     UnknownLease,
     UnknownSandbox,
     UnknownWorker,
+    WorkerView,
     check_record_rows,
 )
+from assignment.errors import AssignmentError, BadArgument, LeaseGone, Recovering, UnknownLeaseToken
 
 __all__ = [
     "CoreError",
@@ -48,9 +53,29 @@ __all__ = [
     "NoCapacity",
     "PartitionCore",
     "Record",
+    "SandboxView",
     "StaleLease",
     "UnknownLease",
     "UnknownSandbox",
     "UnknownWorker",
+    "WorkerView",
     "check_record_rows",
+    "service_error",
 ]
+
+
+def service_error(exc: CoreError, partition: int, *, of_lease: bool = False) -> AssignmentError:
+    """What the assignment service answers for a core error of a client's request.
+
+    ``of_lease``: the request names a lease (Release), so a lease in the wrong state (its sandbox still
+    being created) means the lease is gone; elsewhere a state the request does not fit means the partition
+    is not ready (no epoch started yet) and the caller should retry. Anything else the core raises for a
+    request is a broken invariant: the partition is recovered rather than answered.
+    """
+    if isinstance(exc, InvalidArgument):
+        return BadArgument(exc.field, str(exc))
+    if isinstance(exc, UnknownLease):
+        return UnknownLeaseToken(str(exc))
+    if isinstance(exc, StaleLease) or (of_lease and isinstance(exc, InvalidState)):
+        return LeaseGone(str(exc))
+    return Recovering(partition, str(exc))

@@ -250,7 +250,10 @@ impl Core {
         let target = self.require_worker(worker_id)?;
         let s = &self.sandboxes[&sandbox_id];
         if s.worker == target {
-            return Err(CoreError::InvalidArgument(format!("sandbox {sandbox_id} is already on worker {worker_id:?}")));
+            return Err(CoreError::invalid_argument(
+                "worker_id",
+                format!("{worker_id:?} already holds sandbox {sandbox_id}"),
+            ));
         }
         let w = self.worker(target);
         if !w.healthy || w.free_mb() < s.memory_mb {

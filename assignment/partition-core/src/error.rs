@@ -3,8 +3,12 @@ use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CoreError {
-    /// An argument is malformed or out of range; the message names it.
-    InvalidArgument(String),
+    /// An argument is malformed or out of range: which one (`field`, a parameter name) and why. The
+    /// message is `"{field} {why}"`.
+    InvalidArgument {
+        field: &'static str,
+        why: String,
+    },
     /// The request does not fit the current state.
     InvalidState(String),
     UnknownWorker(String),
@@ -19,10 +23,15 @@ pub enum CoreError {
 }
 
 impl CoreError {
+    /// An `InvalidArgument` naming `field`.
+    pub fn invalid_argument(field: &'static str, why: impl Into<String>) -> Self {
+        Self::InvalidArgument { field, why: why.into() }
+    }
+
     /// The Python class name of this error.
     pub fn name(&self) -> &'static str {
         match self {
-            Self::InvalidArgument(_) => "InvalidArgument",
+            Self::InvalidArgument { .. } => "InvalidArgument",
             Self::InvalidState(_) => "InvalidState",
             Self::UnknownWorker(_) => "UnknownWorker",
             Self::UnknownSandbox(_) => "UnknownSandbox",
@@ -58,8 +67,8 @@ impl fmt::Display for CoreError {
         match self {
             Self::UnknownWorker(id) => write!(f, "unknown worker {id:?}"),
             Self::UnknownSandbox(id) => write!(f, "unknown sandbox {id}"),
-            Self::InvalidArgument(m)
-            | Self::InvalidState(m)
+            Self::InvalidArgument { field, why } => write!(f, "{field} {why}"),
+            Self::InvalidState(m)
             | Self::UnknownLease(m)
             | Self::StaleLease(m)
             | Self::NoCapacity(m)

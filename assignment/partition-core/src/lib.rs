@@ -6,7 +6,8 @@
 //! A leader decides, applies, journals and then answers; followers and recovery only apply. The
 //! records are the protobuf messages of `proto/journal/v1/records.proto`.
 //!
-//! Module map: `state` (data and index upkeep), `placement` (ranking workers), `decide`, `apply`,
+//! Module map: `state` (data and index upkeep), `query` (narrow read-only lookups), `placement`
+//! (ranking workers), `decide`, `apply`,
 //! `snapshot` (canonical bytes and validated restore), `records`, `record_crc` (the journal's
 //! per-record checksum), `validate`, `config`, `error`,
 //! and `python` (the `PyO3` module `assignment._core`, behind the `python` feature).
@@ -15,6 +16,7 @@ pub mod config;
 pub mod decide;
 pub mod error;
 pub mod placement;
+pub mod query;
 pub mod record_crc;
 pub mod records;
 pub mod snapshot;

@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::decide::{AcquireRequest, Decision as CoreDecision, Grant};
 use crate::error::CoreError as Error;
 use crate::proto;
+use crate::query::{SandboxView, WorkerView};
 use crate::record_crc::record_crc;
 use crate::records::kind_name;
 use crate::state::{Core, FvIdx, Token, NONE};
@@ -52,7 +53,11 @@ impl From<Error> for PyErr {
     fn from(err: Error) -> PyErr {
         let message = err.to_string();
         match err {
-            Error::InvalidArgument(_) => InvalidArgument::new_err(message),
+            Error::InvalidArgument { field, .. } => Python::attach(|py| {
+                let err = InvalidArgument::new_err(message);
+                // The argument at fault, as data: callers map it without reading the message.
+                err.value(py).setattr("field", field).map_or_else(|e| e, |()| err)
+            }),
             Error::InvalidState(_) => InvalidState::new_err(message),
             Error::UnknownWorker(_) => UnknownWorker::new_err(message),
             Error::UnknownSandbox(_) => UnknownSandbox::new_err(message),
@@ -69,29 +74,38 @@ fn type_name(value: &Bound<'_, PyAny>) -> String {
     value.get_type().name().map_or_else(|_| "?".to_owned(), |n| n.to_string())
 }
 
-fn int(value: &Bound<'_, PyAny>, what: &str) -> PyResult<i64> {
+fn arg_error(field: &'static str, why: String) -> PyErr {
+    Error::invalid_argument(field, why).into()
+}
+
+fn int(value: &Bound<'_, PyAny>, what: &'static str) -> PyResult<i64> {
     if value.is_instance_of::<PyBool>() || !value.is_instance_of::<PyInt>() {
-        return Err(InvalidArgument::new_err(format!("{what} must be an int, not {}", type_name(value))));
+        return Err(arg_error(what, format!("must be an int, not {}", type_name(value))));
     }
-    value.extract::<i64>().map_err(|_| InvalidArgument::new_err(format!("{what} is out of range: {value}")))
+    value.extract::<i64>().map_err(|_| arg_error(what, format!("is out of range: {value}")))
 }
 
-fn uint(value: &Bound<'_, PyAny>, what: &str) -> PyResult<u64> {
+fn uint(value: &Bound<'_, PyAny>, what: &'static str) -> PyResult<u64> {
+    uint_part(value, what, "")
+}
+
+/// An unsigned int that is `part` (e.g. `"epoch "`) of the argument `field`.
+fn uint_part(value: &Bound<'_, PyAny>, field: &'static str, part: &str) -> PyResult<u64> {
     if value.is_instance_of::<PyBool>() || !value.is_instance_of::<PyInt>() {
-        return Err(InvalidArgument::new_err(format!("{what} must be an int, not {}", type_name(value))));
+        return Err(arg_error(field, format!("{part}must be an int, not {}", type_name(value))));
     }
-    value.extract::<u64>().map_err(|_| InvalidArgument::new_err(format!("{what} must be in 0..=2**64-1, got {value}")))
+    value.extract::<u64>().map_err(|_| arg_error(field, format!("{part}must be in 0..=2**64-1, got {value}")))
 }
 
-fn text(value: &Bound<'_, PyAny>, what: &str) -> PyResult<PyBackedStr> {
-    value.extract::<PyBackedStr>().map_err(|_| {
-        InvalidArgument::new_err(format!("{what} must be a str of valid Unicode, not {}", type_name(value)))
-    })
+fn text(value: &Bound<'_, PyAny>, what: &'static str) -> PyResult<PyBackedStr> {
+    value
+        .extract::<PyBackedStr>()
+        .map_err(|_| arg_error(what, format!("must be a str of valid Unicode, not {}", type_name(value))))
 }
 
-fn flag(value: &Bound<'_, PyAny>, what: &str) -> PyResult<bool> {
+fn flag(value: &Bound<'_, PyAny>, what: &'static str) -> PyResult<bool> {
     if !value.is_instance_of::<PyBool>() {
-        return Err(InvalidArgument::new_err(format!("{what} must be a bool, not {}", type_name(value))));
+        return Err(arg_error(what, format!("must be a bool, not {}", type_name(value))));
     }
     value.is_truthy()
 }
@@ -101,8 +115,11 @@ fn token(value: &Bound<'_, PyAny>) -> PyResult<Token> {
         .cast::<PyTuple>()
         .ok()
         .filter(|t| t.len() == 2)
-        .ok_or_else(|| InvalidArgument::new_err(format!("token must be a tuple (epoch, seq), not {value:?}")))?;
-    Ok(Token { epoch: uint(&tuple.get_item(0)?, "token epoch")?, seq: uint(&tuple.get_item(1)?, "token seq")? })
+        .ok_or_else(|| arg_error("token", format!("must be a tuple (epoch, seq), not {value:?}")))?;
+    Ok(Token {
+        epoch: uint_part(&tuple.get_item(0)?, "token", "epoch ")?,
+        seq: uint_part(&tuple.get_item(1)?, "token", "seq ")?,
+    })
 }
 
 /// One journal record (protobuf `leasehold.journal.v1.Record`).
@@ -226,6 +243,111 @@ impl PyDecision {
     }
 }
 
+/// A worker as the partition knows it (`PartitionCore.worker`).
+#[pyclass(module = "assignment._core", frozen, name = "WorkerView")]
+pub struct PyWorkerView {
+    view: WorkerView,
+}
+
+#[pymethods]
+impl PyWorkerView {
+    #[getter]
+    fn id(&self) -> &str {
+        &self.view.id
+    }
+
+    #[getter]
+    fn zone(&self) -> &str {
+        &self.view.zone
+    }
+
+    #[getter]
+    fn address(&self) -> &str {
+        &self.view.address
+    }
+
+    #[getter]
+    fn capacity_mb(&self) -> u32 {
+        self.view.capacity_mb
+    }
+
+    #[getter]
+    fn used_mb(&self) -> u64 {
+        self.view.used_mb
+    }
+
+    #[getter]
+    fn healthy(&self) -> bool {
+        self.view.healthy
+    }
+
+    fn __repr__(&self) -> String {
+        let v = &self.view;
+        format!("WorkerView(id={:?}, zone={:?}, address={:?}, capacity_mb={})", v.id, v.zone, v.address, v.capacity_mb)
+    }
+}
+
+/// A sandbox as the partition knows it (`PartitionCore.sandbox`).
+#[pyclass(module = "assignment._core", frozen, name = "SandboxView")]
+pub struct PySandboxView {
+    view: SandboxView,
+}
+
+#[pymethods]
+impl PySandboxView {
+    #[getter]
+    fn id(&self) -> u64 {
+        self.view.id
+    }
+
+    #[getter]
+    fn worker_id(&self) -> &str {
+        &self.view.worker_id
+    }
+
+    #[getter]
+    fn function(&self) -> &str {
+        &self.view.function
+    }
+
+    #[getter]
+    fn version(&self) -> &str {
+        &self.view.version
+    }
+
+    #[getter]
+    fn memory_mb(&self) -> u32 {
+        self.view.memory_mb
+    }
+
+    #[getter]
+    fn state(&self) -> &'static str {
+        self.view.state.name()
+    }
+
+    #[getter]
+    fn last_used_ms(&self) -> i64 {
+        self.view.last_used_ms
+    }
+
+    #[getter]
+    fn lease(&self) -> Option<(u64, u64, i64)> {
+        self.view.lease
+    }
+
+    fn __repr__(&self) -> String {
+        let v = &self.view;
+        format!(
+            "SandboxView(id={}, worker_id={:?}, function={:?}, version={:?}, state={:?})",
+            v.id,
+            v.worker_id,
+            v.function,
+            v.version,
+            v.state.name()
+        )
+    }
+}
+
 /// The state of one partition and every decision about it.
 #[pyclass(module = "assignment._core", name = "PartitionCore")]
 pub struct PyPartitionCore {
@@ -259,7 +381,8 @@ impl PyPartitionCore {
         alternatives: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let d = Config::default();
-        let get = |v: Option<&Bound<'_, PyAny>>, what: &str, default: i64| v.map_or(Ok(default), |v| int(v, what));
+        let get =
+            |v: Option<&Bound<'_, PyAny>>, what: &'static str, default: i64| v.map_or(Ok(default), |v| int(v, what));
         let config = Config::new(
             get(account_limit, "account_limit", i64::from(d.account_limit))?,
             get(scale_up_per_window, "scale_up_per_window", i64::from(d.scale_up_per_window))?,
@@ -467,7 +590,7 @@ impl PyPartitionCore {
     fn apply(&mut self, record: &Bound<'_, PyAny>) -> PyResult<()> {
         let record = record
             .cast::<PyRecord>()
-            .map_err(|_| InvalidArgument::new_err(format!("apply takes a Record, not {}", type_name(record))))?;
+            .map_err(|_| arg_error("record", format!("must be a Record, not {}", type_name(record))))?;
         Ok(self.core.apply(&record.get().inner)?)
     }
 
@@ -512,6 +635,47 @@ impl PyPartitionCore {
             .map_err(|_| CorruptSnapshot::new_err(format!("a snapshot is bytes, not {}", type_name(data))))?;
         self.core = Core::from_snapshot_bytes(self.core.config.clone(), bytes.as_bytes())?;
         Ok(())
+    }
+
+    // ---- narrow queries (query.rs): what the leader asks between decisions
+
+    fn worker(&self, worker_id: &Bound<'_, PyAny>) -> PyResult<Option<PyWorkerView>> {
+        Ok(self.core.worker_view(&text(worker_id, "worker_id")?).map(|view| PyWorkerView { view }))
+    }
+
+    fn worker_ids(&self) -> Vec<String> {
+        self.core.worker_ids().iter().map(ToString::to_string).collect()
+    }
+
+    fn sandbox(&self, sandbox_id: &Bound<'_, PyAny>) -> PyResult<Option<PySandboxView>> {
+        Ok(self.core.sandbox_view(uint(sandbox_id, "sandbox_id")?).map(|view| PySandboxView { view }))
+    }
+
+    fn lease_sandbox(&self, seq: &Bound<'_, PyAny>) -> PyResult<Option<u64>> {
+        Ok(self.core.lease_sandbox(uint(seq, "seq")?))
+    }
+
+    fn sandboxes_on(&self, worker_id: &Bound<'_, PyAny>) -> PyResult<Vec<u64>> {
+        Ok(self.core.sandboxes_on(&text(worker_id, "worker_id")?))
+    }
+
+    fn creating(&self) -> Vec<u64> {
+        self.core.creating()
+    }
+
+    fn version_sandboxes(
+        &self,
+        function: &Bound<'_, PyAny>,
+        version: &Bound<'_, PyAny>,
+        memory_mb: &Bound<'_, PyAny>,
+    ) -> PyResult<(u32, u32)> {
+        let (function, version) = (text(function, "function")?, text(version, "version")?);
+        let memory_mb = u32::try_from(int(memory_mb, "memory_mb")?).unwrap_or(u32::MAX);
+        Ok(self.core.version_sandboxes(&function, &version, memory_mb))
+    }
+
+    fn provisioned_pin(&self, function: &Bound<'_, PyAny>, version: &Bound<'_, PyAny>) -> PyResult<Option<(u32, i64)>> {
+        Ok(self.core.provisioned_pin(&text(function, "function")?, &text(version, "version")?))
     }
 
     fn state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
@@ -651,6 +815,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyRecord>()?;
     m.add_class::<PyDecision>()?;
     m.add_class::<PyPartitionCore>()?;
+    m.add_class::<PyWorkerView>()?;
+    m.add_class::<PySandboxView>()?;
     m.add_function(wrap_pyfunction!(check_record_rows, m)?)?;
     m.add("CoreError", py.get_type::<CoreError>())?;
     m.add("InvalidArgument", py.get_type::<InvalidArgument>())?;

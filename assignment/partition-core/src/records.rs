@@ -56,10 +56,10 @@ pub const DESTROY_REASONS: [(&str, DestroyReason); 5] = [
     ("requested", DestroyReason::Requested),
 ];
 
-fn by_name<T: Copy>(what: &str, table: &[(&str, T)], name: &str) -> Result<T> {
+fn by_name<T: Copy>(what: &'static str, table: &[(&str, T)], name: &str) -> Result<T> {
     table.iter().find(|(n, _)| *n == name).map(|(_, v)| *v).ok_or_else(|| {
         let known: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
-        CoreError::InvalidArgument(format!("{what} must be one of {known:?}, got {name:?}"))
+        CoreError::invalid_argument(what, format!("must be one of {known:?}, got {name:?}"))
     })
 }
 

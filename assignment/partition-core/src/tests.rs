@@ -113,7 +113,7 @@ fn release_outcomes_and_token_errors() {
     assert_eq!(core.worker(0).used_mb, 0);
     assert!(matches!(core.release(g.token, "ok", 2), Err(CoreError::StaleLease(_))));
     assert!(matches!(core.release(Token { epoch: 1, seq: 99 }, "ok", 2), Err(CoreError::UnknownLease(_))));
-    assert!(matches!(core.release(g.token, "bogus", 2), Err(CoreError::InvalidArgument(_))));
+    assert!(matches!(core.release(g.token, "bogus", 2), Err(CoreError::InvalidArgument { .. })));
     let (g2, _) = grant(&mut core, "f", 256, 3).unwrap();
     let forged = Token { epoch: 7, seq: g2.token.seq };
     assert!(matches!(core.release(forged, "ok", 4), Err(CoreError::StaleLease(_))));
@@ -235,7 +235,7 @@ fn idle_reclaim_leaves_a_pinned_version_its_provisioned_count_until_the_pin_laps
     // Bad input names the field.
     for (count, until) in [(-1, 1), (1_001, 1), (1, -1), (1, 1 << 54)] {
         let err = core.set_provisioned_concurrency("f", "1", count, until).unwrap_err();
-        assert!(matches!(err, CoreError::InvalidArgument(_)), "{err:?}");
+        assert!(matches!(err, CoreError::InvalidArgument { .. }), "{err:?}");
     }
     assert!(core.set_provisioned_concurrency("f", "", 1, 1).is_err());
 }
@@ -311,4 +311,49 @@ fn placement_at_scale_is_correct_against_a_full_sort() {
         assert_eq!(got, expected, "at step {now}");
         apply(&mut core, Ok(g.records));
     }
+}
+
+#[test]
+fn queries_answer_from_the_state_without_copying_it() {
+    let mut core = core_with(Config::default(), &[("w2", "b", 4096), ("w1", "a", 4096)]);
+    assert_eq!(core.worker_ids().iter().map(|w| &**w).collect::<Vec<_>>(), ["w1", "w2"]);
+    let w1 = core.worker_view("w1").unwrap();
+    assert_eq!((&*w1.zone, &*w1.address, w1.capacity_mb, w1.used_mb), ("a", "w1:7000", 4096, 0));
+    assert!(core.worker_view("w9").is_none());
+
+    let (busy, _) = grant(&mut core, "f", 256, 0).unwrap();
+    let (idle, _) = grant(&mut core, "f", 256, 1).unwrap();
+    step!(core.release(idle.token, "ok", 2));
+    let creating = match acquire(&core, "f", 512, 3) {
+        Decision::Cold(g) => {
+            apply(&mut core, Ok(g.records.clone()));
+            g
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(core.creating(), [creating.sandbox_id]);
+    assert_eq!(core.lease_sandbox(busy.token.seq), Some(busy.sandbox_id));
+    assert_eq!(core.lease_sandbox(idle.token.seq), None);
+    let view = core.sandbox_view(busy.sandbox_id).unwrap();
+    assert_eq!((&*view.function, &*view.version, view.memory_mb, view.state), ("f", "1", 256, SandboxState::Busy));
+    assert_eq!(view.lease, Some((busy.token.epoch, busy.token.seq, busy.expiry_ms)));
+    assert_eq!(core.version_sandboxes("f", "1", 256), (2, 1));
+    assert_eq!(core.version_sandboxes("f", "1", 512), (1, 0));
+    assert_eq!(core.version_sandboxes("g", "1", 256), (0, 0));
+    let on = |w: &str| core.sandboxes_on(w).len();
+    assert_eq!(on("w1") + on("w2"), 3);
+    assert!(core.sandboxes_on("w9").is_empty());
+
+    assert_eq!(core.provisioned_pin("f", "1"), None);
+    step!(core.set_provisioned_concurrency("f", "1", 2, 100));
+    assert_eq!(core.provisioned_pin("f", "1"), Some((2, 100)));
+}
+
+#[test]
+fn an_invalid_argument_names_its_field_apart_from_the_reason() {
+    let core = core_with(Config::default(), &[("w1", "a", 4096)]);
+    let req = AcquireRequest { function: "f", version: "1", memory_mb: 5, timeout_ms: 1000, now_ms: 0, request_id: "" };
+    let err = core.acquire(&req).unwrap_err();
+    assert!(matches!(&err, CoreError::InvalidArgument { field: "memory_mb", .. }), "{err:?}");
+    assert_eq!(err.to_string(), "memory_mb must be in 128..=10240, got 5");
 }

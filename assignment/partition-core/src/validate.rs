@@ -17,29 +17,29 @@ pub const ZONE_LEN: usize = 64;
 pub const ADDRESS_LEN: usize = 256;
 pub const REQUEST_ID_LEN: usize = 128;
 
-fn invalid(message: String) -> CoreError {
-    CoreError::InvalidArgument(message)
+fn invalid(field: &'static str, why: String) -> CoreError {
+    CoreError::invalid_argument(field, why)
 }
 
 /// A name: at most `max` UTF-8 bytes, no control characters, and non-empty when `required`.
-pub fn name(what: &str, value: &str, max: usize, required: bool) -> Result<()> {
+pub fn name(what: &'static str, value: &str, max: usize, required: bool) -> Result<()> {
     if required && value.is_empty() {
-        return Err(invalid(format!("{what} must not be empty")));
+        return Err(invalid(what, "must not be empty".to_owned()));
     }
     if value.len() > max {
-        return Err(invalid(format!("{what} is {} bytes long; the limit is {max}", value.len())));
+        return Err(invalid(what, format!("is {} bytes long; the limit is {max}", value.len())));
     }
     if value.chars().any(char::is_control) {
-        return Err(invalid(format!("{what} {value:?} contains a control character")));
+        return Err(invalid(what, format!("{value:?} contains a control character")));
     }
     Ok(())
 }
 
-pub fn in_range(what: &str, value: i64, min: i64, max: i64) -> Result<()> {
+pub fn in_range(what: &'static str, value: i64, min: i64, max: i64) -> Result<()> {
     if (min..=max).contains(&value) {
         Ok(())
     } else {
-        Err(invalid(format!("{what} must be in {min}..={max}, got {value}")))
+        Err(invalid(what, format!("must be in {min}..={max}, got {value}")))
     }
 }
 
@@ -53,7 +53,7 @@ pub fn capacity(value: i64) -> Result<u32> {
     Ok(value as u32)
 }
 
-pub fn time(what: &str, value: i64) -> Result<i64> {
+pub fn time(what: &'static str, value: i64) -> Result<i64> {
     in_range(what, value, 0, MAX_TIME_MS)?;
     Ok(value)
 }

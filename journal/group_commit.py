@@ -13,6 +13,17 @@ request goes alone). With ``max_wait_s > 0`` the flusher waits up to that long f
 before committing; by default it does not wait: requests that arrive while a commit is in flight form
 the next batch, which is what makes batches under load.
 
+Linger: a request submitted with ``linger_s > 0`` is *lazy* (nobody waits on its answer to serve a user,
+like a frontend's Release): while only lazy requests are queued for a partition, the flusher waits up to
+``linger_s`` for company, so that one fsync serves it and the next urgent request. An urgent request
+(``linger_s == 0``) or :meth:`GroupCommitter.hurry` ends the wait at once.
+
+Failure: when a transaction fails, its epoch is dead for the partition in this committer: every
+request of that partition and epoch still queued fails with the same error, and so does every later
+one. A journal therefore never holds a record whose predecessors of the same writer were lost, which a
+writer that applied its records in memory before appending (a leader) relies on. A writer that drops
+its state for another reason withdraws what it still has queued with :meth:`GroupCommitter.fail_epoch`.
+
 Cancellation: once :meth:`GroupCommitter.append` is called its records belong to the committer (the
 hand-over happens before the call first suspends, so there is no window in between). Cancelling the
 caller only stops its wait: the records are committed with their batch all the same, as if the caller
@@ -28,6 +39,7 @@ Example::
 
     committer = GroupCommitter(journal)
     last_seq = await committer.append(partition, epoch, [record.encode()])
+    lazy = committer.submit(partition, epoch, [release.encode()], linger_s=0.005)  # queued now
     ...
     await committer.close()
 """
@@ -35,32 +47,40 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import Sequence
 
-from journal.store import Journal, PreparedRecord, _check_epoch, _check_partition, prepare_records
+from journal.store import Journal, PreparedRecord, prepare_records
+from journal.store import _check_epoch as check_epoch
+from journal.store import _check_partition as check_partition
 
 __all__ = ["GroupCommitter"]
 
 
 class _Request:
-    __slots__ = ("epoch", "future", "records")
+    __slots__ = ("epoch", "future", "linger_s", "records")
 
-    def __init__(self, epoch: int, records: list[PreparedRecord], future: asyncio.Future[int]) -> None:
+    def __init__(self, epoch: int, records: list[PreparedRecord], future: asyncio.Future[int], linger_s: float) -> None:
         self.epoch = epoch
         self.records = records
         self.future = future
+        self.linger_s = linger_s
 
 
 class _Queue:
-    __slots__ = ("flusher", "more", "pending", "records", "waiting")
+    __slots__ = ("company", "dead", "flusher", "more", "pending", "records", "urgent", "waiting")
 
     def __init__(self) -> None:
         self.pending: deque[_Request] = deque()
-        self.records = 0
+        self.records = 0  # records queued, not yet in a transaction
+        self.urgent = 0  # queued requests that are not lazy
         self.flusher: asyncio.Task[None] | None = None
         self.more = asyncio.Event()
         self.waiting = False  # the flusher waits for ``more`` (max_wait_s > 0)
+        self.company = asyncio.Event()  # set when a lingering flusher should commit now
+        #: Epochs whose transaction failed, with the error their later requests fail with.
+        self.dead: dict[int, BaseException] = {}
 
 
 class GroupCommitter:
@@ -79,38 +99,88 @@ class GroupCommitter:
         #: Number of transactions committed (or attempted), for tests and metrics.
         self.transactions = 0
 
-    async def append(self, partition: int, epoch: int, records: Sequence[bytes]) -> int:
+    async def append(self, partition: int, epoch: int, records: Sequence[bytes], *, linger_s: float = 0.0) -> int:
         """Like :meth:`Journal.append <journal.store.Journal.append>`, sharing a transaction with others.
 
         Cancelling the caller does not withdraw the records: they are committed all the same (see the
         module's docstring); only the wait for the outcome ends.
         """
+        # Not shielded: cancelling the caller cancels this future only; the flusher still commits the
+        # request and skips delivering to a future that is already done.
+        return await self.submit(partition, epoch, records, linger_s=linger_s)
+
+    def submit(
+        self, partition: int, epoch: int, records: Sequence[bytes], *, linger_s: float = 0.0
+    ) -> asyncio.Future[int]:
+        """Queue records now (in call order) and return the future of their commit: the seq of the last
+        one. Raises at once for a bad request; the future fails with the transaction's error."""
         if self._closed:
             raise RuntimeError("the group committer is closed")
-        partition = _check_partition(partition)
-        epoch = _check_epoch(epoch)
+        partition = check_partition(partition)
+        epoch = check_epoch(epoch)
+        if linger_s < 0:
+            raise ValueError("linger_s must be >= 0")
         prepared = prepare_records(records)
         loop = asyncio.get_running_loop()
         queue = self._queues.get(partition)
         if queue is None:
             queue = self._queues[partition] = _Queue()
         future: asyncio.Future[int] = loop.create_future()
-        queue.pending.append(_Request(epoch, prepared, future))
+        dead = queue.dead.get(epoch)
+        if dead is not None:
+            future.set_exception(dead)
+            return future
+        queue.pending.append(_Request(epoch, prepared, future, linger_s))
         queue.records += len(prepared)
+        if not linger_s:
+            queue.urgent += 1
+            queue.company.set()
         if queue.waiting:
             queue.more.set()
         if queue.flusher is None or queue.flusher.done():
             queue.flusher = loop.create_task(self._flush(partition, queue), name=f"journal-flush-{partition}")
-        # Not shielded: cancelling the caller cancels this future only; the flusher still commits the
-        # request and skips delivering to a future that is already done.
-        return await future
+        return future
+
+    def hurry(self, partition: int) -> None:
+        """Commit what the partition has queued without waiting out a linger."""
+        queue = self._queues.get(partition)
+        if queue is not None:
+            queue.company.set()
+
+    def fail_epoch(self, partition: int, epoch: int, error: BaseException) -> None:
+        """Withdraw the partition's queued requests of ``epoch`` (failing them with ``error``) and refuse
+        its later ones: for a writer that dropped the state those records came from. A transaction already
+        in flight is not withdrawn."""
+        queue = self._queues.get(partition)
+        if queue is None:
+            queue = self._queues[partition] = _Queue()
+        queue.dead.setdefault(epoch, error)
+        self._fail_queued(queue, epoch, queue.dead[epoch])
+        queue.company.set()
+
+    def _fail_queued(self, queue: _Queue, epoch: int, error: BaseException) -> None:
+        kept: deque[_Request] = deque()
+        for request in queue.pending:
+            if request.epoch != epoch:
+                kept.append(request)
+                continue
+            queue.records -= len(request.records)
+            queue.urgent -= not request.linger_s
+            if not request.future.done():
+                request.future.set_exception(error)
+        queue.pending = kept
 
     async def _flush(self, partition: int, queue: _Queue) -> None:
         loop = asyncio.get_running_loop()
         append_prepared = self.journal.append_prepared
         while queue.pending:
+            if not queue.urgent:
+                await self._linger(queue)
+                if not queue.pending:
+                    break
             if self.max_wait_s > 0 and queue.records < self.max_batch_records:
                 await self._fill(queue)
+            queue.company.clear()  # what arrives from now on is company for the next batch
             batch = [queue.pending.popleft()]
             epoch = batch[0].epoch
             records = list(batch[0].records)
@@ -124,6 +194,7 @@ class GroupCommitter:
                 records += request.records
             count = len(records)
             queue.records -= count
+            queue.urgent -= sum(1 for request in batch if not request.linger_s)
             self.transactions += 1
             try:
                 # run_in_executor rather than asyncio.to_thread: no context copy per transaction.
@@ -135,18 +206,25 @@ class GroupCommitter:
                 for request in (*batch, *queue.pending):
                     request.future.cancel()
                 queue.pending.clear()
-                queue.records = 0
+                queue.records = queue.urgent = 0
                 raise
             except Exception as exc:
                 for request in batch:
                     if not request.future.done():
                         request.future.set_exception(exc)
+                queue.dead.setdefault(epoch, exc)
+                self._fail_queued(queue, epoch, exc)
                 continue
             seq = last - count
             for request in batch:
                 seq += len(request.records)
                 if not request.future.done():  # a cancelled caller no longer waits
                     request.future.set_result(seq)
+
+    async def _linger(self, queue: _Queue) -> None:
+        """While only lazy requests are queued: wait up to the first one's linger for company."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(queue.company.wait(), queue.pending[0].linger_s)
 
     async def _fill(self, queue: _Queue) -> None:
         """Wait up to ``max_wait_s`` for the queue to hold ``max_batch_records`` records."""
@@ -171,6 +249,8 @@ class GroupCommitter:
         callers that were cancelled).
         """
         self._closed = True
+        for queue in self._queues.values():
+            queue.company.set()
         flushers = [q.flusher for q in self._queues.values() if q.flusher is not None]
         if flushers:
             await asyncio.gather(*flushers, return_exceptions=True)

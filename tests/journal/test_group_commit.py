@@ -138,3 +138,77 @@ def test_queued_records_of_cancelled_callers_are_committed(journal: Journal) -> 
     asyncio.run(main())
     assert journal.info(0).last_seq == 1000
     assert [tag_of(e.payload) for e in journal.read(0, limit=5)] == [f"x{i}/0/1" for i in range(5)]
+
+
+def test_a_lazy_request_lingers_for_company_and_an_urgent_one_ends_the_wait(journal: Journal) -> None:
+    epoch = journal.take_over(0)
+
+    async def main() -> None:
+        committer = GroupCommitter(journal)
+        lazy = committer.submit(0, epoch, batch("lazy", 1), linger_s=30.0)
+        for _ in range(5):  # the flusher runs and waits: nothing is committed while only lazy work is queued
+            await asyncio.sleep(0)
+        assert not lazy.done()
+        assert committer.transactions == 0
+        assert await committer.append(0, epoch, batch("urgent", 1)) == 2  # one transaction for both
+        assert await lazy == 1
+        assert committer.transactions == 1
+        alone = committer.submit(0, epoch, batch("alone", 1), linger_s=30.0)
+        committer.hurry(0)
+        assert await alone == 3
+        await committer.close()
+
+    asyncio.run(main())
+    assert [tag_of(e.payload) for e in journal.read(0)] == ["lazy/0/1", "urgent/0/1", "alone/0/1"]
+
+
+def test_a_failed_transaction_fails_every_later_request_of_its_epoch(
+    journal: Journal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer that applied records in memory must never see a later record committed without an
+    earlier one: after a failed transaction its epoch is dead in the committer."""
+    epoch = journal.take_over(0)
+    real = journal.append_prepared
+    calls = 0
+
+    def flaky(partition: int, epoch: int, records: Sequence[PreparedRecord]) -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise OSError("the database went away")
+        return real(partition, epoch, records)
+
+    monkeypatch.setattr(journal, "append_prepared", flaky)
+
+    async def main() -> None:
+        committer = GroupCommitter(journal, max_batch_records=1)  # one request per transaction
+        first = committer.submit(0, epoch, batch("a", 1))
+        second = committer.submit(0, epoch, batch("b", 1))  # queued behind the one that fails
+        outcomes = await asyncio.gather(first, second, return_exceptions=True)
+        assert all(isinstance(o, OSError) for o in outcomes), outcomes
+        with pytest.raises(OSError):
+            await committer.append(0, epoch, batch("c", 1))
+        newer = journal.take_over(0)  # a new epoch is a new writer: it commits
+        assert await committer.append(0, newer, batch("d", 1)) == 1
+        await committer.close()
+
+    asyncio.run(main())
+    assert calls == 2
+    assert [tag_of(e.payload) for e in journal.read(0)] == ["d/0/1"]
+
+
+def test_fail_epoch_withdraws_what_is_queued_and_refuses_the_rest(journal: Journal) -> None:
+    epoch = journal.take_over(0)
+
+    async def main() -> None:
+        committer = GroupCommitter(journal)
+        queued = committer.submit(0, epoch, batch("q", 1), linger_s=30.0)
+        committer.fail_epoch(0, epoch, RuntimeError("the writer dropped its state"))
+        with pytest.raises(RuntimeError, match="dropped"):
+            await queued
+        with pytest.raises(RuntimeError, match="dropped"):
+            await committer.append(0, epoch, batch("later", 1))
+        await committer.close()
+
+    asyncio.run(main())
+    assert journal.info(0).last_seq == 0

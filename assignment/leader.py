@@ -1,15 +1,20 @@
-"""One partition's leader: the partition core, the journal (fenced, group-committed) and the grants.
+"""One partition's leader: the loop that owns the partition core and the journal writer, and answers.
 
-A leader takes over the partition's journal epoch, rebuilds the core from the newest snapshot and the
-records after it, journals ``EpochStarted``, brings the core's workers in line with the live ones,
-reconciles with what the workers report (orphans destroyed, vanished sandboxes dropped with their leases),
-and then serves. Every change follows one rule: decide and apply in the core at once (so the next decision sees
-it), append the records through the group committer, and answer only after the commit. If an append
-fails — :class:`~journal.errors.Fenced` or anything else — the leader drops its core, stops answering and
-tells its owner (``on_failed``), which steps down and contends again.
+**The commit rule**, the one thing to know here: every change is decided and applied in the core at
+once (so the next decision sees it), handed to the journal's group committer in the same step (so the
+journal's order is the order of application), and answered only after its commit. If a commit fails —
+:class:`~journal.errors.Fenced` or anything else — the leader drops its core, stops answering and
+tells its owner (``on_failed``), which steps down and contends again. :meth:`PartitionLeader.change`
+and :meth:`PartitionLeader._commit` are that rule; every other method calls them.
 
-Background work: lease expiry (the worker resets the sandbox before it is reused), idle reclaim, and a
-snapshot every ``snapshot_every`` records, taken when no applied record awaits its commit.
+Life of a leader: ``follow`` (optional: a :class:`~assignment.following.CoreReplica` tails the journal),
+``start`` (take over the epoch, recover or catch up, journal ``EpochStarted``, sync workers, destroy
+sandboxes never confirmed, reconcile with the workers' listings), serve, ``stop`` (graceful) or fail.
+The rest lives beside it: :mod:`assignment.following` (replaying the journal into a core),
+:mod:`assignment.reconcile` (what to destroy or drop, as pure functions), :mod:`assignment.provisioned`
+(EnsureWarm and pins), :mod:`assignment.upkeep` (expiry, idle reclaim, snapshots) and
+:mod:`assignment.grants` (what is granted; the request-id cache). The leader asks its core narrow
+questions (``core.sandbox(id)``, ``core.lease_sandbox(seq)``, ...) and keeps no copy of its state.
 
 Example::
 
@@ -26,31 +31,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-from assignment.errors import BadArgument, LeaseGone, NotLeader, Recovering, Throttled, UnknownLeaseToken
+from assignment import provisioned, reconcile, upkeep
+from assignment.errors import BadArgument, LeaseGone, NotLeader, Recovering, Throttled
+from assignment.following import CoreReplica
+from assignment.grants import AcquireArgs, Grant, RequestCache
 from assignment.members import WorkerInfo
-from assignment.partition_core import (
-    CoreError,
-    InvalidArgument,
-    InvalidState,
-    NoCapacity,
-    PartitionCore,
-    Record,
-    StaleLease,
-    UnknownLease,
-)
-from assignment.worker_client import SandboxSpec, WorkerClient, WorkerRefused, parse_sandbox_name, sandbox_name
+from assignment.partition_core import CoreError, InvalidArgument, PartitionCore, Record, WorkerView, service_error
+from assignment.worker_client import SandboxSpec, WorkerClient, WorkerRefused, sandbox_name
 from journal.errors import UnknownPartition
 from journal.group_commit import GroupCommitter
 from journal.store import Entry, Journal, Snapshot
 from journal.tail import Tail, tail
-from journal.v1 import records_pb2
 from workers.v1 import worker_pb2
 
 __all__ = ["AcquireArgs", "Grant", "LeaderConfig", "PartitionLeader"]
@@ -80,8 +78,8 @@ class LeaderConfig:
     #: How many sandboxes one EnsureWarm creates at the same time.
     warm_parallel: int = 4
     #: How long a lazy commit (a frontend's Release: nobody waits for its answer to serve a user) may wait
-    #: for other records to share its transaction, typically the next Acquire of the same client. Any
-    #: other commit ends the wait at once. 0 commits at once.
+    #: in the group committer for other records to share its transaction, typically the next Acquire of
+    #: the same client. Any other commit ends the wait at once. 0 commits at once.
     release_linger_s: float = 0.005
     #: How long an EnsureWarm keeps its version's sandboxes out of idle reclaim (provisioned concurrency).
     #: Frontends renew it with every top-up (every 30 s by default), so it lapses only when its config
@@ -99,59 +97,7 @@ class LeaderConfig:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class AcquireArgs:
-    """An Acquire request, as the leader sees it."""
-
-    function: str
-    version: str
-    memory_mb: int
-    timeout_ms: int
-    request_id: str = ""
-    #: What a cold start asks the worker to create (the frontend's template; ``None`` with worker doubles).
-    sandbox: worker_pb2.CreateSandboxRequest | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Grant:
-    """A granted lease, answered only after its records were committed."""
-
-    partition: int
-    token: tuple[int, int]
-    sandbox_id: int
-    worker_id: str
-    worker_address: str
-    cold: bool
-    init_ms: int
-    expiry_ms: int
-    function: str
-    version: str
-
-    @property
-    def sandbox_name(self) -> str:
-        """The sandbox's name on its worker."""
-        return sandbox_name(self.partition, self.sandbox_id)
-
-
-@dataclass(slots=True)
-class _Sandbox:
-    worker_id: str
-    function: str
-    version: str
-
-
 State = Literal["new", "following", "starting", "serving", "stopping", "stopped", "failed"]
-
-
-def _field_of(exc: InvalidArgument) -> str:
-    """The core names the argument first in its message (``memory_mb must be ...``)."""
-    word = str(exc).split(" ", 1)[0]
-    return word if word.replace("_", "").isalnum() else "request"
-
-
-def _settle(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
 
 
 class PartitionLeader:
@@ -182,24 +128,19 @@ class PartitionLeader:
         #: Set while coordination is suspended: no grants until it clears.
         self.paused = False
         self.epoch = 0
+        #: The seq of the last record committed (or replayed), and of the newest snapshot.
         self.last_seq = 0
         self.snapshot_seq = 0
         self.failure: BaseException | None = None
         self._core: PartitionCore | None = None
+        self._replica: CoreReplica | None = None  # while following and starting
         self._last_now = 0
-        self._inflight_records = 0
-        self._pending: list[tuple[list[bytes], asyncio.Future[int]]] = []
-        self._urgent = 0  # queued commits that are not lazy
-        self._linger: asyncio.Future[None] | None = None  # set while the flusher waits for company
-        self._flusher: asyncio.Task[None] | None = None
+        self._inflight_records = 0  # applied to the core, not yet committed
+        self._commits: set[asyncio.Future[int]] = set()
         self._busy = 0
         self._idle = asyncio.Event()
         self._idle.set()
-        self._workers: dict[str, WorkerInfo] = {}
-        self._sandboxes: dict[int, _Sandbox] = {}
-        self._leases: dict[int, int] = {}  # lease seq -> sandbox id
-        self._fresh: set[int] = set()  # replay only: created sandboxes not leased yet (their first grant was cold)
-        self._requests: OrderedDict[str, Grant | asyncio.Future[Grant]] = OrderedDict()
+        self._requests = RequestCache(self.config.request_cache)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop_task: asyncio.Task[None] | None = None
         self._follow_task: asyncio.Task[None] | None = None
@@ -221,9 +162,14 @@ class PartitionLeader:
 
     @property
     def core(self) -> PartitionCore:
-        """The live core (for tests and inspection); ``Recovering`` when there is none."""
+        """The live core; ``Recovering`` when there is none."""
         if self._core is None:
             raise Recovering(self.partition, f"leader is {self.state}")
+        return self._core
+
+    @property
+    def live_core(self) -> PartitionCore | None:
+        """The live core, or ``None``."""
         return self._core
 
     async def follow(self) -> None:
@@ -239,13 +185,13 @@ class PartitionLeader:
             try:
                 if self._core is None:
                     recovery = await asyncio.to_thread(self.journal.recover, self.partition)
-                    self._core = self._recover(recovery.snapshot, recovery.entries)
+                    self._core = self._rebuild(recovery.snapshot, recovery.entries)
                 self._tail = tail(self.journal, self.partition, after_seq=self.last_seq)
                 async with self._tail as entries:
                     async for entry in entries:
                         if self.state != "following":  # promoted or stopped: the core is not ours to change
                             return
-                        self._apply_entry(self._core, entry)
+                        self._replay([entry])
             except asyncio.CancelledError:
                 raise
             except UnknownPartition:
@@ -267,24 +213,23 @@ class PartitionLeader:
         task.cancel()
         await asyncio.wait({task}, timeout=5.0)
 
-    def _recover(self, snapshot: Snapshot | None, entries: Iterable[Entry]) -> PartitionCore:
-        """A fresh core (and fresh tracking) from a snapshot and the records after it."""
-        self._sandboxes, self._leases, self._workers, self._fresh = {}, {}, {}, set()
+    def _rebuild(self, snapshot: Snapshot | None, entries: Iterable[Entry]) -> PartitionCore:
+        """A fresh core from a snapshot and the records after it; the request ids of the grants replayed
+        are remembered again."""
         self._requests.clear()
-        core = PartitionCore(**self.config.core_kwargs())
+        self._replica = CoreReplica(self.partition, self.config.core_kwargs(), remember=self._requests.remember)
         self.last_seq = self.snapshot_seq = 0
-        if snapshot is not None:
-            core.restore(snapshot.data)
-            self._load_state(core)
-            self.last_seq = self.snapshot_seq = snapshot.seq
-        for entry in entries:
-            self._apply_entry(core, entry)
-        return core
+        try:
+            return self._replica.recover(snapshot, entries)
+        finally:
+            self.last_seq, self.snapshot_seq = self._replica.last_seq, self._replica.snapshot_seq
 
-    def _apply_entry(self, core: PartitionCore, entry: Entry) -> None:
-        core.apply(Record.decode(entry.payload))
-        self._track(entry.payload, recovered=True)
-        self.last_seq = entry.seq
+    def _replay(self, entries: Iterable[Entry]) -> int:
+        assert self._replica is not None
+        try:
+            return self._replica.apply(entries)
+        finally:
+            self.last_seq = self._replica.last_seq
 
     async def start(self, workers: Mapping[str, WorkerInfo]) -> None:
         """Take over the epoch, recover (or catch a follower up), journal ``EpochStarted``, sync workers,
@@ -302,18 +247,16 @@ class PartitionLeader:
             if followed is not None:
                 try:
                     entries = await asyncio.to_thread(self._entries_after, self.last_seq)
-                    for entry in entries:
-                        self._apply_entry(followed, entry)
+                    self._replay(entries)
                     core, replayed = followed, len(entries)
                 except Exception as exc:
                     log.warning("event=follower_catch_up_failed partition=%d error=%r", self.partition, exc)
             if core is None:
                 recovery = await asyncio.to_thread(self.journal.recover, self.partition)
-                core = self._recover(recovery.snapshot, recovery.entries)
+                core = self._rebuild(recovery.snapshot, recovery.entries)
                 replayed = len(recovery.entries)
-            self._core = core
-            self._fresh.clear()
-            await self._change(core.start_epoch(self.epoch))
+            self._core, self._replica = core, None  # from here on the leader alone changes the core
+            await self.change(core.start_epoch(self.epoch))
             await self.sync_workers(workers)
             await self._drop_unconfirmed(core)
             await self._reconcile_workers(core)
@@ -337,14 +280,14 @@ class PartitionLeader:
 
     async def _drop_unconfirmed(self, core: PartitionCore) -> None:
         """Sandboxes a previous leader asked for but never saw created: destroy them (and their leases)."""
-        creating = [(sid, box[0]) for sid, box in core.state()["sandboxes"].items() if box[4] == "creating"]
+        creating = [(box.id, box.worker_id) for sid in core.creating() if (box := core.sandbox(sid)) is not None]
         if not creating:
             return
-        now = self._now()
+        now = self.now()
         records = [r for sid, _ in creating for r in core.destroy(sid, "create_failed", now)]
-        await self._change(records)
+        await self.change(records)
         for sid, worker_id in creating:
-            self._worker_call("destroy", worker_id, sid)
+            self.tell_worker("destroy", worker_id, sid)
         log.info("event=unconfirmed_dropped partition=%d sandboxes=%d", self.partition, len(creating))
 
     async def _list(self, address: str) -> worker_pb2.ListSandboxesResponse | None:
@@ -355,51 +298,28 @@ class PartitionLeader:
             return None
 
     async def _reconcile_workers(self, core: PartitionCore) -> None:
-        """Compare the core with what each reachable worker holds: destroy the worker's sandboxes of this
-        partition that the core does not know there (orphans), and drop from the core the sandboxes the worker
-        no longer has (``vanished``: their leases fail). An unreachable worker is left to the membership rules."""
-        workers = dict(self._workers)
+        """Destroy the orphans the reachable workers hold and drop the sandboxes they lost
+        (:func:`assignment.reconcile.plan`)."""
+        workers = [w for wid in core.worker_ids() if (w := core.worker(wid)) is not None]
         if not workers:
             return
-        listings = await asyncio.gather(*(self._list(info.address) for info in workers.values()))
-        boxes: dict[int, tuple[Any, ...]] = core.state()["sandboxes"]
-        vanished: list[int] = []
-        orphans: list[tuple[str, str]] = []
-        for (worker_id, info), listing in zip(workers.items(), listings, strict=True):
-            if listing is None:
-                continue
-            names = {s.sandbox_id for s in listing.sandboxes}
-            orphans += self._orphans(worker_id, info.address, names, boxes)
-            vanished += [
-                sid
-                for sid, box in boxes.items()
-                if box[0] == worker_id and sandbox_name(self.partition, sid) not in names
-            ]
-        if vanished:
-            now = self._now()
-            await self._change([r for sid in sorted(vanished) for r in core.destroy(sid, "vanished", now)])
-        await self._destroy_all(orphans)
-        if vanished or orphans:
+        listed = await asyncio.gather(*(self._list(w.address) for w in workers))
+        listings = {
+            w.id: None if listing is None else (w.address, [s.sandbox_id for s in listing.sandboxes])
+            for w, listing in zip(workers, listed, strict=True)
+        }
+        todo = reconcile.plan(self.partition, {w.id: core.sandboxes_on(w.id) for w in workers}, listings)
+        if todo.vanished:
+            now = self.now()
+            await self.change([r for sid in todo.vanished for r in core.destroy(sid, "vanished", now)])
+        await self._destroy_all(todo.orphans)
+        if todo.vanished or todo.orphans:
             log.info(
                 "event=workers_reconciled partition=%d vanished=%d orphans_destroyed=%d",
                 self.partition,
-                len(vanished),
-                len(orphans),
+                len(todo.vanished),
+                len(todo.orphans),
             )
-
-    def _orphans(
-        self, worker_id: str, address: str, names: set[str], boxes: Mapping[int, tuple[Any, ...]]
-    ) -> list[tuple[str, str]]:
-        """``(address, name)`` of the listed sandboxes of this partition the core does not have there."""
-        found = []
-        for name in sorted(names):
-            parsed = parse_sandbox_name(name)
-            if parsed is None or parsed[0] != self.partition:
-                continue
-            box = boxes.get(parsed[1])
-            if box is None or box[0] != worker_id:
-                found.append((address, name))
-        return found
 
     async def _destroy_all(self, sandboxes: list[tuple[str, str]]) -> None:
         for address, name in sandboxes:
@@ -408,15 +328,13 @@ class PartitionLeader:
 
     async def _clean_joined(self, joined: Mapping[str, WorkerInfo]) -> None:
         """Destroy what workers that joined again while this leader serves still hold of the sandboxes it
-        dropped when they left (a session that expired while the agent lived on): nothing would ever reuse
-        or reclaim them. Only those: what the worker lists is matched against this leader's own record of
-        what it dropped, never against its view of the partition, which a newer leader may have outgrown."""
+        dropped when they left (:func:`assignment.reconcile.returned`)."""
         listings = await asyncio.gather(*(self._list(info.address) for info in joined.values()))
         orphans: list[tuple[str, str]] = []
         for (worker_id, info), listing in zip(joined.items(), listings, strict=True):
             dropped = self._dropped.pop(worker_id, set())
             if listing is not None:
-                orphans += [(info.address, s.sandbox_id) for s in listing.sandboxes if s.sandbox_id in dropped]
+                orphans += reconcile.returned(info.address, dropped, [s.sandbox_id for s in listing.sandboxes])
         await self._destroy_all(orphans)
         if orphans:
             log.info("event=joined_workers_cleaned partition=%d orphans_destroyed=%d", self.partition, len(orphans))
@@ -427,17 +345,19 @@ class PartitionLeader:
             await self._cancel_tasks()
             return
         self.state = "stopping"
-        self._end_linger()  # what is queued is committed now, not after the linger
+        self.committer.hurry(self.partition)  # what is queued is committed now, not after the linger
         await self._stop_following()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), grace_s)
-        if self._flusher is not None:  # what was applied is appended before the leader lets go
-            await asyncio.wait({self._flusher}, timeout=max(grace_s, 1.0))
+        if self._commits:  # what was applied is appended before the leader lets go
+            await asyncio.wait(set(self._commits), timeout=max(grace_s, 1.0))
         if self._tasks and grace_s > 0:  # destroys and resets already asked of workers
             await asyncio.wait(set(self._tasks), timeout=grace_s)
         await self._cancel_tasks()
         if self.state == "stopping":
             self.state = "stopped"
+        if self._commits:  # still queued after the grace: withdrawn, the core that applied them goes
+            self.committer.fail_epoch(self.partition, self.epoch, Recovering(self.partition, "the leader stopped"))
         self._core = None
 
     async def _cancel_tasks(self) -> None:
@@ -456,11 +376,9 @@ class PartitionLeader:
         self.state = "failed"
         self.failure = exc
         self._core = None
-        self._end_linger()  # queued commits fail now rather than after the linger
-        for value in self._requests.values():
-            if isinstance(value, asyncio.Future) and not value.done():
-                value.set_exception(Recovering(self.partition, "the leader failed"))
-                value.exception()  # retrieved: nobody may be waiting
+        # Records applied to the dropped core and still queued are withdrawn, failing their callers now.
+        self.committer.fail_epoch(self.partition, self.epoch, Recovering(self.partition, "leader is failed"))
+        self._requests.fail_pending(Recovering(self.partition, "the leader failed"))
         log.warning("event=leader_failed partition=%d epoch=%d error=%r", self.partition, self.epoch, exc)
         if self.loop_task_running():
             assert self._loop_task is not None
@@ -472,7 +390,8 @@ class PartitionLeader:
         """Whether the background loop is running (tests)."""
         return self._loop_task is not None and not self._loop_task.done()
 
-    def _check_serving(self) -> PartitionCore:
+    def check_serving(self) -> PartitionCore:
+        """The core, when grants may be answered; else :class:`Recovering` or :class:`NotLeader`."""
         if self.paused or (self.gate is not None and not self.gate()):
             raise Recovering(self.partition, "coordination is suspended")
         if self.state in ("stopping", "stopped"):  # handing over: the caller should look the leader up again
@@ -483,171 +402,68 @@ class PartitionLeader:
 
     # ------------------------------------------------------------------ the commit rule
 
-    def _now(self) -> int:
+    def now(self) -> int:
+        """Milliseconds since the epoch, never going back (decisions take time as an argument)."""
         now = max(int(self.clock() * 1000), self._last_now)
         self._last_now = now
         return now
 
-    def _apply(self, core: PartitionCore, records: list[Record]) -> None:
-        core.apply_all(records)
-        for record in records:
-            self._track(record.encode())
+    async def change(self, records: list[Record]) -> int:
+        """Apply records to the live core, then commit them; the seq of the last one."""
+        self.core.apply_all(records)
+        return await self._commit([record.encode() for record in records])
 
-    async def _commit(self, records: list[Record] | list[bytes], *, lazy: bool = False) -> int:
+    async def busy_change(self, records: list[Record]) -> None:
+        """:meth:`change` as a request's work, which a graceful stop waits for."""
+        self._enter()
+        try:
+            await self.change(records)
+        finally:
+            self._leave()
+
+    async def _commit(self, payloads: list[bytes], *, lazy: bool = False) -> int:
         """Append records already applied to the core; the seq of the last one once committed.
 
-        The records are queued at once (so the journal's order is the order of application) and appended
-        by the leader's one flusher; a caller that is cancelled does not withdraw them — withdrawing
+        The records are handed to the group committer before this first suspends (so the journal's order
+        is the order of application); a caller that is cancelled does not withdraw them — withdrawing
         records already applied would leave a gap that the next leader could not replay. A ``lazy`` commit
-        may wait up to ``config.release_linger_s`` for other records to share its transaction (one fsync
+        may linger up to ``config.release_linger_s`` for other records to share its transaction (one fsync
         for a Release and the Acquire that follows it); it is still answered only after its commit.
         """
-        if not records:
+        if not payloads:
             return self.last_seq
         if self._core is None:
             raise Recovering(self.partition, f"leader is {self.state}")
-        payloads = [r if isinstance(r, bytes) else r.encode() for r in records]
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._pending.append((payloads, future))
-        self._inflight_records += len(payloads)
-        if not lazy:
-            self._urgent += 1
-            self._end_linger()
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.get_running_loop().create_task(self._flush(), name=f"flush-{self.partition}")
-        return await asyncio.shield(future)
-
-    async def _flush(self) -> None:
-        """Append everything queued, batch after batch, in order; a failure fails the leader."""
-        while self._pending and self._core is not None:
-            if not self._urgent and self.config.release_linger_s > 0 and self.state == "serving":
-                try:
-                    await self._wait_for_company(self.config.release_linger_s)
-                except asyncio.CancelledError:  # the loop is shutting down: nobody will commit these
-                    for _, future in self._pending:
-                        if not future.done():
-                            future.set_exception(Recovering(self.partition, "the leader's flusher was cancelled"))
-                            future.exception()
-                    self._inflight_records -= sum(len(group) for group, _ in self._pending)
-                    self._pending, self._urgent = [], 0
-                    raise
-                if self._core is None:
-                    break
-            batch, self._pending, self._urgent = self._pending, [], 0
-            payloads = [payload for group, _ in batch for payload in group]
-            try:
-                last = await self.committer.append(self.partition, self.epoch, payloads)
-            except BaseException as exc:
-                failed = [*batch, *self._pending]
-                self._pending, self._urgent = [], 0
-                self._inflight_records -= sum(len(group) for group, _ in failed)
-                error = Recovering(self.partition, "journal append failed; the leader steps down")
-                error.__cause__ = exc
-                for _, future in failed:
-                    if not future.done():
-                        future.set_exception(error)
-                        future.exception()  # the caller may be gone
-                self._fail(exc)
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
-                return
-            seq = last - len(payloads)
-            self._inflight_records -= len(payloads)
-            self.last_seq = max(self.last_seq, last)
-            for group, future in batch:
-                seq += len(group)
-                if not future.done():
-                    future.set_result(seq)
-        for _, future in self._pending:  # the leader failed meanwhile
-            if not future.done():
-                future.set_exception(Recovering(self.partition, f"leader is {self.state}"))
-                future.exception()
-        self._pending, self._urgent = [], 0
-
-    def _end_linger(self) -> None:
-        if self._linger is not None and not self._linger.done():
-            self._linger.set_result(None)
-
-    async def _wait_for_company(self, linger_s: float) -> None:
-        """Until a commit that is not lazy is queued, or ``linger_s`` passed."""
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[None] = loop.create_future()
-        timer = loop.call_later(linger_s, _settle, waiter)
-        self._linger = waiter
+        linger_s = self.config.release_linger_s if lazy and self.state == "serving" else 0.0
         try:
-            await waiter
-        finally:
-            timer.cancel()
-            self._linger = None
+            future = self.committer.submit(self.partition, self.epoch, payloads, linger_s=linger_s)
+        except Exception as exc:
+            self._fail(exc)
+            raise Recovering(self.partition, "journal append failed; the leader steps down") from exc
+        self._inflight_records += len(payloads)
+        self._commits.add(future)
+        future.add_done_callback(functools.partial(self._committed, len(payloads)))
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            if not future.cancelled():
+                raise  # the caller was cancelled; the commit goes on
+            raise Recovering(self.partition, "journal append failed; the leader steps down") from None
+        except Recovering:
+            raise
+        except Exception as exc:
+            raise Recovering(self.partition, "journal append failed; the leader steps down") from exc
 
-    async def _change(self, records: list[Record]) -> int:
-        """Apply records to the live core, then commit them."""
-        core = self.core
-        self._apply(core, records)
-        return await self._commit(records)
-
-    # ------------------------------------------------------------------ tracking sandboxes and leases
-
-    def _load_state(self, core: PartitionCore) -> None:
-        state = core.state()
-        self._sandboxes = {sid: _Sandbox(s[0], s[1], s[2]) for sid, s in state["sandboxes"].items()}
-        self._leases = {s[6][1]: sid for sid, s in state["sandboxes"].items() if s[6] is not None}
-        self._workers = {
-            wid: WorkerInfo(wid, addr, zone, cap) for wid, (zone, addr, cap, _used, _h) in state["workers"].items()
-        }
-
-    def _track(self, payload: bytes, *, recovered: bool = False) -> None:
-        record = records_pb2.Record.FromString(payload)
-        kind = record.WhichOneof("kind")
-        if kind == "sandbox_creating":
-            c = record.sandbox_creating
-            self._sandboxes[c.sandbox_id] = _Sandbox(c.worker_id, c.function, c.version)
-            if recovered:
-                self._fresh.add(c.sandbox_id)
-        elif kind == "sandbox_relocated":
-            box = self._sandboxes.get(record.sandbox_relocated.sandbox_id)
-            if box is not None:
-                box.worker_id = record.sandbox_relocated.worker_id
-        elif kind == "sandbox_destroyed":
-            self._sandboxes.pop(record.sandbox_destroyed.sandbox_id, None)
-        elif kind == "worker_joined":
-            j = record.worker_joined
-            self._workers[j.worker_id] = WorkerInfo(j.worker_id, j.address, j.zone, j.capacity_mb)
-        elif kind == "worker_left":
-            wid = record.worker_left.worker_id
-            self._workers.pop(wid, None)
-            for sid in [sid for sid, box in self._sandboxes.items() if box.worker_id == wid]:
-                del self._sandboxes[sid]
-        elif kind == "lease_granted":
-            g = record.lease_granted
-            self._leases[g.token.seq] = g.sandbox_id
-            cold = g.sandbox_id in self._fresh
-            self._fresh.discard(g.sandbox_id)
-            if recovered and g.request_id:
-                box = self._sandboxes.get(g.sandbox_id)
-                worker = self._workers.get(box.worker_id) if box is not None else None
-                if box is not None and worker is not None:
-                    grant = Grant(
-                        self.partition,
-                        (g.token.epoch, g.token.seq),
-                        g.sandbox_id,
-                        box.worker_id,
-                        worker.address,
-                        cold,
-                        0,
-                        g.expiry_ms,
-                        box.function,
-                        box.version,
-                    )
-                    self._remember(g.request_id, grant)
-        elif kind == "lease_released":
-            self._leases.pop(record.lease_released.token.seq, None)
-
-    def _remember(self, request_id: str, value: Grant | asyncio.Future[Grant]) -> None:
-        self._requests[request_id] = value
-        self._requests.move_to_end(request_id)
-        while len(self._requests) > self.config.request_cache:
-            self._requests.popitem(last=False)
+    def _committed(self, count: int, future: asyncio.Future[int]) -> None:
+        """Bookkeeping of one commit, whoever still waits for it: a failure fails the leader."""
+        self._inflight_records -= count
+        self._commits.discard(future)
+        if future.cancelled():
+            self._fail(Recovering(self.partition, "the journal's flusher was cancelled"))
+        elif (exc := future.exception()) is not None:
+            self._fail(exc)
+        else:
+            self.last_seq = max(self.last_seq, future.result())
 
     # ------------------------------------------------------------------ Acquire and Release
 
@@ -657,37 +473,33 @@ class PartitionLeader:
         Idempotent by ``request_id``: a retry gets the grant of the first call (or waits for it).
         Raises :class:`Throttled`, :class:`BadArgument`, :class:`Recovering`, :class:`NotLeader` (handing over).
         """
-        core = self._check_serving()
+        core = self.check_serving()
         if args.request_id:
             known = self._requests.get(args.request_id)
             if known is not None:
                 grant = await asyncio.shield(known) if isinstance(known, asyncio.Future) else known
                 if (grant.function, grant.version) != (args.function, args.version):
                     raise BadArgument("request_id", "already used for another function version")
-                if self._leases.get(grant.token[1]) != grant.sandbox_id or grant.sandbox_id not in self._sandboxes:
+                if self.core.lease_sandbox(grant.token[1]) != grant.sandbox_id:
                     raise LeaseGone(f"the lease of request {args.request_id!r} has already ended")
                 return grant
-        now = self._now()
+        now = self.now()
         try:
             decision = core.acquire(
                 args.function, args.version, args.memory_mb, args.timeout_ms, now, args.request_id or None, apply=True
             )
-        except InvalidArgument as exc:
-            raise BadArgument(_field_of(exc), str(exc)) from None
-        except InvalidState as exc:
-            raise Recovering(self.partition, str(exc)) from None
+        except CoreError as exc:
+            raise service_error(exc, self.partition) from None
         if decision.outcome == "throttled":
             raise Throttled(decision.reason or "no_capacity")
-        records = [record.encode() for record in decision.records]  # encoded once: tracked, then journaled
-        for payload in records:
-            self._track(payload)
+        payloads = [record.encode() for record in decision.records]
         future: asyncio.Future[Grant] | None = None
         if args.request_id:
             future = asyncio.get_running_loop().create_future()
-            self._remember(args.request_id, future)
+            self._requests.remember(args.request_id, future)
         self._enter()
         try:
-            await self._commit(records)
+            await self._commit(payloads)
             assert decision.token is not None
             assert decision.sandbox_id is not None
             assert decision.worker_id is not None
@@ -709,20 +521,17 @@ class PartitionLeader:
                 grant = await self._create(grant, args, decision.alternatives)
         except BaseException as exc:
             if future is not None:
-                if not future.done():
-                    future.set_exception(exc if isinstance(exc, Exception) else Recovering(self.partition, "cancelled"))
-                    future.exception()
-                if self._requests.get(args.request_id) is future:
-                    del self._requests[args.request_id]
+                error = exc if isinstance(exc, Exception) else Recovering(self.partition, "cancelled")
+                self._requests.abandon(args.request_id, future, error)
             raise
         finally:
             self._leave()
         if future is not None:
-            if not future.done():
-                future.set_result(grant)
-            if self._requests.get(args.request_id) is future:
-                self._requests[args.request_id] = grant
+            self._requests.settle(args.request_id, future, grant)
         return grant
+
+    def _worker(self, worker_id: str) -> WorkerView | None:
+        return self._core.worker(worker_id) if self._core is not None else None
 
     async def _create(self, grant: Grant, args: AcquireArgs, alternatives: list[str]) -> Grant:
         """Cold path: ask the chosen worker, then the alternatives, to create the sandbox."""
@@ -738,11 +547,11 @@ class PartitionLeader:
         candidates = [grant.worker_id, *alternatives]
         malformed: WorkerRefused | None = None
         for index, worker_id in enumerate(candidates):
-            worker = self._workers.get(worker_id)
+            worker = self._worker(worker_id)
             if index > 0:
                 try:
-                    await self._change(self.core.relocate(sid, worker_id))
-                except (NoCapacity, InvalidArgument, InvalidState, CoreError):
+                    await self.change(self.core.relocate(sid, worker_id))
+                except CoreError:
                     continue
             if worker is None:
                 continue
@@ -764,7 +573,7 @@ class PartitionLeader:
                     break
                 continue
             try:
-                await self._change(self.core.created(sid, self._now()))
+                await self.change(self.core.created(sid, self.now()))
             except CoreError as exc:  # the sandbox vanished meanwhile (its worker left): a retry decides afresh
                 raise Recovering(self.partition, f"sandbox {spec.name} vanished while it was created: {exc}") from None
             return Grant(
@@ -779,119 +588,15 @@ class PartitionLeader:
                 grant.function,
                 grant.version,
             )
-        if sid not in self._sandboxes:
+        if self.core.sandbox(sid) is None:
             # The chosen worker left while the sandbox was being created (its sandboxes went with it), so
             # there was no chance to place it elsewhere: not a capacity verdict. A retry decides afresh.
             raise Recovering(self.partition, f"the worker chosen for sandbox {spec.name} left during its cold start")
         with contextlib.suppress(CoreError):
-            await self._change(self.core.destroy(sid, "create_failed", self._now()))
+            await self.change(self.core.destroy(sid, "create_failed", self.now()))
         if malformed is not None:
             raise BadArgument("sandbox", str(malformed))
         raise Throttled("no_capacity")
-
-    # ------------------------------------------------------------------ concurrency and provisioned sandboxes
-
-    async def set_concurrency(self, function: str, reserved: int | None) -> None:
-        """Journal the function's reserved concurrency (``None`` removes it); answered after the commit, so
-        it survives failover. Raises :class:`BadArgument` (``reserved`` beyond the account limit)."""
-        core = self._check_serving()
-        try:
-            records = core.set_reserved(function, reserved)
-        except InvalidArgument as exc:
-            field = _field_of(exc)
-            raise BadArgument(field if field in ("function", "reserved") else "reserved", str(exc)) from None
-        await self._busy_change(records)
-        log.info("event=concurrency_set partition=%d function=%s reserved=%s", self.partition, function, reserved)
-
-    async def _pin(self, function: str, version: str, count: int) -> None:
-        """Journal the version's provisioned count (``count`` 0 unpins) so idle reclaim — on this leader
-        and on any later one — leaves that many sandboxes, until ``config.provisioned_hold_s`` from now.
-        A pin already in place is renewed only once half its hold has passed (one record per version
-        every few top-ups, not one per top-up)."""
-        core = self._check_serving()
-        now = self._now()
-        hold_ms = round(self.config.provisioned_hold_s * 1000)
-        current = core.state()["provisioned"].get((function, version))
-        if count == 0:
-            if current is None:
-                return
-            records = core.set_provisioned(function, version, 0, 0)
-        else:
-            if current is not None and current[0] == count and current[1] - now > hold_ms // 2:
-                return
-            try:
-                records = core.set_provisioned(function, version, count, now + hold_ms)
-            except InvalidArgument as exc:
-                raise BadArgument(_field_of(exc) or "count", str(exc)) from None
-        await self._busy_change(records)
-        log.info(
-            "event=provisioned_pin partition=%d function=%s version=%s count=%d",
-            self.partition,
-            function,
-            version,
-            count,
-        )
-
-    def sandboxes_of(self, function: str, version: str, memory_mb: int) -> tuple[int, int]:
-        """(all, idle) sandboxes of a function version with that memory."""
-        boxes = self.core.state()["sandboxes"].values()
-        mine = [b for b in boxes if (b[1], b[2], b[3]) == (function, version, memory_mb)]
-        return len(mine), sum(1 for b in mine if b[4] == "idle")
-
-    async def ensure_warm(self, args: AcquireArgs, count: int) -> tuple[int, int]:
-        """Provisioned concurrency: create the sandboxes the version lacks to have ``count`` (each a cold
-        acquire with the template, then an ``ok`` release, so it ends idle and initialised).
-
-        Idle sandboxes are leased for the duration so that the acquires go cold; at most
-        ``config.warm_parallel`` creations run at once. Returns ``(sandboxes, created)``; when nothing could
-        be created the first error is raised (:class:`Throttled`, :class:`BadArgument`, ...).
-        """
-        self._check_serving()
-        limit = self.config.account_limit if self.config.account_limit is not None else 1000
-        if not 0 <= count <= limit:
-            raise BadArgument("count", f"must be in 0..{limit} (the account limit)")
-        if args.sandbox is None and count > 0:
-            raise BadArgument("sandbox", "provisioned sandboxes need the sandbox template")
-        await self._pin(args.function, args.version, count)
-        total, idle = self.sandboxes_of(args.function, args.version, args.memory_mb)
-        if total >= count:
-            return total, 0
-        attempts = min(count, count - total + idle)
-        parallel = asyncio.Semaphore(max(1, self.config.warm_parallel))
-        held: list[Grant] = []
-        errors: list[Exception] = []
-        plain = AcquireArgs(args.function, args.version, args.memory_mb, args.timeout_ms, "", args.sandbox)
-
-        async def one() -> None:
-            async with parallel:
-                if errors:
-                    return
-                try:
-                    held.append(await self.acquire(plain))
-                except (Throttled, BadArgument, LeaseGone) as exc:
-                    errors.append(exc)
-
-        try:
-            await asyncio.gather(*(one() for _ in range(attempts)))
-        finally:
-            for grant in held:
-                with contextlib.suppress(LeaseGone, UnknownLeaseToken, Recovering, NotLeader):
-                    await self.release(grant.token, "ok")
-        created = sum(1 for grant in held if grant.cold)
-        total = self.sandboxes_of(args.function, args.version, args.memory_mb)[0]
-        log.info(
-            "event=ensure_warm partition=%d function=%s version=%s count=%d sandboxes=%d created=%d errors=%d",
-            self.partition,
-            args.function,
-            args.version,
-            count,
-            total,
-            created,
-            len(errors),
-        )
-        if errors and created == 0 and total < count:
-            raise errors[0]
-        return total, created
 
     async def release(self, token: tuple[int, int], outcome: str, *, lazy: bool = False) -> None:
         """Give a lease back; a broken outcome destroys the sandbox (the worker is told in the background).
@@ -901,40 +606,23 @@ class PartitionLeader:
 
         Raises :class:`UnknownLeaseToken`, :class:`LeaseGone`, :class:`BadArgument`, :class:`Recovering`.
         """
-        core = self._check_serving()
+        core = self.check_serving()
         if outcome not in OUTCOMES:
             raise BadArgument("outcome", f"must be one of {sorted(OUTCOMES)}")
         oc = cast(Outcome, outcome)  # checked against OUTCOMES above
-        sandbox = self._leases.get(token[1])
-        box = self._sandboxes.get(sandbox) if sandbox is not None else None
         try:
-            records = core.release(token, oc, self._now(), apply=True)
-        except UnknownLease as exc:
-            raise UnknownLeaseToken(str(exc)) from None
-        except (StaleLease, InvalidState) as exc:
-            raise LeaseGone(str(exc)) from None
-        except InvalidArgument as exc:
-            raise BadArgument("token", str(exc)) from None
-        payloads = [record.encode() for record in records]  # encoded once: tracked, then journaled
-        for payload in payloads:
-            self._track(payload)
-        if outcome not in _REUSABLE and sandbox is not None:
-            self._sandboxes.pop(sandbox, None)
+            holder = core.lease_sandbox(token[1])
+            box = core.sandbox(holder) if holder is not None else None
+            records = core.release(token, oc, self.now(), apply=True)
+        except CoreError as exc:
+            raise service_error(exc, self.partition, of_lease=True) from None
         self._enter()
         try:
-            await self._commit(payloads, lazy=lazy)
+            await self._commit([record.encode() for record in records], lazy=lazy)
         finally:
             self._leave()
-        if outcome not in _REUSABLE and sandbox is not None and box is not None:
-            self._worker_call("destroy", box.worker_id, sandbox)
-
-    async def _busy_change(self, records: list[Record]) -> None:
-        """:meth:`_change` as a request's work, which a graceful stop waits for."""
-        self._enter()
-        try:
-            await self._change(records)
-        finally:
-            self._leave()
+        if outcome not in _REUSABLE and box is not None:
+            self.tell_worker("destroy", box.worker_id, box.id)
 
     def _enter(self) -> None:
         self._busy += 1
@@ -944,6 +632,27 @@ class PartitionLeader:
         self._busy -= 1
         if self._busy == 0:
             self._idle.set()
+
+    # ------------------------------------------------------------------ concurrency and provisioned sandboxes
+
+    async def set_concurrency(self, function: str, reserved: int | None) -> None:
+        """Journal the function's reserved concurrency (``None`` removes it); answered after the commit, so
+        it survives failover. Raises :class:`BadArgument` (``reserved`` beyond the account limit)."""
+        core = self.check_serving()
+        try:
+            records = core.set_reserved(function, reserved)
+        except InvalidArgument as exc:
+            raise service_error(exc, self.partition) from None
+        await self.busy_change(records)
+        log.info("event=concurrency_set partition=%d function=%s reserved=%s", self.partition, function, reserved)
+
+    def sandboxes_of(self, function: str, version: str, memory_mb: int) -> tuple[int, int]:
+        """(all, idle) sandboxes of a function version with that memory."""
+        return self.core.version_sandboxes(function, version, memory_mb)
+
+    async def ensure_warm(self, args: AcquireArgs, count: int) -> tuple[int, int]:
+        """Provisioned concurrency: see :func:`assignment.provisioned.ensure_warm`."""
+        return await provisioned.ensure_warm(self, args, count)
 
     # ------------------------------------------------------------------ workers
 
@@ -958,9 +667,9 @@ class PartitionLeader:
         async with self._sync_lock:
             core = self.core
             records: list[Record] = []
-            current = dict(self._workers)
+            current = {w.id: w for wid in core.worker_ids() if (w := core.worker(wid)) is not None}
 
-            def replaced(wid: str, old: WorkerInfo) -> bool:
+            def replaced(wid: str, old: WorkerView) -> bool:
                 new = live.get(wid)
                 if new is None or (new.address, new.zone) != (old.address, old.zone):
                     return True
@@ -970,15 +679,12 @@ class PartitionLeader:
                     return True
                 return False
 
-            gone = {wid for wid, info in current.items() if replaced(wid, info)}
+            gone = {wid for wid, view in current.items() if replaced(wid, view)}
             for wid in sorted(gone):
-                names = {
-                    sandbox_name(self.partition, sid) for sid, box in self._sandboxes.items() if box.worker_id == wid
-                }
+                names = {sandbox_name(self.partition, sid) for sid in core.sandboxes_on(wid)}
                 self._dropped.setdefault(wid, set()).update(names)
                 records += core.leave_worker(wid)
                 core.apply_all(records[-1:])
-                self._track(records[-1].encode())
             self._incarnations = {wid: info.incarnation for wid, info in live.items() if info.incarnation}
             joined: dict[str, WorkerInfo] = {}
             for wid, new in live.items():
@@ -991,30 +697,29 @@ class PartitionLeader:
                 else:
                     continue
                 core.apply_all(rec)
-                for r in rec:
-                    self._track(r.encode())
                 records += rec
             if records:
-                await self._commit(records)
+                await self._commit([record.encode() for record in records])
                 log.info(
                     "event=workers_synced partition=%d workers=%d records=%d", self.partition, len(live), len(records)
                 )
             if joined and self.state == "serving":  # at start, the reconcile before serving does this
                 self._spawn(self._clean_joined(joined))
 
-    def _worker_call(self, op: Literal["destroy", "reset"], worker_id: str, sandbox_id: int) -> None:
-        worker = self._workers.get(worker_id)
+    def tell_worker(self, op: Literal["destroy", "reset"], worker_id: str, sandbox_id: int) -> None:
+        """In the background, destroy a sandbox on its worker, or reset it (then journal the outcome)."""
+        worker = self._worker(worker_id)
         if worker is None:
             return
-        name = sandbox_name(self.partition, sandbox_id)
+        address, name = worker.address, sandbox_name(self.partition, sandbox_id)
 
         async def run() -> None:
             if op == "destroy":
                 with contextlib.suppress(WorkerRefused):
-                    await self.workers.destroy_sandbox(worker.address, name)
+                    await self.workers.destroy_sandbox(address, name)
                 return
             try:
-                await self.workers.reset_sandbox(worker.address, name)
+                await self.workers.reset_sandbox(address, name)
                 ok = True
             except WorkerRefused:
                 ok = False
@@ -1022,16 +727,16 @@ class PartitionLeader:
                 return
             try:
                 if ok:
-                    records = self._core.reset_done(sandbox_id, self._now())
+                    records = self._core.reset_done(sandbox_id, self.now())
                 else:
-                    records = self._core.destroy(sandbox_id, "reset_failed", self._now())
+                    records = self._core.destroy(sandbox_id, "reset_failed", self.now())
             except CoreError:
                 return  # the sandbox went away meanwhile (its worker left)
             with contextlib.suppress(Recovering):
-                await self._change(records)
+                await self.change(records)
             if not ok:
                 with contextlib.suppress(WorkerRefused):
-                    await self.workers.destroy_sandbox(worker.address, name)
+                    await self.workers.destroy_sandbox(address, name)
 
         self._spawn(run())
 
@@ -1059,45 +764,19 @@ class PartitionLeader:
                 return
 
     async def expire_once(self) -> int:
-        """Expire leases past their time (their sandboxes are reset) and reclaim idle sandboxes."""
-        core = self._check_serving()
-        records = core.expire(self._now())
-        if not records:
-            return 0
-        targets: list[tuple[Literal["destroy", "reset"], str, int]] = []
-        for record in records:
-            decoded = records_pb2.Record.FromString(record.encode())
-            kind = decoded.WhichOneof("kind")
-            if kind == "lease_expired":
-                sid = self._leases.pop(decoded.lease_expired.token.seq, None)
-                if sid is not None and sid in self._sandboxes:
-                    targets.append(("reset", self._sandboxes[sid].worker_id, sid))
-            elif kind == "sandbox_destroyed":
-                box = self._sandboxes.get(decoded.sandbox_destroyed.sandbox_id)
-                if box is not None:
-                    targets.append(("destroy", box.worker_id, decoded.sandbox_destroyed.sandbox_id))
-        await self._change(records)
-        for op, worker_id, sid in targets:
-            self._worker_call(op, worker_id, sid)
-        return len(records)
+        """Expire leases and reclaim idle sandboxes: see :func:`assignment.upkeep.expire_once`."""
+        return await upkeep.expire_once(self)
 
     def all_committed(self) -> bool:
-        """Whether every applied record is committed (tests)."""
-        return self._inflight_records == 0 and not self._pending
+        """Whether every record applied to the core is committed."""
+        return self._inflight_records == 0
 
     async def maybe_snapshot(self, *, force: bool = False) -> bool:
-        """Write a snapshot when enough records were committed and none is awaiting its commit."""
-        if self._core is None or self._inflight_records or self.last_seq == 0:
-            return False
-        if not force and self.last_seq - self.snapshot_seq < self.config.snapshot_every:
-            return False
-        data, seq = self._core.snapshot(), self.last_seq
-        await asyncio.to_thread(self.journal.write_snapshot, self.partition, seq, data)
-        self.snapshot_seq = seq
-        log.info("event=snapshot partition=%d seq=%d bytes=%d", self.partition, seq, len(data))
-        return True
+        """Write a snapshot when due: see :func:`assignment.upkeep.maybe_snapshot`."""
+        return await upkeep.maybe_snapshot(self, force=force)
 
     def leases(self) -> Iterable[tuple[int, int]]:
         """Tokens of the active leases (tests)."""
-        state = self.core.state()
-        return [(s[6][0], s[6][1]) for s in state["sandboxes"].values() if s[6] is not None]
+        core = self.core
+        boxes = [core.sandbox(sid) for wid in core.worker_ids() for sid in core.sandboxes_on(wid)]
+        return [(box.lease[0], box.lease[1]) for box in boxes if box is not None and box.lease is not None]

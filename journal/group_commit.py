@@ -38,7 +38,9 @@ import asyncio
 from collections import deque
 from collections.abc import Sequence
 
-from journal.store import Journal, PreparedRecord, _check_epoch, _check_partition, prepare_records
+from journal.checks import check_epoch as _check_epoch
+from journal.checks import check_partition as _check_partition
+from journal.store import Journal, PreparedRecord, prepare_records
 
 __all__ = ["GroupCommitter"]
 

@@ -12,7 +12,7 @@ from importlib.metadata import version
 
 import journal.cli
 import workers.cli
-from assignment import commands, dev, server_cli
+from assignment import commands, dev, recovery, server_cli
 from assignment.frontend import cli as frontend_cli
 
 
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     workers.cli.register(subparsers)
     frontend_cli.register(subparsers)
     commands.register(subparsers)
-    journal.cli.register(subparsers)
+    journal.cli.register(subparsers, recovery.JOURNAL_ACTIONS)
     return parser
 
 

@@ -6,13 +6,24 @@ partition's core and prints a summary. They never change the database (no migrat
 status: 0 clean, 1 damage found (the message names the partition and seq), 2 usage or open errors.
 
 Wire it into a top-level parser with :func:`register`; ``python -m journal.cli`` runs it alone.
+
+Layering: ``dump`` and ``verify`` live here. ``replay`` needs the partition core, which the journal does
+not import: :mod:`assignment.recovery` defines it and :mod:`assignment.cli` passes it to :func:`register`
+as an extra action, so the imports run cli → assignment → journal (``python -m journal.cli`` alone has
+``dump`` and ``verify`` only). Imported by :mod:`assignment.cli`, and by :mod:`assignment.recovery` for
+:data:`Action`. (The help text is this docstring up to this paragraph.)
+
+Example::
+
+    register(subparsers, extra_actions=recovery.JOURNAL_ACTIONS)   # leasehold journal dump|verify|replay
+    main(["journal", "verify", "--db", "sqlite:///data/journal.db"])
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TextIO
 
 from google.protobuf import text_format
@@ -21,21 +32,29 @@ from journal.errors import JournalCorrupt, JournalError, UnknownPartition
 from journal.schema import record_crc
 from journal.store import Entry, Journal
 
-__all__ = ["main", "register", "run"]
+__all__ = ["Action", "main", "register", "run"]
+
+_DESCRIPTION = (__doc__ or "").partition("\n\nLayering:")[0]
+
+#: What a ``journal`` action does to one partition, printing to the given stream.
+Action = Callable[[Journal, int, TextIO], None]
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
-    """Add the ``journal`` subcommand; the parsed namespace's ``func(args)`` runs it and returns the exit code."""
-    parser = subparsers.add_parser("journal", help="inspect a journal: dump, verify, replay", description=__doc__)
+def register(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    extra_actions: Mapping[str, tuple[str, Action]] | None = None,
+) -> argparse.ArgumentParser:
+    """Add the ``journal`` subcommand; the parsed namespace's ``func(args)`` runs it and returns the exit code.
+
+    ``extra_actions`` (``name -> (help, action)``) come after ``dump`` and ``verify``, e.g. ``replay``.
+    """
+    parser = subparsers.add_parser("journal", help="inspect a journal: dump, verify, replay", description=_DESCRIPTION)
     actions = parser.add_subparsers(dest="journal_command", metavar="ACTION", required=True)
-    for name, help_text in (
-        ("dump", "print every record, one per line"),
-        ("verify", "check CRCs, sequence continuity, epochs and snapshots; exit 1 on damage"),
-        ("replay", "rebuild the partition core from snapshot + records and summarise it"),
-    ):
+    for name, (help_text, command) in {**_ACTIONS, **(extra_actions or {})}.items():
         action = actions.add_parser(name, help=help_text)
         action.add_argument("--db", required=True, metavar="URL", help="sqlite:///path or postgresql://...")
         action.add_argument("--partition", type=int, metavar="N", help="only this partition (default: all)")
+        action.set_defaults(journal_action=command)
     parser.set_defaults(func=run)
     return parser
 
@@ -44,9 +63,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     """Run a parsed ``journal`` command (output to ``out``/``err``, default stdout/stderr)."""
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
-    command: Callable[[Journal, int, TextIO], None] = {"dump": _dump, "verify": _verify, "replay": _replay}[
-        args.journal_command
-    ]
+    command: Action = args.journal_action
     try:
         journal = Journal.open(args.db, migrate=False)
     except (JournalError, OSError, ValueError) as exc:
@@ -105,17 +122,10 @@ def _verify(journal: Journal, partition: int, out: TextIO) -> None:
     )
 
 
-def _replay(journal: Journal, partition: int, out: TextIO) -> None:
-    from journal.replay import rebuild  # noqa: PLC0415  # imports the partition core only when replaying
-
-    result = rebuild(journal, partition)
-    core = result.core
-    print(
-        f"partition={partition} ok snapshot_seq={result.snapshot_seq} last_seq={result.last_seq} "
-        f"records={result.records} epoch={core.epoch} workers={core.worker_count} sandboxes={core.sandbox_count} "
-        f"leases={core.lease_count}",
-        file=out,
-    )
+_ACTIONS: dict[str, tuple[str, Action]] = {
+    "dump": ("print every record, one per line", _dump),
+    "verify": ("check CRCs, sequence continuity, epochs and snapshots; exit 1 on damage", _verify),
+}
 
 
 def main(argv: list[str] | None = None) -> int:

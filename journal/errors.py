@@ -1,7 +1,15 @@
 """Errors of the journal, one name per thing that can go wrong.
 
 Every error derives from :class:`JournalError`. Errors about the caller's input also derive from the
-matching built-in (``ValueError``, ``LookupError``) so generic handlers still catch them.
+matching built-in (``ValueError``, ``LookupError``) so generic handlers still catch them. Every
+module of the journal and its callers may import this one; it imports nothing.
+
+Example::
+
+    try:
+        journal.append(partition, epoch, records)
+    except Fenced:
+        ...  # a newer leader took over: stop leading
 """
 
 from __future__ import annotations

@@ -51,9 +51,8 @@ import contextlib
 from collections import deque
 from collections.abc import Sequence
 
+from journal.checks import check_epoch, check_partition
 from journal.store import Journal, PreparedRecord, prepare_records
-from journal.store import _check_epoch as check_epoch
-from journal.store import _check_partition as check_partition
 
 __all__ = ["GroupCommitter"]
 

@@ -8,6 +8,15 @@
   payload (see :func:`record_crc`).
 * ``snapshots`` — partition core snapshots, ``PRIMARY KEY (partition, seq)``: the state after
   applying records up to and including ``seq``, with a CRC like the records'.
+
+It also holds the record CRC (:func:`record_crc`, :func:`encoded_record_crc`, :func:`snapshot_crc`): the
+one Python definition, used by every Python site that computes or checks one (the Rust core has its
+own in ``record_crc.rs``). Any module may import this one; it imports nothing of the journal.
+
+Example::
+
+    crc = record_crc(partition, seq, epoch, "worker_updated", payload)
+    rows = conn.execute(select(journal.c.seq).where(journal.c.partition == partition)).scalars()
 """
 
 from __future__ import annotations
@@ -19,7 +28,9 @@ from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, Prima
 
 __all__ = [
     "KIND_MAX_LEN",
+    "RECORD_HEADER",
     "VERSION_TABLE",
+    "encoded_record_crc",
     "journal",
     "metadata",
     "partition_head",
@@ -76,7 +87,14 @@ RECORD_HEADER = struct.Struct(">IQQB")
 
 def record_crc(partition: int, seq: int, epoch: int, kind: str, payload: bytes) -> int:
     """CRC-32 (zlib) of a record and where it lives, so a record moved or renumbered fails it too."""
-    kind_bytes = kind.encode()
+    return encoded_record_crc(partition, seq, epoch, kind.encode(), payload)
+
+
+def encoded_record_crc(partition: int, seq: int, epoch: int, kind_bytes: bytes, payload: bytes) -> int:
+    """:func:`record_crc` of a kind already encoded (the appender and the checker keep the kinds' bytes).
+
+    The one Python definition of the record CRC; the Rust core's is ``record_crc.rs``.
+    """
     # Chained rather than concatenated: the same CRC without copying the header (this runs per record).
     return zlib.crc32(
         payload, zlib.crc32(kind_bytes, zlib.crc32(RECORD_HEADER.pack(partition, seq, epoch, len(kind_bytes))))

@@ -1,9 +1,10 @@
 """Following a partition: an async iterator over new records that wakes when they are appended.
 
-Wake-ups: appends made in this process wake a tail at once (any :class:`~journal.store.Journal` on the
-same database); on PostgreSQL appends from other hosts arrive by LISTEN/NOTIFY; otherwise (SQLite
-written by another process) the tail polls every ``poll_interval_s``. Either way it reads by seq with
-:meth:`~journal.store.Journal.read`, so a missed wake-up only delays, and every record is checked.
+Wake-ups: appends made through the tail's own :class:`~journal.store.Journal` wake it at once; on
+PostgreSQL appends from other hosts (or other ``Journal`` objects) arrive by LISTEN/NOTIFY; otherwise
+(SQLite written by another process or ``Journal``) the tail polls every ``poll_interval_s``. Either way
+it reads by seq with :meth:`~journal.store.Journal.read`, so a missed wake-up only delays, and every
+record is checked.
 
 Example::
 
@@ -21,7 +22,8 @@ from types import TracebackType
 
 import psycopg
 
-from journal.store import Entry, Journal, _check_int, _check_partition, notify_channel
+from journal.checks import MAX_BIGINT, check_int, check_partition
+from journal.store import Entry, Journal, notify_channel
 
 __all__ = ["Tail", "tail"]
 
@@ -34,8 +36,8 @@ class Tail:
         page: int = 1000,
     ) -> None:  # fmt: skip
         self.journal = journal
-        self.partition = _check_partition(partition)
-        self.after_seq = _check_int("after_seq", after_seq, 0, 2**63 - 1)
+        self.partition = check_partition(partition)
+        self.after_seq = check_int("after_seq", after_seq, 0, MAX_BIGINT)
         if poll_interval_s is None:
             poll_interval_s = 0.1 if journal.backend == "sqlite" else 1.0
         self.poll_interval_s = poll_interval_s

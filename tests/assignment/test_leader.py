@@ -11,8 +11,8 @@ import pytest
 from assignment.errors import BadArgument, LeaseGone, Recovering, Throttled, UnknownLeaseToken
 from assignment.leader import AcquireArgs, LeaderConfig, PartitionLeader
 from assignment.members import WorkerInfo
+from assignment.recovery import replay
 from journal.group_commit import GroupCommitter
-from journal.replay import replay
 from journal.store import Journal
 from tests.assignment.doubles import FakeWorkers
 

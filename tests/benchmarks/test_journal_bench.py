@@ -22,9 +22,9 @@ import pytest
 from sqlalchemy import MetaData
 
 from assignment.partition_core import PartitionCore
+from assignment.recovery import replay
 from journal import schema
 from journal.group_commit import GroupCommitter
-from journal.replay import replay
 from journal.store import Journal, prepare_records
 from tests.harness.postgres import PostgresServer
 from tests.journal.records import worker

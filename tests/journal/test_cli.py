@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from assignment.cli import main
 from assignment.partition_core import PartitionCore
-from journal.cli import main
 from journal.store import Journal
 from tests.journal.records import batch
 

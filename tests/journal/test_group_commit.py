@@ -186,7 +186,7 @@ def test_a_failed_transaction_fails_every_later_request_of_its_epoch(
         second = committer.submit(0, epoch, batch("b", 1))  # queued behind the one that fails
         outcomes = await asyncio.gather(first, second, return_exceptions=True)
         assert all(isinstance(o, OSError) for o in outcomes), outcomes
-        with pytest.raises(OSError):
+        with pytest.raises(OSError, match="went away"):
             await committer.append(0, epoch, batch("c", 1))
         newer = journal.take_over(0)  # a new epoch is a new writer: it commits
         assert await committer.append(0, newer, batch("d", 1)) == 1

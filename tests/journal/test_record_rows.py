@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
+from journal.checker import Checker as _Checker
 from journal.errors import JournalCorrupt
+from journal.model import Entry
+from journal.model import Head as _Head
 from journal.schema import record_crc
-from journal.store import Entry, _Checker, _Head
 from tests.journal.records import worker
 
 PARTITION = 5

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from assignment.partition_core import PartitionCore
+from assignment.recovery import apply_entries, rebuild, replay
 from journal.errors import JournalCorrupt
-from journal.replay import apply_entries, rebuild, replay
 from journal.store import Journal
 from tests.journal.records import worker
 

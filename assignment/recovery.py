@@ -1,25 +1,30 @@
 """Rebuilding a partition core from the journal: the latest snapshot, then every record after it.
 
-This is the one journal module that imports the partition core (through
-:mod:`assignment.partition_core`). Anything the core refuses becomes
-:class:`~journal.errors.JournalCorrupt` at the seq of the record (or snapshot) it refused.
+Replaying records into a core is the assignment side's job, so it lives here and the journal stays
+below: this module imports :mod:`journal.store` and the partition core, and the journal imports
+nothing of ``assignment`` but the native extension (see :mod:`journal.native`). Anything the core
+refuses becomes :class:`~journal.errors.JournalCorrupt` at the seq of the record (or snapshot) it
+refused. Tests and the ``leasehold journal replay`` command import it; that command's action is
+:data:`JOURNAL_ACTIONS`, which :mod:`assignment.cli` hands to :func:`journal.cli.register`.
 
 Example::
 
     core = replay(journal, partition, config={"account_limit": 1000})
+    result = rebuild(journal, partition)   # the core, and what it was built from
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TextIO
 
 from assignment.partition_core import CoreError, PartitionCore, Record
+from journal.cli import Action
 from journal.errors import JournalCorrupt
 from journal.store import Entry, Journal
 
-__all__ = ["Replayed", "apply_entries", "rebuild", "replay"]
+__all__ = ["JOURNAL_ACTIONS", "Replayed", "apply_entries", "rebuild", "replay"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,3 +99,21 @@ def rebuild(journal: Journal, partition: int, *, config: Mapping[str, Any] | Non
 def replay(journal: Journal, partition: int, *, config: Mapping[str, Any] | None = None) -> PartitionCore:
     """The partition's core rebuilt from the journal (see :func:`rebuild`)."""
     return rebuild(journal, partition, config=config).core
+
+
+def _replay_action(journal: Journal, partition: int, out: TextIO) -> None:
+    """``leasehold journal replay``: rebuild the partition's core and print a summary of it."""
+    result = rebuild(journal, partition)
+    core = result.core
+    print(
+        f"partition={partition} ok snapshot_seq={result.snapshot_seq} last_seq={result.last_seq} "
+        f"records={result.records} epoch={core.epoch} workers={core.worker_count} sandboxes={core.sandbox_count} "
+        f"leases={core.lease_count}",
+        file=out,
+    )
+
+
+#: The ``leasehold journal`` actions that need the partition core: ``name -> (help, action)``.
+JOURNAL_ACTIONS: dict[str, tuple[str, Action]] = {
+    "replay": ("rebuild the partition core from snapshot + records and summarise it", _replay_action),
+}

@@ -4,7 +4,8 @@
 resource (functions and versions, invoke, concurrency, event invoke configs, layers, admin) is a class in
 its own module with a ``routes()`` method; a new resource is a new module whose class is added to
 :meth:`LambdaHttpApi.__init__`'s list. Every error is a Lambda error document with ``x-amzn-ErrorType``,
-answered here once; anything unexpected is logged and answered as ``ServiceException`` without a traceback.
+answered here once (a storage error as :func:`~assignment.frontend.api.errors.lambda_error` maps it);
+anything unexpected is logged and answered as ``ServiceException`` without a traceback.
 
 Example::
 
@@ -26,6 +27,7 @@ from assignment.coordination.base import Coordinator
 from assignment.frontend.api.admin import AdminApi
 from assignment.frontend.api.concurrency import ConcurrencyApi
 from assignment.frontend.api.context import ApiContext, EventSink
+from assignment.frontend.api.errors import lambda_error
 from assignment.frontend.api.event_configs import EventConfigsApi
 from assignment.frontend.api.functions import FunctionsApi
 from assignment.frontend.api.invoke import InvokeApi
@@ -34,6 +36,7 @@ from assignment.frontend.api.requests import MAX_BODY_BYTES, REQUEST_ID
 from assignment.frontend.invoker import Invoker
 from assignment.frontend.provisioning import Provisioner
 from assignment.frontend.registry import Registry
+from assignment.frontend.storage_errors import StorageError
 from assignment.frontend.types import LambdaError, ServiceException
 
 __all__ = ["LambdaHttpApi", "Resource"]
@@ -107,6 +110,8 @@ class LambdaHttpApi:
             response = await handler(request)
         except LambdaError as exc:
             response = _error(exc, request_id)
+        except StorageError as exc:
+            response = _error(lambda_error(exc, self.context.registry), request_id)
         except web.HTTPException as exc:
             kind = "ResourceNotFoundException" if exc.status == 404 else "InvalidRequestContentException"
             if exc.status == 413:

@@ -20,11 +20,8 @@ from aiohttp import web
 from assignment.frontend.api import documents
 from assignment.frontend.api.context import ApiContext
 from assignment.frontend.api.requests import function_name, page, read_json, required_qualifier, single
-from assignment.frontend.types import (
-    InvalidParameterValueException,
-    ProvisionedConcurrencyConfigNotFoundException,
-    ResourceNotFoundException,
-)
+from assignment.frontend.storage_errors import NotFound
+from assignment.frontend.types import InvalidParameterValueException, ProvisionedConcurrencyConfigNotFoundException
 from assignment.frontend.validation import Fields
 
 __all__ = ["ConcurrencyApi"]
@@ -126,7 +123,7 @@ class ConcurrencyApi:
         await asyncio.to_thread(self.registry.delete_provisioned, name, qualifier)
         try:
             version = await asyncio.to_thread(self.registry.get, name, qualifier)
-        except ResourceNotFoundException:  # deleted meanwhile: its pin lapses by itself
+        except NotFound:  # deleted meanwhile: its pin lapses by itself
             self.context.provisioner.forget(name, qualifier)
         else:
             self.context.provisioner.withdraw(version)

@@ -19,7 +19,8 @@ from assignment.frontend.api import documents
 from assignment.frontend.api.context import ApiContext
 from assignment.frontend.api.requests import function_name, page, read_json
 from assignment.frontend.registry import LATEST
-from assignment.frontend.types import EventInvokeConfig, ResourceNotFoundException
+from assignment.frontend.storage_errors import NotFound
+from assignment.frontend.types import EventInvokeConfig
 from assignment.frontend.validation import Fields
 
 __all__ = ["EventConfigsApi"]
@@ -108,7 +109,5 @@ class EventConfigsApi:
         qualifier = qualifier or LATEST
         found = await asyncio.to_thread(self.registry.event_config, name, qualifier)
         if found is None:
-            raise ResourceNotFoundException(
-                f"The function {self.registry.function_arn(name, qualifier)} doesn't have an EventInvokeConfig"
-            )
+            raise NotFound("event_invoke_config", name, qualifier)
         return web.json_response(self._doc(name, qualifier, *found))

@@ -48,6 +48,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from assignment.frontend.storage_errors import Conflict, Invalid, NotFound, PreconditionFailed
@@ -125,6 +126,22 @@ event_invoke_configs = Table(
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def _insert(conn: Connection, table: Table) -> sqlite.Insert | postgresql.Insert:
+    """An INSERT in the dialect of the connection's engine (SQLite or PostgreSQL), which can take ON CONFLICT."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    if conn.dialect.name == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"the registry runs on SQLite or PostgreSQL, not {conn.dialect.name}")
+
+
+def _upsert(conn: Connection, table: Table, key: Mapping[str, Any], values: Mapping[str, Any]) -> None:
+    """Insert the row ``key`` (its primary key) with ``values``, or set ``values`` on it if it exists: one
+    statement (``INSERT ... ON CONFLICT DO UPDATE``), so concurrent first writers cannot collide."""
+    statement = _insert(conn, table).values({**key, **values})
+    conn.execute(statement.on_conflict_do_update(index_elements=list(key), set_=dict(values)))
 
 
 #: Reserved concurrency leaves at least this much of the account's limit unreserved.
@@ -402,13 +419,9 @@ class Registry:
         latest = FunctionVersion(name, LATEST, incarnation, 1, spec, sha, len(code), secrets.token_hex(16), now)
         try:
             with self.journal.writer.begin() as conn:
-                if conn.execute(select(functions.c.name).where(functions.c.name == name)).first() is not None:
+                head = {"name": name, "incarnation": incarnation, "revision": 1, "next_version": 1, "created_ms": now}
+                if conn.execute(_insert(conn, functions).values(head).on_conflict_do_nothing()).rowcount == 0:
                     raise Conflict("function", name)
-                conn.execute(
-                    insert(functions).values(
-                        name=name, incarnation=incarnation, revision=1, next_version=1, created_ms=now
-                    )
-                )
                 self._write_version(conn, latest, new=True)
         except IntegrityError:
             raise Conflict("function", name) from None
@@ -531,15 +544,8 @@ class Registry:
             target = self._load(conn, name, version)
             if target is None:
                 raise _not_found(name, version)
-            key = (provisioned_concurrency.c.name == name, provisioned_concurrency.c.version == version)
-            if conn.execute(select(provisioned_concurrency.c.count).where(*key)).first() is None:
-                conn.execute(
-                    insert(provisioned_concurrency).values(
-                        name=name, version=version, count=count, modified_ms=_now_ms()
-                    )
-                )
-            else:
-                conn.execute(update(provisioned_concurrency).where(*key).values(count=count, modified_ms=_now_ms()))
+            key = {"name": name, "version": version}
+            _upsert(conn, provisioned_concurrency, key, {"count": count, "modified_ms": _now_ms()})
         return target
 
     def provisioned(self, name: str, version: str) -> tuple[int, int] | None:
@@ -602,15 +608,8 @@ class Registry:
         with self.journal.writer.begin() as conn:
             if self._load(conn, name, qualifier) is None:
                 raise _not_found(name, qualifier)
-            key = (event_invoke_configs.c.name == name, event_invoke_configs.c.qualifier == qualifier)
-            if conn.execute(select(event_invoke_configs.c.name).where(*key)).first() is None:
-                conn.execute(
-                    insert(event_invoke_configs).values(
-                        name=name, qualifier=qualifier, document=document, modified_ms=now
-                    )
-                )
-            else:
-                conn.execute(update(event_invoke_configs).where(*key).values(document=document, modified_ms=now))
+            key = {"name": name, "qualifier": qualifier}
+            _upsert(conn, event_invoke_configs, key, {"document": document, "modified_ms": now})
         return now
 
     def update_event_config(

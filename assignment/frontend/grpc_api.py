@@ -16,7 +16,7 @@ import uuid
 
 import grpc
 
-from assignment.frontend.http_api import EventSink
+from assignment.frontend.api.context import EventSink
 from assignment.frontend.invoker import ASYNC_PAYLOAD_LIMIT, Invoker, check_payload, decode_client_context
 from assignment.frontend.types import (
     InvalidParameterValueException,

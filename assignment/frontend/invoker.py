@@ -26,6 +26,7 @@ import uuid
 from assignment.frontend.backend import Backend
 from assignment.frontend.logbuffer import LogBuffer
 from assignment.frontend.registry import Registry
+from assignment.frontend.storage_errors import NotFound
 from assignment.frontend.types import (
     EventInvokeConfig,
     FunctionConfig,
@@ -113,7 +114,7 @@ class Invoker:
             raise ResourceNotFoundException(f"Function not found: {self.registry.function_arn(name, version)}")
         try:
             found = await asyncio.to_thread(self.registry.get, name, version)
-        except ResourceNotFoundException:
+        except NotFound:
             raise ResourceNotFoundException(
                 f"Function not found: {self.registry.function_arn(name, qualifier)}"
             ) from None

@@ -7,7 +7,8 @@ service sees (:meth:`FunctionVersion.pool_version`), so a warm sandbox only serv
 Published versions are copies of ``$LATEST`` that never change. A function re-created under the same name
 gets a new ``incarnation``, so its pool keys differ from the deleted one's.
 
-The API is synchronous (the frontend calls it from a thread); errors are Lambda errors.
+The API is synchronous (the frontend calls it from a thread); errors are
+:mod:`~assignment.frontend.storage_errors` (the HTTP API maps them to Lambda errors).
 
 Example::
 
@@ -47,15 +48,11 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from assignment.frontend.types import (
-    EventInvokeConfig,
-    FunctionConfig,
-    InvalidParameterValueException,
-    ResourceConflictException,
-    ResourceNotFoundException,
-)
+from assignment.frontend.storage_errors import Conflict, Invalid, NotFound, PreconditionFailed
+from assignment.frontend.types import EventInvokeConfig, FunctionConfig
 from assignment.frontend.validation import worker_runtime
 from journal.blobs import BlobStore
 from journal.store import Journal
@@ -131,6 +128,25 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _insert(conn: Connection, table: Table) -> sqlite.Insert | postgresql.Insert:
+    """An INSERT in the dialect of the connection's engine (SQLite or PostgreSQL), which can take ON CONFLICT."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    if conn.dialect.name == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"the registry runs on SQLite or PostgreSQL, not {conn.dialect.name}")
+
+
+def _upsert(conn: Connection, table: Table, key: Mapping[str, Any], values: Mapping[str, Any]) -> None:
+    """Insert the row ``key`` (its primary key) with ``values``, or set ``values`` on it if it exists: one
+    statement (``INSERT ... ON CONFLICT DO UPDATE``), so concurrent first writers cannot collide."""
+    statement = _insert(conn, table).values({**key, **values})
+    conn.execute(statement.on_conflict_do_update(index_elements=list(key), set_=dict(values)))
+
+
+#: Reserved concurrency leaves at least this much of the account's limit unreserved.
+_MIN_UNRESERVED = 100
+
 #: A published version number as stored (no sign, no leading zeros).
 _VERSION_NUMBER = re.compile(r"[1-9][0-9]{0,15}")
 
@@ -138,7 +154,7 @@ _VERSION_NUMBER = re.compile(r"[1-9][0-9]{0,15}")
 def _check_marker(name: str, marker: str, *, latest: bool) -> None:
     """A pagination marker: a version of the function from an earlier page (``$LATEST`` if ``latest``)."""
     if marker and not (latest and marker == LATEST) and not _VERSION_NUMBER.fullmatch(marker):
-        raise InvalidParameterValueException(f"Invalid Marker: {marker[:64]!r} is not a version of {name}")
+        raise Invalid("function", name, marker, rule="marker")
 
 
 #: ``sha256`` of a deleted layer version: the row stays as a tombstone so its number is never reused.
@@ -267,9 +283,8 @@ def _same_release(a: FunctionVersion, b: FunctionVersion) -> bool:
     return a.code_sha256 == b.code_sha256 and plain(a.spec, description="") == plain(b.spec, description="")
 
 
-def _not_found(name: str, qualifier: str | None = None) -> ResourceNotFoundException:
-    what = f"{name}:{qualifier}" if qualifier else name
-    return ResourceNotFoundException(f"Function not found: {what}")
+def _not_found(name: str, qualifier: str | None = None) -> NotFound:
+    return NotFound("function", name, qualifier)
 
 
 class Registry:
@@ -323,7 +338,7 @@ class Registry:
         return None if row is None else self._row_to_version(row, head.incarnation)
 
     def get(self, name: str, qualifier: str | None = None) -> FunctionVersion:
-        """The version named by ``qualifier`` (``$LATEST`` when ``None``); :class:`ResourceNotFoundException`."""
+        """The version named by ``qualifier`` (``$LATEST`` when ``None``); :class:`NotFound`."""
         version = qualifier or LATEST
         with self.journal.reader.connect() as conn:
             found = self._load(conn, name, version)
@@ -396,7 +411,7 @@ class Registry:
             )
 
     def create(self, name: str, spec: FunctionSpec, code: bytes, *, publish: bool = False) -> FunctionVersion:
-        """A new function; :class:`ResourceConflictException` if the name is taken. Returns $LATEST (or
+        """A new function; :class:`Conflict` if the name is taken. Returns $LATEST (or
         version 1 with ``publish``)."""
         sha = self.blobs.put(code)
         now = _now_ms()
@@ -404,16 +419,12 @@ class Registry:
         latest = FunctionVersion(name, LATEST, incarnation, 1, spec, sha, len(code), secrets.token_hex(16), now)
         try:
             with self.journal.writer.begin() as conn:
-                if conn.execute(select(functions.c.name).where(functions.c.name == name)).first() is not None:
-                    raise ResourceConflictException(f"Function already exist: {name}")
-                conn.execute(
-                    insert(functions).values(
-                        name=name, incarnation=incarnation, revision=1, next_version=1, created_ms=now
-                    )
-                )
+                head = {"name": name, "incarnation": incarnation, "revision": 1, "next_version": 1, "created_ms": now}
+                if conn.execute(_insert(conn, functions).values(head).on_conflict_do_nothing()).rowcount == 0:
+                    raise Conflict("function", name)
                 self._write_version(conn, latest, new=True)
         except IntegrityError:
-            raise ResourceConflictException(f"Function already exist: {name}") from None
+            raise Conflict("function", name) from None
         return self.publish(name) if publish else latest
 
     def _change_latest(self, name: str, change: Any) -> FunctionVersion:
@@ -450,10 +461,7 @@ class Registry:
             if head is None or latest is None:
                 raise _not_found(name)
             if code_sha256 and code_sha256 != latest.code_sha256:
-                raise InvalidParameterValueException(
-                    f"CodeSHA256 ({code_sha256}) is different from current CodeSHA256 in $LATEST "
-                    f"({latest.code_sha256}). Please try again with the CodeSHA256 in $LATEST."
-                )
+                raise PreconditionFailed("function", name, expected=code_sha256, actual=latest.code_sha256)
             if head.next_version > 1:
                 newest = self._load(conn, name, str(head.next_version - 1))
                 if newest is not None and _same_release(newest, latest):
@@ -468,7 +476,7 @@ class Registry:
     def delete(self, name: str, qualifier: str | None = None) -> None:
         """Delete the function (every version and setting), or one published version."""
         if qualifier == LATEST:
-            raise InvalidParameterValueException("$LATEST version cannot be deleted without deleting the function.")
+            raise Invalid("function", name, qualifier, rule="delete_latest")
         with self.journal.writer.begin() as conn:
             if conn.execute(select(functions.c.name).where(functions.c.name == name)).first() is None:
                 raise _not_found(name)
@@ -506,11 +514,8 @@ class Registry:
                 others = conn.execute(
                     select(func.coalesce(func.sum(functions.c.reserved_concurrency), 0)).where(functions.c.name != name)
                 ).scalar_one()
-                if int(others) + reserved > self.account_limit - 100:
-                    raise InvalidParameterValueException(
-                        "Specified ReservedConcurrentExecutions for function decreases account's "
-                        "UnreservedConcurrentExecution below its minimum value of [100]."
-                    )
+                if int(others) + reserved > self.account_limit - _MIN_UNRESERVED:
+                    raise Invalid("function", name, rule="unreserved_minimum", limit=_MIN_UNRESERVED)
             conn.execute(update(functions).where(functions.c.name == name).values(reserved_concurrency=reserved))
 
     def reserved(self, name: str) -> int | None:
@@ -534,27 +539,18 @@ class Registry:
     def set_provisioned(self, name: str, version: str, count: int) -> FunctionVersion:
         """Provisioned concurrency on a published version; returns that version."""
         if version == LATEST or not version.isdigit():
-            raise InvalidParameterValueException(
-                "Provisioned Concurrency Configs cannot be applied to unpublished function versions."
-            )
+            raise Invalid("function", name, version, rule="unpublished")
         with self.journal.writer.begin() as conn:
             target = self._load(conn, name, version)
             if target is None:
                 raise _not_found(name, version)
-            key = (provisioned_concurrency.c.name == name, provisioned_concurrency.c.version == version)
-            if conn.execute(select(provisioned_concurrency.c.count).where(*key)).first() is None:
-                conn.execute(
-                    insert(provisioned_concurrency).values(
-                        name=name, version=version, count=count, modified_ms=_now_ms()
-                    )
-                )
-            else:
-                conn.execute(update(provisioned_concurrency).where(*key).values(count=count, modified_ms=_now_ms()))
+            key = {"name": name, "version": version}
+            _upsert(conn, provisioned_concurrency, key, {"count": count, "modified_ms": _now_ms()})
         return target
 
     def provisioned(self, name: str, version: str) -> tuple[int, int] | None:
         """``(count, modified_ms)`` of a version's provisioned concurrency, or ``None`` when it has none;
-        :class:`ResourceNotFoundException` when there is no such function version."""
+        :class:`NotFound` when there is no such function version."""
         with self.journal.reader.connect() as conn:
             if self._load(conn, name, version) is None:
                 raise _not_found(name, version)
@@ -567,7 +563,7 @@ class Registry:
 
     def provisioned_configs(self, name: str, *, marker: str = "", limit: int = 50) -> list[tuple[str, int, int]]:
         """``(version, count, modified_ms)`` of a function's provisioned versions in version order, after
-        ``marker`` (a version from an earlier page); :class:`ResourceNotFoundException` without the function."""
+        ``marker`` (a version from an earlier page); :class:`NotFound` without the function."""
         _check_marker(name, marker, latest=False)
         column = provisioned_concurrency.c.version
         with self.journal.reader.connect() as conn:
@@ -582,10 +578,10 @@ class Registry:
         return [(str(row[0]), int(row[1]), int(row[2])) for row in rows]
 
     def delete_provisioned(self, name: str, version: str) -> None:
-        """Remove a version's provisioned concurrency; :class:`ResourceNotFoundException` if none."""
+        """Remove a version's provisioned concurrency; :class:`NotFound` if none."""
         table = provisioned_concurrency
         if not self._delete_rows(table, table.c.name == name, table.c.version == version):
-            raise ResourceNotFoundException(f"No Provisioned Concurrency Config found for this function: {name}")
+            raise NotFound("provisioned_concurrency", name, version)
 
     def _delete_rows(self, table: Table, *where: Any) -> int:
         """Delete the rows of ``table`` matching ``where`` in one transaction; how many there were."""
@@ -612,38 +608,31 @@ class Registry:
         with self.journal.writer.begin() as conn:
             if self._load(conn, name, qualifier) is None:
                 raise _not_found(name, qualifier)
-            key = (event_invoke_configs.c.name == name, event_invoke_configs.c.qualifier == qualifier)
-            if conn.execute(select(event_invoke_configs.c.name).where(*key)).first() is None:
-                conn.execute(
-                    insert(event_invoke_configs).values(
-                        name=name, qualifier=qualifier, document=document, modified_ms=now
-                    )
-                )
-            else:
-                conn.execute(update(event_invoke_configs).where(*key).values(document=document, modified_ms=now))
+            key = {"name": name, "qualifier": qualifier}
+            _upsert(conn, event_invoke_configs, key, {"document": document, "modified_ms": now})
         return now
 
     def update_event_config(
         self, name: str, qualifier: str, changes: Mapping[str, Any]
     ) -> tuple[EventInvokeConfig, int]:
         """UpdateFunctionEventInvokeConfig: change fields of a version's stored async settings (by
-        :class:`EventInvokeConfig` field name); :class:`ResourceNotFoundException` when it has none."""
+        :class:`EventInvokeConfig` field name); :class:`NotFound` when it has none."""
         now = _now_ms()
         key = (event_invoke_configs.c.name == name, event_invoke_configs.c.qualifier == qualifier)
         with self.journal.writer.begin() as conn:
             row = conn.execute(select(event_invoke_configs.c.document).where(*key)).first()
             if row is None:
-                raise self._no_event_config(name, qualifier)
+                raise NotFound("event_invoke_config", name, qualifier)
             config = dataclasses.replace(EventInvokeConfig(**json.loads(row.document)), **changes)
             document = json.dumps(dataclasses.asdict(config), sort_keys=True)
             conn.execute(update(event_invoke_configs).where(*key).values(document=document, modified_ms=now))
         return config, now
 
     def delete_event_config(self, name: str, qualifier: str) -> None:
-        """Remove a version's async settings; :class:`ResourceNotFoundException` when it has none."""
+        """Remove a version's async settings; :class:`NotFound` when it has none."""
         table = event_invoke_configs
         if not self._delete_rows(table, table.c.name == name, table.c.qualifier == qualifier):
-            raise self._no_event_config(name, qualifier)
+            raise NotFound("event_invoke_config", name, qualifier)
 
     def event_configs(
         self, name: str, *, marker: str = "", limit: int = 50
@@ -663,11 +652,6 @@ class Registry:
             order = (column != LATEST, *_numeric_order(column))
             rows = conn.execute(query.order_by(*order).limit(limit)).all()
         return [(row.qualifier, EventInvokeConfig(**json.loads(row.document)), int(row.modified_ms)) for row in rows]
-
-    def _no_event_config(self, name: str, qualifier: str) -> ResourceNotFoundException:
-        return ResourceNotFoundException(
-            f"The function {self.function_arn(name, qualifier)} doesn't have an EventInvokeConfig"
-        )
 
     def event_config(self, name: str, qualifier: str) -> tuple[EventInvokeConfig, int] | None:
         """The stored async settings of a version and when they were set, or ``None``."""
@@ -730,7 +714,7 @@ class Registry:
                 architectures=architectures,
                 license_info=license_info,
             )
-        raise ResourceConflictException(f"Layer {name} is being published concurrently; try again")
+        raise Conflict("layer_version", name)
 
     def layer(self, arn: str) -> LayerRef:
         """The layer version an ARN names (one of this region and account)."""
@@ -738,7 +722,7 @@ class Registry:
         rest = arn[len(prefix) :] if arn.startswith(prefix) else ""
         name, _, number = rest.rpartition(":")
         if not name or not _VERSION_NUMBER.fullmatch(number):
-            raise InvalidParameterValueException(f"Layer version {arn[:200]} does not exist.")
+            raise Invalid("layer_version", arn, rule="unknown_layer")
         with self.journal.reader.connect() as conn:
             row = conn.execute(
                 select(layer_versions.c.sha256, layer_versions.c.size).where(
@@ -748,7 +732,7 @@ class Registry:
                 )
             ).first()
         if row is None:
-            raise InvalidParameterValueException(f"Layer version {arn[:200]} does not exist.")
+            raise Invalid("layer_version", arn, rule="unknown_layer")
         return LayerRef(arn, row.sha256, int(row.size))
 
     def _row_to_layer(self, row: Any) -> LayerVersion:
@@ -767,7 +751,7 @@ class Registry:
         )
 
     def layer_version(self, name: str, version: int) -> LayerVersion:
-        """One layer version; :class:`ResourceNotFoundException` if it does not exist (or was deleted)."""
+        """One layer version; :class:`NotFound` if it does not exist (or was deleted)."""
         with self.journal.reader.connect() as conn:
             row = conn.execute(
                 select(layer_versions).where(
@@ -777,9 +761,7 @@ class Registry:
                 )
             ).first()
         if row is None:
-            raise ResourceNotFoundException(
-                f"The resource you requested does not exist: layer {name} version {version}"
-            )
+            raise NotFound("layer_version", name, str(version))
         return self._row_to_layer(row)
 
     def layer_versions(

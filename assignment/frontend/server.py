@@ -29,10 +29,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from assignment.client import AssignmentClient
 from assignment.coordination import connect
 from assignment.coordination.base import Coordinator
+from assignment.frontend.api import LambdaHttpApi
 from assignment.frontend.backend import Backend, LeaseBackend
 from assignment.frontend.events import DEAD_LETTER_RETENTION_S, EventPoller, EventQueue
 from assignment.frontend.grpc_api import SERVICE_NAME, FrontendService, add_to_server
-from assignment.frontend.http_api import LambdaHttpApi
 from assignment.frontend.invoker import Invoker
 from assignment.frontend.logbuffer import LogBuffer
 from assignment.frontend.provisioning import Provisioner

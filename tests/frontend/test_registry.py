@@ -9,12 +9,10 @@ from pathlib import Path
 import pytest
 
 from assignment.frontend.registry import FunctionSpec, Registry
-from assignment.frontend.types import (
-    EventInvokeConfig,
-    InvalidParameterValueException,
-    ResourceConflictException,
-    ResourceNotFoundException,
-)
+from assignment.frontend.storage_errors import Conflict as ResourceConflictException
+from assignment.frontend.storage_errors import Invalid as InvalidParameterValueException
+from assignment.frontend.storage_errors import NotFound as ResourceNotFoundException
+from assignment.frontend.types import EventInvokeConfig
 from journal.store import Journal
 from tests.frontend.harness import make_zip
 from tests.harness.postgres import PostgresServer, schema_name

@@ -1,0 +1,49 @@
+"""What every resource module of the Lambda HTTP API works with: the frontend's parts, in one value.
+
+:class:`ApiContext` is built once by :class:`~assignment.frontend.api.app.LambdaHttpApi` and handed to each
+resource class (functions, invoke, concurrency, event configs, layers, admin); a new resource module takes
+the same value. :class:`EventSink` is the part of the event queue the API (and the gRPC API) uses.
+
+Example::
+
+    context = ApiContext(registry, invoker, provisioner, events=queue, account_limit=1000)
+    routes = FunctionsApi(context).routes()
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from assignment.coordination.base import Coordinator
+from assignment.frontend.invoker import Invoker
+from assignment.frontend.provisioning import Provisioner
+from assignment.frontend.registry import Registry
+
+__all__ = ["ApiContext", "EventSink"]
+
+
+class EventSink(Protocol):
+    """The part of ``assignment.frontend.events.EventQueue`` the HTTP API uses."""
+
+    async def enqueue(self, function: str, qualifier: str, payload: bytes, request_id: str) -> bool:
+        """Queue an event durably."""
+
+    async def depth(self, function: str | None = None) -> int:
+        """Events waiting."""
+
+    async def dead_letters(self, function: str, limit: int = 100) -> list[dict[str, object]]:
+        """Events that ran out of retries."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApiContext:
+    """The frontend's parts the HTTP API's handlers call."""
+
+    registry: Registry
+    invoker: Invoker
+    provisioner: Provisioner
+    events: EventSink | None = None
+    coordinator: Coordinator | None = None
+    #: The account's concurrency limit (the largest reserved or provisioned count).
+    account_limit: int = 1000

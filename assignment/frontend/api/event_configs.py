@@ -1,0 +1,113 @@
+"""Async invocation settings over HTTP: Put/Get/Update/Delete/ListFunctionEventInvokeConfig(s).
+
+Assembled by :class:`~assignment.frontend.api.app.LambdaHttpApi` from :meth:`EventConfigsApi.routes`; the
+event poller reads the stored settings through the invoker, not through here.
+
+Example::
+
+    app.add_routes(EventConfigsApi(context).routes())
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import web
+
+from assignment.frontend.api import documents
+from assignment.frontend.api.context import ApiContext
+from assignment.frontend.api.requests import function_name, page, read_json
+from assignment.frontend.registry import LATEST
+from assignment.frontend.storage_errors import NotFound
+from assignment.frontend.types import EventInvokeConfig
+from assignment.frontend.validation import Fields
+
+__all__ = ["EventConfigsApi"]
+
+_EVENT_FIELDS = {"MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig"}
+
+
+def _event_changes(fields: Fields, *, creating: bool) -> dict[str, Any]:
+    """:class:`EventInvokeConfig` fields from a Put (every field, defaults for those absent) or an Update
+    (only those given) request."""
+    changes: dict[str, Any] = {}
+    if creating or fields.has("MaximumRetryAttempts"):
+        changes["maximum_retry_attempts"] = fields.integer("MaximumRetryAttempts", lo=0, hi=2, default=2)
+    if creating or fields.has("MaximumEventAgeInSeconds"):
+        changes["maximum_event_age_s"] = fields.integer("MaximumEventAgeInSeconds", lo=60, hi=21_600, default=21_600)
+    destinations = fields.obj("DestinationConfig", allowed={"OnSuccess", "OnFailure"})
+    for key, attribute in (("OnSuccess", "on_success"), ("OnFailure", "on_failure")):
+        target = None if destinations is None else destinations.obj(key, allowed={"Destination"})
+        if target is not None:
+            changes[attribute] = target.string("Destination", max_len=350)
+        elif creating:
+            changes[attribute] = ""
+    return changes
+
+
+class EventConfigsApi:
+    """The FunctionEventInvokeConfig operations."""
+
+    def __init__(self, context: ApiContext) -> None:
+        self.registry = context.registry
+
+    def routes(self) -> list[web.RouteDef]:
+        """This resource's routes."""
+        path = "/2019-09-25/functions/{name}/event-invoke-config"
+        return [
+            web.put(path, self.put_event_config),
+            web.get(path, self.get_event_config),
+            web.post(path, self.update_event_config),
+            web.delete(path, self.delete_event_config),
+            web.get(path + "/list", self.list_event_configs),
+        ]
+
+    def _doc(self, name: str, qualifier: str, config: EventInvokeConfig, modified_ms: int) -> dict[str, Any]:
+        return documents.event_config(self.registry.function_arn(name, qualifier), config, modified_ms)
+
+    async def put_event_config(self, request: web.Request) -> web.Response:
+        """PutFunctionEventInvokeConfig."""
+        name, qualifier = function_name(request)
+        qualifier = qualifier or LATEST
+        fields = Fields(await read_json(request), allowed=_EVENT_FIELDS)
+        config = EventInvokeConfig(**_event_changes(fields, creating=True))
+        modified = await asyncio.to_thread(self.registry.put_event_config, name, qualifier, config)
+        return web.json_response(self._doc(name, qualifier, config, modified))
+
+    async def update_event_config(self, request: web.Request) -> web.Response:
+        """UpdateFunctionEventInvokeConfig: the given fields (and each given destination) replace the stored
+        ones; ResourceNotFoundException when the version has no config yet."""
+        name, qualifier = function_name(request)
+        qualifier = qualifier or LATEST
+        fields = Fields(await read_json(request), allowed=_EVENT_FIELDS)
+        changes = _event_changes(fields, creating=False)
+        config, modified = await asyncio.to_thread(self.registry.update_event_config, name, qualifier, changes)
+        return web.json_response(self._doc(name, qualifier, config, modified))
+
+    async def delete_event_config(self, request: web.Request) -> web.Response:
+        """DeleteFunctionEventInvokeConfig → 204; ResourceNotFoundException when there is none."""
+        name, qualifier = function_name(request)
+        await asyncio.to_thread(self.registry.delete_event_config, name, qualifier or LATEST)
+        return web.Response(status=204)
+
+    async def list_event_configs(self, request: web.Request) -> web.Response:
+        """ListFunctionEventInvokeConfigs: $LATEST first, then by version; ``Marker`` is the last qualifier
+        of the previous page."""
+        name, _ = function_name(request, qualified=False)
+        marker, limit = page(request, most=50)
+        found = await asyncio.to_thread(self.registry.event_configs, name, marker=marker, limit=limit + 1)
+        found, doc = documents.one_page(found, limit, lambda last: last[0])
+        doc["FunctionEventInvokeConfigs"] = [
+            self._doc(name, qualifier, config, modified) for qualifier, config, modified in found
+        ]
+        return web.json_response(doc)
+
+    async def get_event_config(self, request: web.Request) -> web.Response:
+        """GetFunctionEventInvokeConfig."""
+        name, qualifier = function_name(request)
+        qualifier = qualifier or LATEST
+        found = await asyncio.to_thread(self.registry.event_config, name, qualifier)
+        if found is None:
+            raise NotFound("event_invoke_config", name, qualifier)
+        return web.json_response(self._doc(name, qualifier, *found))

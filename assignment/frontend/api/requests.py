@@ -1,0 +1,186 @@
+"""Reading Lambda HTTP API requests: bodies, JSON, path and query parameters, pages, code zips, field sets.
+
+Every resource module of :mod:`assignment.frontend.api` parses its requests with these helpers, so a limit
+or a wording is written once; what is wrong is raised as the Lambda error AWS answers for it.
+:data:`REQUEST_ID` is the request's id, set by the error middleware of :mod:`assignment.frontend.api.app`.
+
+Example::
+
+    name, qualifier = function_name(request)
+    fields = Fields(await read_json(request), allowed={"ReservedConcurrentExecutions"})
+    marker, limit = page(request, most=50)
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import re
+import zipfile
+from collections.abc import Collection
+
+from aiohttp import web
+
+from assignment.frontend.types import (
+    InvalidParameterValueException,
+    InvalidRequestContentException,
+    RequestTooLargeException,
+)
+from assignment.frontend.validation import Fields, parse_function_name
+
+__all__ = [
+    "ARCHITECTURES",
+    "MAX_BODY_BYTES",
+    "REQUEST_ID",
+    "UNSUPPORTED",
+    "decode_zip",
+    "function_name",
+    "layer_number",
+    "page",
+    "read_body",
+    "read_json",
+    "reject_unsupported",
+    "required_qualifier",
+    "single",
+]
+
+#: The request id of a request (also its ``x-amzn-RequestId``).
+REQUEST_ID = web.RequestKey("request_id", str)
+
+#: Largest management request body (AWS: about 70 MB, a 50 MB zip in base64).
+MAX_BODY_BYTES = 69_905_067
+#: Largest code zip (decoded) and unzipped size with layers.
+MAX_ZIP_BYTES = 50 * 1024 * 1024
+MAX_UNZIPPED_BYTES = 262_144_000
+#: Largest JSON management request body, in bytes (a larger one is RequestTooLargeException): the
+#: whole-request limit, since CreateFunction and UpdateFunctionCode carry a base64 zip. Nesting is not
+#: limited separately; JSON too deeply nested to parse is InvalidRequestContentException.
+_JSON_BODY_LIMIT = MAX_BODY_BYTES
+
+#: Known to AWS but refused here (they would change behaviour we do not have).
+UNSUPPORTED = frozenset(
+    {
+        "ImageConfig",
+        "FileSystemConfigs",
+        "CodeSigningConfigArn",
+        "CapacityProviderConfig",
+        "DurableConfig",
+        "AcceleratorConfig",
+        "TenancyConfig",
+    }
+)
+#: The architectures the model knows (functions and layers).
+ARCHITECTURES = frozenset({"x86_64", "arm64"})
+#: Largest ``Marker`` accepted by the list operations.
+_MAX_MARKER = 1024
+#: Largest number AWS allows for a layer version (a ``long``).
+_MAX_LONG = 2**63 - 1
+_LAYER_NUMBER = re.compile(r"[0-9]{1,19}")
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole body, or :class:`RequestTooLargeException` as soon as it is over ``limit`` bytes."""
+    if request.content_length is not None and request.content_length > limit:
+        raise RequestTooLargeException(f"Request must be smaller than {limit} bytes")
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        chunk = await request.content.read(1 << 16)
+        if not chunk:
+            break
+        total += len(chunk)
+        if total > limit:
+            raise RequestTooLargeException(f"Request must be smaller than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json(request: web.Request, limit: int = _JSON_BODY_LIMIT) -> object:
+    """The JSON body (``{}`` when empty); :class:`InvalidRequestContentException` when it is not JSON."""
+    body = await read_body(request, limit)
+    if not body.strip():
+        return {}
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        raise InvalidRequestContentException("Could not parse request body into json") from None
+
+
+def single(request: web.Request, key: str) -> str | None:
+    """A query parameter given at most once (``None`` when absent)."""
+    values = request.query.getall(key, [])
+    if len(values) > 1:
+        raise InvalidParameterValueException(f"{key} given more than once")
+    return values[0] if values else None
+
+
+def function_name(request: web.Request, *, qualified: bool = True) -> tuple[str, str | None]:
+    """``(name, qualifier)`` of the ``{name}`` path segment (a name or an ARN) and ``?Qualifier``; with
+    ``qualified=False`` a qualifier is refused."""
+    name, qualifier = parse_function_name(request.match_info["name"], single(request, "Qualifier"))
+    if not qualified and qualifier is not None:
+        raise InvalidParameterValueException("This operation does not take a qualifier")
+    return name, qualifier
+
+
+def required_qualifier(request: web.Request) -> tuple[str, str]:
+    """``(name, qualifier)`` of an operation on one version: the qualifier must be given."""
+    name, qualifier = function_name(request)
+    if qualifier is None:
+        raise InvalidParameterValueException("Qualifier is required")
+    return name, qualifier
+
+
+def page(request: web.Request, *, most: int, extra: Collection[str] = ()) -> tuple[str, int]:
+    """``(Marker, MaxItems)`` of a list request; MaxItems is 1..``most`` (``most`` when absent). Query
+    parameters other than these and ``extra`` are refused."""
+    unknown = sorted(set(request.query) - {"Marker", "MaxItems", *extra})
+    if unknown:
+        raise InvalidParameterValueException(f"Unknown query parameter(s): {', '.join(unknown)[:200]}")
+    marker = single(request, "Marker") or ""
+    if len(marker) > _MAX_MARKER:
+        raise InvalidParameterValueException(f"Marker must be at most {_MAX_MARKER} characters")
+    raw = single(request, "MaxItems")
+    if raw is None:
+        return marker, most
+    if not re.fullmatch("[0-9]{1,6}", raw) or not 1 <= int(raw) <= most:
+        raise InvalidParameterValueException(f"MaxItems must be an integer between 1 and {most}, not {raw[:20]!r}")
+    return marker, int(raw)
+
+
+def layer_number(raw: str, what: str = "VersionNumber") -> int:
+    """A layer version number from a path or marker: 1 to 2**63-1."""
+    if not _LAYER_NUMBER.fullmatch(raw) or not 1 <= int(raw) <= _MAX_LONG:
+        raise InvalidParameterValueException(f"{what} must be a positive integer, not {raw[:40]!r}")
+    return int(raw)
+
+
+def reject_unsupported(fields: Fields) -> None:
+    """:class:`InvalidParameterValueException` for the first (by name) field of :data:`UNSUPPORTED` given."""
+    for key in sorted(UNSUPPORTED):
+        if fields.has(key):
+            raise InvalidParameterValueException(f"{key} is not supported by Leasehold")
+
+
+def decode_zip(fields: Fields, key: str = "ZipFile") -> bytes:
+    """A base64 zip from a request, checked: a readable archive within the size limits."""
+    for other in ("S3Bucket", "S3Key", "S3ObjectVersion", "ImageUri"):
+        if fields.has(other):
+            raise InvalidParameterValueException(f"{other} is not supported by Leasehold: send ZipFile")
+    encoded = fields.string(key, required=True, max_len=MAX_BODY_BYTES)
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidParameterValueException(f"{key} is not valid base64") from None
+    if len(data) > MAX_ZIP_BYTES:
+        raise RequestTooLargeException(f"Zipped code must be smaller than {MAX_ZIP_BYTES} bytes")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unzipped = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError):
+        raise InvalidParameterValueException("Could not unzip uploaded file. Please check your file.") from None
+    if unzipped > MAX_UNZIPPED_BYTES:
+        raise InvalidParameterValueException(f"Unzipped size must be smaller than {MAX_UNZIPPED_BYTES} bytes")
+    return data

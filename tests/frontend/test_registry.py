@@ -9,9 +9,7 @@ from pathlib import Path
 import pytest
 
 from assignment.frontend.registry import FunctionSpec, Registry
-from assignment.frontend.storage_errors import Conflict as ResourceConflictException
-from assignment.frontend.storage_errors import Invalid as InvalidParameterValueException
-from assignment.frontend.storage_errors import NotFound as ResourceNotFoundException
+from assignment.frontend.storage_errors import Conflict, Invalid, NotFound
 from assignment.frontend.types import EventInvokeConfig
 from journal.store import Journal
 from tests.frontend.harness import make_zip
@@ -74,15 +72,15 @@ def test_published_versions_do_not_change(registry: Registry) -> None:
 
 def test_conflicts_and_missing(registry: Registry) -> None:
     registry.create("f", SPEC, CODE)
-    with pytest.raises(ResourceConflictException):
+    with pytest.raises(Conflict):
         registry.create("f", SPEC, CODE)
-    with pytest.raises(ResourceNotFoundException):
+    with pytest.raises(NotFound):
         registry.get("g")
-    with pytest.raises(ResourceNotFoundException):
+    with pytest.raises(NotFound):
         registry.get("f", "3")
-    with pytest.raises(ResourceNotFoundException):
+    with pytest.raises(NotFound):
         registry.delete("f", "3")
-    with pytest.raises(InvalidParameterValueException):
+    with pytest.raises(Invalid):
         registry.delete("f", "$LATEST")
 
 
@@ -90,7 +88,7 @@ def test_concurrent_creates_of_one_name_make_one_function(registry: Registry) ->
     def create(_: int) -> str:
         try:
             registry.create("race", SPEC, CODE)
-        except ResourceConflictException:
+        except Conflict:
             return "conflict"
         return "created"
 
@@ -103,7 +101,7 @@ def test_reserved_concurrency_leaves_100_unreserved(registry: Registry) -> None:
     registry.create("a", SPEC, CODE)
     registry.create("b", SPEC, CODE)
     registry.set_reserved("a", 150)
-    with pytest.raises(InvalidParameterValueException):
+    with pytest.raises(Invalid):
         registry.set_reserved("b", 51)
     registry.set_reserved("b", 50)
     registry.set_reserved("a", 150)  # re-setting one's own value does not count twice
@@ -114,9 +112,9 @@ def test_reserved_concurrency_leaves_100_unreserved(registry: Registry) -> None:
 
 def test_provisioned_only_on_published_versions(registry: Registry) -> None:
     registry.create("f", SPEC, CODE, publish=True)
-    with pytest.raises(InvalidParameterValueException):
+    with pytest.raises(Invalid):
         registry.set_provisioned("f", "$LATEST", 2)
-    with pytest.raises(ResourceNotFoundException):
+    with pytest.raises(NotFound):
         registry.set_provisioned("f", "2", 2)
     registry.set_provisioned("f", "1", 2)
     registry.set_provisioned("f", "1", 3)
@@ -138,7 +136,7 @@ def test_event_configs_and_layers(registry: Registry) -> None:
     assert (first.version, second.version) == (1, 2)
     assert registry.layer(second.arn).sha256 == second.sha256
     for bad in ("arn:aws:lambda:us-east-1:000000000000:layer:lib:3", "lib:1", "arn:aws:lambda:eu-west-1:1:layer:x:1"):
-        with pytest.raises(InvalidParameterValueException):
+        with pytest.raises(Invalid):
             registry.layer(bad)
     registry.delete("f")
     assert registry.event_config("f", "$LATEST") is None

@@ -34,18 +34,10 @@ import grpc
 from assignment.partitioning import partition_of
 from assignment.v1 import assignment_pb2 as pb
 from assignment.v1 import assignment_pb2_grpc as pb_grpc
-from journal.v1 import records_pb2
+from journal.outcomes import LABELS, Outcome
 from workers.v1 import worker_pb2
 
-__all__ = ["OUTCOMES", "AssignmentClient", "RpcFailed"]
-
-OUTCOMES = {
-    "ok": records_pb2.OUTCOME_OK,
-    "function_error": records_pb2.OUTCOME_FUNCTION_ERROR,
-    "timeout": records_pb2.OUTCOME_TIMEOUT,
-    "crash": records_pb2.OUTCOME_CRASH,
-    "out_of_memory": records_pb2.OUTCOME_OUT_OF_MEMORY,
-}
+__all__ = ["AssignmentClient", "RpcFailed"]
 
 
 #: An attempt that may create a sandbox waits for the worker's init (up to 10 s) and code download.
@@ -286,11 +278,14 @@ class AssignmentClient:
         """Give the lease back. ``True`` when this call's release was acknowledged; ``False`` when a retry
         found the lease already gone (released by an earlier attempt whose reply was lost, or ended by the
         server, e.g. with its worker)."""
+        ended = Outcome.of_label(outcome)
+        if ended is None:
+            raise ValueError(f"outcome must be one of {sorted(LABELS)}, not {outcome!r}")
         loop = asyncio.get_running_loop()
         request = pb.ReleaseRequest(
             partition=lease.partition,
             token=lease.token,
-            outcome=OUTCOMES[outcome],
+            outcome=ended.wire,
             duration_ms=duration_ms,
             max_memory_mb=max_memory_mb,
         )

@@ -36,7 +36,7 @@ import logging
 import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from assignment import provisioned, reconcile, upkeep
 from assignment.errors import BadArgument, LeaseGone, NotLeader, Recovering, Throttled
@@ -47,6 +47,7 @@ from assignment.partition_core import CoreError, InvalidArgument, PartitionCore,
 from assignment.worker_client import SandboxSpec, WorkerClient, WorkerRefused, sandbox_name
 from journal.errors import UnknownPartition
 from journal.group_commit import GroupCommitter
+from journal.outcomes import LABELS, Outcome
 from journal.store import Entry, Journal, Snapshot
 from journal.tail import Tail, tail
 from workers.v1 import worker_pb2
@@ -54,10 +55,6 @@ from workers.v1 import worker_pb2
 __all__ = ["AcquireArgs", "Grant", "LeaderConfig", "PartitionLeader"]
 
 log = logging.getLogger("leasehold.leader")
-
-Outcome = Literal["ok", "function_error", "timeout", "crash", "out_of_memory"]
-OUTCOMES: frozenset[str] = frozenset({"ok", "function_error", "timeout", "crash", "out_of_memory"})
-_REUSABLE = frozenset({"ok", "function_error"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -607,13 +604,13 @@ class PartitionLeader:
         Raises :class:`UnknownLeaseToken`, :class:`LeaseGone`, :class:`BadArgument`, :class:`Recovering`.
         """
         core = self.check_serving()
-        if outcome not in OUTCOMES:
-            raise BadArgument("outcome", f"must be one of {sorted(OUTCOMES)}")
-        oc = cast(Outcome, outcome)  # checked against OUTCOMES above
+        ended = Outcome.of_label(outcome)
+        if ended is None:
+            raise BadArgument("outcome", f"must be one of {sorted(LABELS)}")
         try:
             holder = core.lease_sandbox(token[1])
             box = core.sandbox(holder) if holder is not None else None
-            records = core.release(token, oc, self.now(), apply=True)
+            records = core.release(token, ended.label, self.now(), apply=True)
         except CoreError as exc:
             raise service_error(exc, self.partition, of_lease=True) from None
         self._enter()
@@ -621,7 +618,7 @@ class PartitionLeader:
             await self._commit([record.encode() for record in records], lazy=lazy)
         finally:
             self._leave()
-        if outcome not in _REUSABLE and box is not None:
+        if not ended.keeps_sandbox and box is not None:
             self.tell_worker("destroy", box.worker_id, box.id)
 
     def _enter(self) -> None:

@@ -47,6 +47,7 @@ from assignment.leader import AcquireArgs, Grant, PartitionLeader
 from assignment.members import ServerInfo
 from assignment.partitioning import partition_of
 from assignment.v1 import assignment_pb2 as pb
+from journal.outcomes import Outcome
 from journal.v1 import records_pb2
 from workers.v1 import worker_pb2
 
@@ -56,13 +57,6 @@ log = logging.getLogger("leasehold.service")
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Assignment"].full_name
 
-_OUTCOMES = {
-    records_pb2.OUTCOME_OK: "ok",
-    records_pb2.OUTCOME_FUNCTION_ERROR: "function_error",
-    records_pb2.OUTCOME_TIMEOUT: "timeout",
-    records_pb2.OUTCOME_CRASH: "crash",
-    records_pb2.OUTCOME_OUT_OF_MEMORY: "out_of_memory",
-}
 _LIMITS = {"function": 140, "version": 64, "request_id": 128}
 
 
@@ -206,12 +200,12 @@ class AssignmentService:
             raise BadArgument("partition", f"must be below {self.partitions.partition_count}")
         if not request.HasField("token") or request.token.seq == 0:
             raise BadArgument("token", "missing")
-        outcome = _OUTCOMES.get(request.outcome)
+        outcome = Outcome.of_wire(request.outcome)
         if outcome is None:
             raise BadArgument("outcome", "unspecified or unknown")
         leader = self.partitions.leader_for(request.partition)
         # Lazy: the caller (a frontend) answered its client already; the commit may share the next one's.
-        await leader.release((request.token.epoch, request.token.seq), outcome, lazy=True)
+        await leader.release((request.token.epoch, request.token.seq), outcome.label, lazy=True)
         return pb.ReleaseResponse()
 
     async def Routing(

@@ -459,7 +459,7 @@ class Agent:
         outcome = "error:CancelledError"
         try:
             result = await sandbox.invoke(invocation)
-            outcome = result.outcome.name.lower()
+            outcome = result.outcome.label
             return result
         except BaseException as exc:
             outcome = f"error:{type(exc).__name__}"

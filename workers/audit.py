@@ -10,7 +10,7 @@ the time), which lets a reader tell the incarnations apart. Lines, with wall-clo
     {"event": "end", "sandbox": "p3-s17", "epoch": 2, "seq": 41, "request_id": "r1", "start_ms": 1763850000123,
      "end_ms": 1763850000131, "outcome": "ok"}
 
-``outcome`` is the invocation's :class:`~workers.sandbox.Outcome` in lower case (``ok``, ``timeout``...),
+``outcome`` is the invocation's :class:`~journal.outcomes.Outcome` label (``ok``, ``timeout``...),
 or ``error:<Name>`` when the agent raised instead of returning a result (e.g. ``error:CancelledError``).
 A ``start`` without an ``end`` means the agent died during the invocation. A line is written with one
 ``write`` of a whole line on a line-buffered file, so a crash leaves at most a torn last line (readers skip

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from journal.outcomes import Outcome
 from workers import logs
 from workers.runtime_api import MAX_RESPONSE_BYTES, ErrorBody, Invocation, InvocationResult, RuntimeApi
 
@@ -49,7 +50,6 @@ __all__ = [
     "RESERVED_ENV",
     "InvokeResult",
     "Isolation",
-    "Outcome",
     "Sandbox",
     "SandboxConfig",
     "State",
@@ -106,16 +106,6 @@ class State(enum.Enum):
     BUSY = 3
     INIT_FAILED = 4
     DEAD = 5
-
-
-class Outcome(enum.Enum):
-    """How an invocation ended (mirrors ``leasehold.journal.v1.Outcome``)."""
-
-    OK = 1
-    FUNCTION_ERROR = 2
-    TIMEOUT = 3
-    CRASH = 4
-    OUT_OF_MEMORY = 5
 
 
 @dataclass(frozen=True)
@@ -714,11 +704,7 @@ class Sandbox:
         restore_ms = None
         if self.restored and init_ms is not None:
             init_ms, restore_ms = None, init_ms
-        status = (
-            None
-            if outcome in (Outcome.OK, Outcome.FUNCTION_ERROR)
-            else {Outcome.TIMEOUT: "timeout"}.get(outcome, "error")
-        )
+        status = None if outcome.keeps_sandbox else {Outcome.TIMEOUT: "timeout"}.get(outcome, "error")
         text = (
             preamble
             + logs.start_line(invocation.request_id, self.config.function_version)
@@ -735,7 +721,7 @@ class Sandbox:
                 status=status,
             )
         )
-        broken = outcome in (Outcome.TIMEOUT, Outcome.CRASH, Outcome.OUT_OF_MEMORY)
+        broken = not outcome.keeps_sandbox
         if restart if restart is not None else broken:
             self._restart_in_background()
         elif self.state == State.BUSY:

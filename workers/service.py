@@ -19,14 +19,13 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from journal.v1 import records_pb2
 from workers import errors
 from workers.agent import Agent, CreateSpec
 from workers.blobs import CodeStore
 from workers.code import CodeError, DirSource, Source, ZipSource
 from workers.errors import AgentError, InvalidRequest
 from workers.runtime_api import ErrorBody, Invocation
-from workers.sandbox import InitResult, InvokeResult, Outcome, Sandbox, State
+from workers.sandbox import InitResult, InvokeResult, Sandbox, State
 from workers.v1 import worker_pb2, worker_pb2_grpc
 
 __all__ = ["SERVICE_NAME", "WorkerService", "serve", "stop"]
@@ -47,13 +46,6 @@ _STATES = {
     State.BUSY: worker_pb2.SANDBOX_STATE_BUSY,
     State.INIT_FAILED: worker_pb2.SANDBOX_STATE_INIT_FAILED,
     State.DEAD: worker_pb2.SANDBOX_STATE_DEAD,
-}
-_OUTCOMES = {
-    Outcome.OK: records_pb2.OUTCOME_OK,
-    Outcome.FUNCTION_ERROR: records_pb2.OUTCOME_FUNCTION_ERROR,
-    Outcome.TIMEOUT: records_pb2.OUTCOME_TIMEOUT,
-    Outcome.CRASH: records_pb2.OUTCOME_CRASH,
-    Outcome.OUT_OF_MEMORY: records_pb2.OUTCOME_OUT_OF_MEMORY,
 }
 
 
@@ -213,7 +205,7 @@ def _created(sandbox: Sandbox, init: InitResult) -> worker_pb2.CreateSandboxResp
 def invoke_response(result: InvokeResult) -> worker_pb2.InvokeResponse:
     """The proto view of an invocation's result."""
     response = worker_pb2.InvokeResponse(
-        outcome=_OUTCOMES[result.outcome],
+        outcome=result.outcome.wire,
         logs=result.logs,
         duration_ms=result.duration_ms,
         billed_duration_ms=max(1, int(-(-result.duration_ms // 1))),

@@ -25,10 +25,11 @@ from typing import Any, Protocol
 
 import grpc
 
-from assignment.client import OUTCOMES, AssignmentClient, RpcFailed
+from assignment.client import AssignmentClient, RpcFailed
 from assignment.frontend.types import FunctionConfig, InvokeResult, ServiceException, TooManyRequestsException
 from assignment.v1 import assignment_pb2 as apb
 from assignment.v1 import assignment_pb2_grpc as apb_grpc
+from journal.outcomes import Outcome
 from workers.v1 import worker_pb2 as wpb
 from workers.v1 import worker_pb2_grpc as wpb_grpc
 
@@ -36,7 +37,6 @@ __all__ = ["Backend", "LeaseBackend", "sandbox_template", "throttle_error"]
 
 log = logging.getLogger("leasehold.frontend.backend")
 
-_OUTCOME_NAMES = {value: name for name, value in OUTCOMES.items()}
 #: Worker errors after which the lease is given back as broken and the invocation retried on a new one.
 _LOST_SANDBOX = (
     grpc.StatusCode.NOT_FOUND,
@@ -225,7 +225,7 @@ class LeaseBackend:
             body, function_error = _error_document(answer.runtime_error, request_id), "Unhandled"
         else:
             body = answer.payload
-        outcome = _OUTCOME_NAMES.get(answer.outcome, "ok")
+        outcome = (Outcome.of_wire(answer.outcome) or Outcome.OK).label
         # The caller gets its answer without waiting for the Release commit (DESIGN §2: return the result,
         # then release). The Release is sent now, so the leader frees the sandbox before it decides a
         # following Acquire of this client; close() waits for releases still in flight.

@@ -1,6 +1,8 @@
 """What the cluster knows about its members: assignment servers and worker agents.
 
-Coordination publishes these; leaders and the routing answer read them.
+Coordination publishes these; leaders and the routing answer read them. :class:`WorkerInfo` is the
+workers' own (:mod:`workers.registration`, which writes the worker nodes); it is named here beside
+:class:`ServerInfo` for the servers that read them.
 
 Example::
 
@@ -12,6 +14,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+
+from workers.registration import WorkerInfo
 
 __all__ = ["ServerInfo", "WorkerInfo"]
 
@@ -33,32 +37,3 @@ class ServerInfo:
         """The inverse of :meth:`encode`; ``ValueError`` on malformed data."""
         raw = json.loads(data.decode())
         return ServerInfo(str(raw["server_id"]), str(raw["address"]), str(raw.get("zone", "")))
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerInfo:
-    """A live worker agent: where it listens, its zone and the memory it offers for sandboxes.
-
-    ``incarnation`` is new with every start of the agent ("" when unknown): a worker that restarted
-    under the same id, faster than its ZooKeeper node disappeared, has lost its sandboxes all the same.
-    """
-
-    worker_id: str
-    address: str
-    zone: str
-    capacity_mb: int
-    incarnation: str = ""
-
-    def encode(self) -> bytes:
-        """JSON bytes, as published in coordination."""
-        return json.dumps(asdict(self), sort_keys=True).encode()
-
-    @staticmethod
-    def decode(data: bytes) -> WorkerInfo:
-        """The inverse of :meth:`encode` (also reads the worker agent's node); ``ValueError``/``KeyError``
-        on malformed data."""
-        raw = json.loads(data.decode())
-        # The worker agent's registrar (workers/registration.py) writes ``memory_mb`` (and extra fields).
-        capacity = raw["capacity_mb"] if "capacity_mb" in raw else raw["memory_mb"]
-        incarnation = str(raw.get("incarnation", ""))
-        return WorkerInfo(str(raw["worker_id"]), str(raw["address"]), str(raw["zone"]), int(capacity), incarnation)

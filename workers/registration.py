@@ -5,7 +5,9 @@
   is the worker's id, address, zone, memory (``memory_mb``), free memory and sandbox ids; it vanishes with
   the session. ``<root>`` follows the assignment servers' rule (``assignment/coordination/zookeeper.py``):
   the chroot of the connect string (``host:2181/cluster-a`` → ``/cluster-a``), ``/leasehold`` without one,
-  so the servers read exactly the nodes the workers write (``assignment.members.WorkerInfo.decode``).
+  so the servers read exactly the nodes the workers write (:meth:`WorkerInfo.decode`). The chroot rule
+  (:func:`split_chroot`) and :class:`WorkerInfo` are defined here once, for the workers that write the
+  nodes and for the servers (``assignment.members``, ``assignment.coordination``) that read them.
 
 The ZooKeeper registrar survives its connection: ``register`` and ``heartbeat`` only record what the node
 should say and wake a keeper task, which (re)writes the node whenever it is connected — after a cut, a
@@ -27,7 +29,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 __all__ = ["NullRegistrar", "Registrar", "WorkerInfo", "ZooKeeperRegistrar", "split_chroot"]
@@ -48,15 +50,45 @@ def split_chroot(hosts: str) -> tuple[str, str]:
     return hosts_part, root
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WorkerInfo:
-    """What identifies a worker to the cluster; ``incarnation`` is new with every start of the agent."""
+    """A worker agent as the cluster knows it: where it listens, its zone and the memory it offers for
+    sandboxes (``capacity_mb``).
+
+    ``incarnation`` is new with every start of the agent ("" when unknown): a worker that restarted
+    under the same id, faster than its ZooKeeper node disappeared, has lost its sandboxes all the same.
+    """
 
     worker_id: str
     address: str
     zone: str
-    memory_mb: int
+    capacity_mb: int
     incarnation: str = ""
+
+    def encode(self, *, free_memory_mb: int | None = None, sandboxes: list[str] | None = None) -> bytes:
+        """The JSON of the worker's node (the capacity under ``memory_mb``), with the agent's report of
+        free memory and sandboxes when given."""
+        node: dict[str, object] = {
+            "worker_id": self.worker_id,
+            "address": self.address,
+            "zone": self.zone,
+            "memory_mb": self.capacity_mb,
+            "incarnation": self.incarnation,
+        }
+        if free_memory_mb is not None:
+            node["free_memory_mb"] = free_memory_mb
+        if sandboxes is not None:
+            node["sandboxes"] = sandboxes
+        return json.dumps(node).encode()
+
+    @staticmethod
+    def decode(data: bytes) -> WorkerInfo:
+        """The inverse of :meth:`encode` (extra fields ignored; ``capacity_mb`` is read too, as servers
+        that registered workers themselves wrote it); ``ValueError``/``KeyError`` on malformed data."""
+        raw = json.loads(data.decode())
+        capacity = raw["capacity_mb"] if "capacity_mb" in raw else raw["memory_mb"]
+        incarnation = str(raw.get("incarnation", ""))
+        return WorkerInfo(str(raw["worker_id"]), str(raw["address"]), str(raw["zone"]), int(capacity), incarnation)
 
 
 class Registrar(Protocol):
@@ -116,7 +148,7 @@ class ZooKeeperRegistrar:
         self._closing = False
 
     def _data(self, info: WorkerInfo, free_memory_mb: int, sandboxes: list[str]) -> bytes:
-        return json.dumps({**asdict(info), "free_memory_mb": free_memory_mb, "sandboxes": sandboxes}).encode()
+        return info.encode(free_memory_mb=free_memory_mb, sandboxes=sandboxes)
 
     def _want(self, info: WorkerInfo, free_memory_mb: int, sandboxes: list[str]) -> None:
         self._node = (f"{self.path}/{info.worker_id}", self._data(info, free_memory_mb, sandboxes))

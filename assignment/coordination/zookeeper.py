@@ -42,6 +42,7 @@ from kazoo.retry import KazooRetry
 
 from assignment.coordination.base import Connection, Coordinator
 from assignment.members import ServerInfo, WorkerInfo
+from workers.registration import split_chroot
 
 __all__ = ["ZooKeeperCoordinator", "split_chroot"]
 
@@ -51,13 +52,6 @@ log = logging.getLogger("leasehold.coordination")
 ZK_ERRORS: tuple[type[Exception], ...] = (KazooException, KazooTimeoutError)
 #: Back-off of the refresher after a failed sync (doubles up to the maximum; reset by a successful sync).
 _RETRY_MIN_S, _RETRY_MAX_S = 0.05, 1.0
-
-
-def split_chroot(hosts: str) -> tuple[str, str]:
-    """``"h1:2181,h2:2181/root"`` → ``("h1:2181,h2:2181", "/root")``; the root is ``/leasehold`` if absent."""
-    hosts_part, slash, chroot = hosts.partition("/")
-    root = "/" + chroot.strip("/") if slash and chroot.strip("/") else "/leasehold"
-    return hosts_part, root
 
 
 class ZooKeeperCoordinator(Coordinator):

@@ -56,9 +56,10 @@ Semantics, shared with the Python reference model in ``tests/core/reference.py``
 """
 
 from collections.abc import Iterable
-from typing import Any, Literal, final
+from typing import Any, Final, Literal, final
 
 __all__ = [
+    "DEFAULT_ACCOUNT_LIMIT",
     "CoreError",
     "CorruptSnapshot",
     "Decision",
@@ -68,10 +69,12 @@ __all__ = [
     "NoCapacity",
     "PartitionCore",
     "Record",
+    "SandboxView",
     "StaleLease",
     "UnknownLease",
     "UnknownSandbox",
     "UnknownWorker",
+    "WorkerView",
     "check_record_rows",
 ]
 
@@ -98,6 +101,9 @@ def check_record_rows(
     first row that fails (or has another shape) and returns ``(rows_accepted, expected, prev_epoch)``;
     the caller re-checks that row to name the fault.
     """
+
+#: AWS's default account concurrency limit, the core's default ``account_limit``.
+DEFAULT_ACCOUNT_LIMIT: Final[int]
 
 RecordKind = Literal[
     "epoch_started",
@@ -216,6 +222,7 @@ class WorkerView:
 
 SandboxState = Literal["creating", "idle", "busy", "resetting"]
 
+@final
 class SandboxView:
     """A sandbox as the partition knows it (:meth:`PartitionCore.sandbox`)."""
 
@@ -237,6 +244,7 @@ class SandboxView:
     def lease(self) -> tuple[int, int, int] | None:
         """``(epoch, seq, expiry_ms)`` while the sandbox holds a lease."""
 
+@final
 class PartitionCore:
     """The state of one partition and every decision about it."""
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from assignment._core import DestroyReason, Outcome, RecordKind, SandboxState, ThrottleReason  # noqa: F401
 
 from assignment._core import (
+    DEFAULT_ACCOUNT_LIMIT,
     CoreError,
     CorruptSnapshot,
     Decision,
@@ -44,6 +45,7 @@ from assignment._core import (
 from assignment.errors import AssignmentError, BadArgument, LeaseGone, Recovering, UnknownLeaseToken
 
 __all__ = [
+    "DEFAULT_ACCOUNT_LIMIT",
     "CoreError",
     "CorruptSnapshot",
     "Decision",

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from assignment.errors import BadArgument, LeaseGone, NotLeader, Recovering, Throttled, UnknownLeaseToken
 from assignment.grants import AcquireArgs, Grant
-from assignment.partition_core import InvalidArgument, service_error
+from assignment.partition_core import DEFAULT_ACCOUNT_LIMIT, InvalidArgument, service_error
 
 if TYPE_CHECKING:
     from assignment.leader import PartitionLeader
@@ -71,7 +71,7 @@ async def ensure_warm(leader: PartitionLeader, args: AcquireArgs, count: int) ->
     raised (:class:`Throttled`, :class:`BadArgument`, ...).
     """
     leader.check_serving()
-    limit = leader.config.account_limit if leader.config.account_limit is not None else 1000
+    limit = leader.config.account_limit if leader.config.account_limit is not None else DEFAULT_ACCOUNT_LIMIT
     if not 0 <= count <= limit:
         raise BadArgument("count", f"must be in 0..{limit} (the account limit)")
     if args.sandbox is None and count > 0:

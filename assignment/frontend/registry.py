@@ -54,6 +54,7 @@ from sqlalchemy.exc import IntegrityError
 from assignment.frontend.storage_errors import Conflict, Invalid, NotFound, PreconditionFailed
 from assignment.frontend.types import EventInvokeConfig, FunctionConfig
 from assignment.frontend.validation import worker_runtime
+from assignment.partition_core import DEFAULT_ACCOUNT_LIMIT
 from journal.blobs import BlobStore
 from journal.store import Journal
 
@@ -291,7 +292,12 @@ class Registry:
     """Functions and their versions in the journal's database; every method is one transaction."""
 
     def __init__(
-        self, journal: Journal, *, region: str = "us-east-1", account: str = "000000000000", account_limit: int = 1000
+        self,
+        journal: Journal,
+        *,
+        region: str = "us-east-1",
+        account: str = "000000000000",
+        account_limit: int = DEFAULT_ACCOUNT_LIMIT,
     ) -> None:
         self.journal = journal
         self.blobs = BlobStore(journal)

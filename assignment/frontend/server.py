@@ -37,6 +37,7 @@ from assignment.frontend.invoker import Invoker
 from assignment.frontend.logbuffer import LogBuffer
 from assignment.frontend.provisioning import Provisioner
 from assignment.frontend.registry import Registry
+from assignment.partition_core import DEFAULT_ACCOUNT_LIMIT
 from journal.store import Journal
 
 __all__ = ["Frontend", "FrontendConfig"]
@@ -57,7 +58,7 @@ class FrontendConfig:
     zk: str | None = None
     region: str = "us-east-1"
     account_id: str = "000000000000"
-    account_limit: int = 1000
+    account_limit: int = DEFAULT_ACCOUNT_LIMIT
     #: How often provisioned concurrency is topped up.
     provision_interval_s: float = 30.0
     #: How long a resolved function version may be served from this frontend's cache.

@@ -38,6 +38,7 @@ from assignment.frontend.provisioning import Provisioner
 from assignment.frontend.registry import Registry
 from assignment.frontend.storage_errors import StorageError
 from assignment.frontend.types import LambdaError, ServiceException
+from assignment.partition_core import DEFAULT_ACCOUNT_LIMIT
 
 __all__ = ["LambdaHttpApi", "Resource"]
 
@@ -70,7 +71,7 @@ class LambdaHttpApi:
         *,
         events: EventSink | None = None,
         coordinator: Coordinator | None = None,
-        account_limit: int = 1000,
+        account_limit: int = DEFAULT_ACCOUNT_LIMIT,
     ) -> None:
         self.context = ApiContext(
             registry, invoker, provisioner, events=events, coordinator=coordinator, account_limit=account_limit

@@ -19,6 +19,7 @@ from assignment.coordination.base import Coordinator
 from assignment.frontend.invoker import Invoker
 from assignment.frontend.provisioning import Provisioner
 from assignment.frontend.registry import Registry
+from assignment.partition_core import DEFAULT_ACCOUNT_LIMIT
 
 __all__ = ["ApiContext", "EventSink"]
 
@@ -46,4 +47,4 @@ class ApiContext:
     events: EventSink | None = None
     coordinator: Coordinator | None = None
     #: The account's concurrency limit (the largest reserved or provisioned count).
-    account_limit: int = 1000
+    account_limit: int = DEFAULT_ACCOUNT_LIMIT

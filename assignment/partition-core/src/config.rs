@@ -3,6 +3,10 @@
 use crate::error::Result;
 use crate::validate::in_range;
 
+/// AWS's default account concurrency limit; the one definition of the default, which Python reads as
+/// `assignment._core.DEFAULT_ACCOUNT_LIMIT`.
+pub const DEFAULT_ACCOUNT_LIMIT: u32 = 1000;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// Leases the partition may hold at once across functions without reserved concurrency
@@ -22,7 +26,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            account_limit: 1000,
+            account_limit: DEFAULT_ACCOUNT_LIMIT,
             scale_up_per_window: 1000,
             scale_up_window_ms: 10_000,
             lease_margin_ms: 1_000,

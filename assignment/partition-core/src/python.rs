@@ -14,7 +14,7 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFrozenSet, PyInt, PyList, PyString, PyTuple};
 
-use crate::config::Config;
+use crate::config::{Config, DEFAULT_ACCOUNT_LIMIT};
 use crate::decide::{AcquireRequest, Decision as CoreDecision, Grant};
 use crate::error::CoreError as Error;
 use crate::proto;
@@ -818,6 +818,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyWorkerView>()?;
     m.add_class::<PySandboxView>()?;
     m.add_function(wrap_pyfunction!(check_record_rows, m)?)?;
+    m.add("DEFAULT_ACCOUNT_LIMIT", DEFAULT_ACCOUNT_LIMIT)?;
     m.add("CoreError", py.get_type::<CoreError>())?;
     m.add("InvalidArgument", py.get_type::<InvalidArgument>())?;
     m.add("InvalidState", py.get_type::<InvalidState>())?;

@@ -23,7 +23,6 @@ import contextlib
 import io
 import json
 import logging
-import os
 import signal
 import zipfile
 from dataclasses import dataclass, field
@@ -38,11 +37,13 @@ from assignment.frontend.server import Frontend, FrontendConfig
 from assignment.host import HostConfig
 from assignment.leader import LeaderConfig
 from assignment.members import WorkerInfo
+from assignment.partition_core import DEFAULT_ACCOUNT_LIMIT
 from assignment.server import AssignmentServer, ServerConfig
 from assignment.service import AssignmentService
 from assignment.service import handlers as assignment_handlers
 from assignment.worker_client import GrpcWorkerClient
 from workers.agent import Agent, AgentConfig
+from workers.flags import Flags
 from workers.registration import NullRegistrar
 from workers.service import WorkerService
 from workers.service import serve as serve_worker
@@ -98,7 +99,7 @@ class DevConfig:
     worker_memory_mb: int = 4096
     partitions: int = 16
     idle_keepalive_s: float = 600.0
-    account_limit: int = 1000
+    account_limit: int = DEFAULT_ACCOUNT_LIMIT
     #: Extra settings of the frontend (e.g. async retry intervals in tests).
     frontend: dict[str, Any] = field(default_factory=dict)
 
@@ -261,23 +262,20 @@ async def _run(config: DevConfig, sample: bool) -> int:
     return 0
 
 
-def _env(name: str, default: str) -> str:
-    return os.environ.get(f"LEASEHOLD_DEV_{name}", default)
-
-
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``dev`` subcommand to ``subparsers``."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "dev", help="run the whole platform on this machine (embedded mode)", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--data-dir", type=Path, default=Path(_env("DATA_DIR", ".leasehold")), help="state folder")
-    parser.add_argument("--host", default=_env("HOST", "127.0.0.1"), help="address to bind (default loopback)")
-    parser.add_argument("--http-port", type=int, default=int(_env("HTTP_PORT", "9000")), help="Lambda HTTP API")
-    parser.add_argument("--grpc-port", type=int, default=int(_env("GRPC_PORT", "9001")), help="gRPC API")
-    parser.add_argument("--memory", type=int, default=int(_env("MEMORY", "4096")), help="worker memory in MB")
-    parser.add_argument("--idle-keepalive", type=float, default=float(_env("IDLE_KEEPALIVE", "600")), metavar="S")
+    flag = Flags("dev", parser).add
+    flag("--data-dir", type=Path, default=".leasehold", help="state folder")
+    flag("--host", default="127.0.0.1", help="address to bind (default loopback)")
+    flag("--http-port", type=int, default=9000, help="Lambda HTTP API")
+    flag("--grpc-port", type=int, default=9001, help="gRPC API")
+    flag("--memory", type=int, default=4096, help="worker memory in MB")
+    flag("--idle-keepalive", type=float, default=600.0, metavar="S")
     parser.add_argument("--sample", action="store_true", help="deploy and invoke the sample function 'hello'")
-    parser.add_argument("--log-level", default=_env("LOG_LEVEL", "WARNING"))
+    flag("--log-level", default="WARNING")
     parser.set_defaults(func=main)
     return parser
 

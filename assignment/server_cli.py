@@ -1,8 +1,8 @@
 """The ``leasehold server`` subcommand: run one assignment server process.
 
-Flags default to ``LEASEHOLD_*`` environment variables (``LEASEHOLD_ZK``, ``LEASEHOLD_JOURNAL``,
-``LEASEHOLD_LISTEN``, ``LEASEHOLD_ID``, ``LEASEHOLD_ZONE``, ``LEASEHOLD_WORKERS``, ...). The effective
-configuration is logged at start-up. Sandboxes are created on real worker agents over gRPC unless
+Each flag defaults to its environment variable ``LEASEHOLD_SERVER_<FLAG>`` (``--listen`` ←
+``LEASEHOLD_SERVER_LISTEN``, ``--id`` ← ``LEASEHOLD_SERVER_ID``: the rule of :mod:`workers.flags`). The
+effective configuration is logged at start-up. Sandboxes are created on real worker agents over gRPC unless
 ``--workers accept`` picks the double that contacts nobody (for tests with worker doubles).
 
 Example::
@@ -16,19 +16,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import socket
 from typing import Any
 
 from assignment.host import HostConfig
 from assignment.leader import LeaderConfig
+from assignment.partition_core import DEFAULT_ACCOUNT_LIMIT
 from assignment.server import ServerConfig, run
+from workers.flags import Flags
 
 __all__ = ["config_from_args", "main", "register"]
-
-
-def _env(name: str, default: str | None = None) -> str | None:
-    return os.environ.get(f"LEASEHOLD_{name}", default)
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -36,30 +33,27 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "server", help="run an assignment server", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--zk", default=_env("ZK"), help="ZooKeeper hosts[/chroot]; omit (or 'local') for embedded")
-    parser.add_argument("--journal", default=_env("JOURNAL", "sqlite:///leasehold-journal.db"), help="journal URL")
-    parser.add_argument("--listen", default=_env("LISTEN", "127.0.0.1:7100"), help="HOST:PORT to serve gRPC on")
-    parser.add_argument("--advertise", default=_env("ADVERTISE"), help="address clients use (default: --listen)")
-    parser.add_argument("--id", default=_env("ID", socket.gethostname()), help="this server's id")
-    parser.add_argument("--zone", default=_env("ZONE", ""), help="this server's zone")
-    parser.add_argument("--partitions", type=int, default=int(_env("PARTITIONS", "16") or 16))
-    parser.add_argument("--session-timeout", type=float, default=float(_env("SESSION_TIMEOUT", "10") or 10))
-    parser.add_argument(
-        "--grace", type=float, default=float(_env("GRACE", "5") or 5), help="seconds for in-flight calls"
-    )
-    parser.add_argument(
-        "--settle", type=float, default=float(_env("SETTLE", "2") or 2), help="seconds before balancing"
-    )
-    parser.add_argument("--idle-keepalive", type=float, default=float(_env("IDLE_KEEPALIVE", "600") or 600))
-    parser.add_argument("--account-limit", type=int, default=int(_env("ACCOUNT_LIMIT", "1000") or 1000))
-    parser.add_argument("--snapshot-every", type=int, default=int(_env("SNAPSHOT_EVERY", "2000") or 2000))
-    parser.add_argument(
+    flag = Flags("server", parser).add
+    flag("--zk", help="ZooKeeper hosts[/chroot]; omit (or 'local') for embedded")
+    flag("--journal", default="sqlite:///leasehold-journal.db", help="journal URL")
+    flag("--listen", default="127.0.0.1:7100", help="HOST:PORT to serve gRPC on")
+    flag("--advertise", help="address clients use (default: --listen)")
+    flag("--id", default=socket.gethostname(), help="this server's id")
+    flag("--zone", default="", help="this server's zone")
+    flag("--partitions", type=int, default=16)
+    flag("--session-timeout", type=float, default=10.0)
+    flag("--grace", type=float, default=5.0, help="seconds for in-flight calls")
+    flag("--settle", type=float, default=2.0, help="seconds before balancing")
+    flag("--idle-keepalive", type=float, default=600.0)
+    flag("--account-limit", type=int, default=DEFAULT_ACCOUNT_LIMIT)
+    flag("--snapshot-every", type=int, default=2000)
+    flag(
         "--workers",
         choices=("grpc", "accept"),
-        default=_env("WORKERS", "grpc"),
+        default="grpc",
         help="grpc: create sandboxes on real worker agents; accept: a double that contacts nobody (tests)",
     )
-    parser.add_argument("--log-level", default=_env("LOG_LEVEL", "INFO"))
+    flag("--log-level", default="INFO")
     parser.set_defaults(func=main)
     return parser
 

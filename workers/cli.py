@@ -3,7 +3,8 @@
     leasehold worker --listen 0.0.0.0:7001 --zone zone-a --memory 8192 --zk 127.0.0.1:2181 \\
         --data-dir /var/lib/leasehold/worker
 
-Every flag has a ``LEASEHOLD_WORKER_*`` environment variable (``LEASEHOLD_WORKER_MEMORY=8192``). On start
+Each flag defaults to its environment variable ``LEASEHOLD_WORKER_<FLAG>`` (``LEASEHOLD_WORKER_MEMORY=8192``,
+``--worker-id`` ← ``LEASEHOLD_WORKER_WORKER_ID``: the rule of :mod:`workers.flags`). On start
 the agent cleans up sandboxes an earlier agent left in the data folder, prints its configuration as one
 ``event=worker_config`` line and ``event=worker_listening port=N``. Wire it into a top-level parser with
 :func:`register`.
@@ -20,15 +21,12 @@ import signal
 from pathlib import Path
 
 from workers.agent import Agent, AgentConfig
+from workers.flags import Flags
 from workers.registration import NullRegistrar, Registrar, ZooKeeperRegistrar
 from workers.sandbox import Isolation
 from workers.service import serve, stop
 
 __all__ = ["main", "register", "run"]
-
-
-def _env(name: str, default: str | None = None) -> str | None:
-    return os.environ.get(f"LEASEHOLD_WORKER_{name}", default)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -40,46 +38,40 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--listen", default=_env("LISTEN", "127.0.0.1:7001"), metavar="HOST:PORT")
-    parser.add_argument("--zone", default=_env("ZONE", "zone-a"))
-    parser.add_argument("--memory", type=int, default=int(_env("MEMORY", "4096") or 4096), metavar="MB")
+    flag = Flags("worker", parser).add
+    flag("--listen", default="127.0.0.1:7001", metavar="HOST:PORT")
+    flag("--zone", default="zone-a")
+    flag("--memory", type=int, default=4096, metavar="MB")
     coordination = parser.add_mutually_exclusive_group()
-    coordination.add_argument("--zk", default=_env("ZK"), metavar="HOSTS", help="register in ZooKeeper")
-    coordination.add_argument(
+    flag("--zk", group=coordination, metavar="HOSTS", help="register in ZooKeeper")
+    flag(
         "--assignment",
-        default=_env("ASSIGNMENT"),
+        group=coordination,
         metavar="ADDR",
         help="assignment service address (Register/Heartbeat arrive with the assignment API; logged for now)",
     )
-    parser.add_argument("--data-dir", type=Path, default=Path(_env("DATA_DIR", "./leasehold-worker") or "."))
-    parser.add_argument("--worker-id", default=_env("ID", ""), help="default: host name + port")
-    parser.add_argument("--advertise", default=_env("ADVERTISE", ""), help="address others use (default: --listen)")
+    flag("--data-dir", type=Path, default="./leasehold-worker")
+    flag("--worker-id", default="", help="default: host name + port")
+    flag("--advertise", default="", help="address others use (default: --listen)")
     parser.add_argument("--no-bwrap", action="store_true", help="do not use bubblewrap even when installed")
-    parser.add_argument("--heartbeat", type=float, default=float(_env("HEARTBEAT", "5") or 5), metavar="S")
-    parser.add_argument(
-        "--code-store",
-        default=os.environ.get("LEASEHOLD_CODE_STORE"),
-        metavar="URL",
-        help="database URL of the code store, for CodeRef.blob_sha256 (env LEASEHOLD_CODE_STORE)",
-    )
-    parser.add_argument(
+    flag("--heartbeat", type=float, default=5.0, metavar="S")
+    flag("--code-store", metavar="URL", help="database URL of the code store, for CodeRef.blob_sha256")
+    flag(
         "--invocation-log",
         type=Path,
-        default=_env("INVOCATION_LOG"),
         metavar="FILE",
         help="append one JSON line per invocation start and end to FILE (the audit log; default: none)",
     )
-    parser.add_argument(
+    flag(
         "--uid-base",
         type=int,
-        default=int(_env("UID_BASE", "0") or 0) or None,
         metavar="UID",
         help="sandbox users are UID+1, UID+2... (as root); default: a range of its own from a hash of --data-dir",
     )
-    parser.add_argument(
+    flag(
         "--zk-session-timeout",
         type=float,
-        default=float(_env("ZK_SESSION_TIMEOUT", "10") or 10),
+        default=10.0,
         metavar="S",
         help="ZooKeeper session timeout: how soon a dead worker's node vanishes",
     )

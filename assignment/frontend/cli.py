@@ -1,8 +1,8 @@
 """The ``leasehold frontend`` subcommand: run one frontend process (Lambda HTTP API + gRPC API).
 
-Flags default to ``LEASEHOLD_*`` environment variables (``LEASEHOLD_HTTP``, ``LEASEHOLD_GRPC``,
-``LEASEHOLD_ZK``, ``LEASEHOLD_JOURNAL``, ``LEASEHOLD_ASSIGNMENT``, ``LEASEHOLD_REGION``,
-``LEASEHOLD_ACCOUNT_ID``). The effective configuration is logged at start-up; SIGTERM stops it gracefully.
+Each flag defaults to its environment variable ``LEASEHOLD_FRONTEND_<FLAG>`` (``--http`` ←
+``LEASEHOLD_FRONTEND_HTTP``: the rule of :mod:`workers.flags`). The effective configuration is logged
+at start-up; SIGTERM stops it gracefully.
 
 Example::
 
@@ -15,17 +15,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import signal
 from typing import Any
 
 from assignment.frontend.server import Frontend, FrontendConfig
+from assignment.partition_core import DEFAULT_ACCOUNT_LIMIT
+from workers.flags import Flags
 
 __all__ = ["config_from_args", "main", "register", "run"]
-
-
-def _env(name: str, default: str | None = None) -> str | None:
-    return os.environ.get(f"LEASEHOLD_{name}", default)
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -33,32 +30,33 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "frontend", help="run a frontend (Lambda HTTP + gRPC API)", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--http", default=_env("HTTP", "127.0.0.1:9000"), help="HOST:PORT of the Lambda HTTP API")
-    parser.add_argument("--grpc", default=_env("GRPC", "127.0.0.1:9001"), help="HOST:PORT of the gRPC API")
-    parser.add_argument("--zk", default=_env("ZK"), help="ZooKeeper hosts[/chroot] (membership)")
-    parser.add_argument("--journal", default=_env("JOURNAL", "sqlite:///leasehold-journal.db"), help="database URL")
-    parser.add_argument(
+    flag = Flags("frontend", parser).add
+    flag("--http", default="127.0.0.1:9000", help="HOST:PORT of the Lambda HTTP API")
+    flag("--grpc", default="127.0.0.1:9001", help="HOST:PORT of the gRPC API")
+    flag("--zk", help="ZooKeeper hosts[/chroot] (membership)")
+    flag("--journal", default="sqlite:///leasehold-journal.db", help="database URL")
+    flag(
         "--assignment",
-        default=_env("ASSIGNMENT", ""),
+        default="",
         help="assignment servers ADDR[,ADDR] (default: from --zk membership, else 127.0.0.1:7100)",
     )
-    parser.add_argument("--region", default=_env("REGION", "us-east-1"))
-    parser.add_argument("--account-id", default=_env("ACCOUNT_ID", "000000000000"))
-    parser.add_argument("--account-limit", type=int, default=int(_env("ACCOUNT_LIMIT", "1000") or 1000))
-    parser.add_argument(
+    flag("--region", default="us-east-1")
+    flag("--account-id", default="000000000000")
+    flag("--account-limit", type=int, default=DEFAULT_ACCOUNT_LIMIT)
+    flag(
         "--provision-interval",
         type=_positive,
-        default=_positive(_env("PROVISION_INTERVAL", "30") or "30"),
+        default="30",
         help="seconds between provisioned-concurrency top-ups; each renews the servers' pin (held 180 s)",
     )
-    parser.add_argument(
+    flag(
         "--dead-letter-retention-days",
         type=_positive,
-        default=_positive(_env("DEAD_LETTER_RETENTION_DAYS", "14") or "14"),
+        default="14",
         help="how long the dead-letter store keeps a failed event (default 14, as SQS at most)",
     )
-    parser.add_argument("--grace", type=float, default=float(_env("GRACE", "10") or 10))
-    parser.add_argument("--log-level", default=_env("LOG_LEVEL", "INFO"))
+    flag("--grace", type=float, default=10.0)
+    flag("--log-level", default="INFO")
     parser.set_defaults(func=main)
     return parser
 

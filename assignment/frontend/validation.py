@@ -18,13 +18,12 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from assignment.frontend.types import InvalidParameterValueException, ValidationException
-from workers.sandbox import RESERVED_ENV
+from workers.sandbox import RESERVED_ENV  # the workers' list: a function the frontend accepts, no worker refuses
 
 __all__ = [
     "MAX_MEMORY_MB",
     "MAX_TIMEOUT_S",
     "MIN_MEMORY_MB",
-    "RESERVED_ENVIRONMENT",
     "Fields",
     "check_environment",
     "check_qualifier",
@@ -46,9 +45,6 @@ _ENV_KEY = re.compile(r"[a-zA-Z][a-zA-Z0-9_]*")
 _RUNTIMES = {"provided": "provided", "provided.al2": "provided", "provided.al2023": "provided"}
 _PYTHON = re.compile(r"python3\.[0-9]{1,2}")
 
-#: Environment variables a function may not set (AWS's reserved keys): the worker's own list, so a
-#: function the frontend accepts is never refused by a worker.
-RESERVED_ENVIRONMENT = RESERVED_ENV
 #: Largest environment (keys and values, as AWS counts it).
 MAX_ENVIRONMENT_BYTES = 4 * 1024
 
@@ -132,7 +128,7 @@ def check_environment(variables: Mapping[str, Any]) -> dict[str, str]:
             )
         if not isinstance(value, str):
             raise InvalidParameterValueException(f"Environment variable {key} must be a string")
-        if key in RESERVED_ENVIRONMENT:
+        if key in RESERVED_ENV:
             raise InvalidParameterValueException(
                 "Lambda was unable to configure your environment variables because the environment variables "
                 f"you have provided contains reserved keys that are currently not supported for modification. "

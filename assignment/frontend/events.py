@@ -41,7 +41,6 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -67,6 +66,7 @@ from assignment.frontend.types import (
     ServiceException,
     TooManyRequestsException,
 )
+from journal.batching import Batcher
 from journal.store import Journal
 
 __all__ = [
@@ -162,17 +162,12 @@ def destination_record(
     }
 
 
-@dataclass(slots=True)
-class _Pending:
-    event: NewEvent
-    future: asyncio.Future[bool]
-
-
 class EventQueue:
     """The durable queue of asynchronous invocations in the journal's database.
 
-    Concurrent :meth:`enqueue` calls share transactions (group commit): whatever arrives while one
-    commit is in flight goes into the next. Use from one event loop.
+    Concurrent :meth:`enqueue` calls share transactions (a :class:`~journal.batching.Batcher`, the
+    journal's group commit): whatever arrives while one commit is in flight goes into the next; a failed
+    transaction fails its callers alone. Use from one event loop.
     """
 
     def __init__(
@@ -193,9 +188,9 @@ class EventQueue:
         self.store = EventStore(journal)
         self.dedupe_window_s = dedupe_window_s
         self.clock = clock
-        self._max_batch = max_batch
-        self._pending: list[_Pending] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._batcher: Batcher[None, None, NewEvent, bool] = Batcher(
+            self._insert, max_rows=max_batch, on_written=self._wake_listeners, name="events"
+        )
         self._listeners: set[asyncio.Event] = set()
 
     async def enqueue(self, function: str, qualifier: str, payload: bytes, request_id: str) -> bool:
@@ -207,28 +202,16 @@ class EventQueue:
         or request id) or :class:`TypeError`.
         """
         check_event(function, qualifier, payload, request_id)
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Pending(NewEvent(function, qualifier, payload, request_id, self.clock()), future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
-        accepted = await future
-        return accepted
+        event = NewEvent(function, qualifier, payload, request_id, self.clock())
+        return await self._batcher.submit(None, None, [event])
 
-    async def _flush(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
-            try:
-                results = await asyncio.to_thread(self.store.insert_many, [p.event for p in batch])
-            except Exception as exc:  # the callers get the database's error, not a 202
-                for pending in batch:
-                    if not pending.future.done():
-                        pending.future.set_exception(exc)
-                continue
-            for pending, accepted in zip(batch, results, strict=True):
-                if not pending.future.done():
-                    pending.future.set_result(accepted)
-            for listener in self._listeners:
-                listener.set()
+    def _insert(self, _key: None, _group: None, requests: list[list[NewEvent]]) -> list[bool]:
+        """One transaction for the queued events (in a worker thread): whether each was accepted."""
+        return self.store.insert_many([event for request in requests for event in request])
+
+    def _wake_listeners(self, _key: None) -> None:
+        for listener in self._listeners:
+            listener.set()
 
     def add_listener(self, wake: asyncio.Event) -> None:
         """Set ``wake`` after every commit of new events (how a poller in this process hears of them)."""

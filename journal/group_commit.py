@@ -61,13 +61,9 @@ class GroupCommitter:
     """Shares transactions between concurrent appends; use from one event loop."""
 
     def __init__(self, journal: Journal, *, max_batch_records: int = 1024, max_wait_s: float = 0.0) -> None:
-        if max_batch_records < 1:
-            raise ValueError("max_batch_records must be >= 1")
-        if max_wait_s < 0:
-            raise ValueError("max_wait_s must be >= 0")
+        """``max_batch_records``: most records in one transaction (the batcher's ``max_rows``);
+        ``max_wait_s``: how long a flusher waits for a batch to fill (0: not at all)."""
         self.journal = journal
-        self.max_batch_records = max_batch_records
-        self.max_wait_s = max_wait_s
         self._batcher: Batcher[int, int, PreparedRecord, int] = Batcher(
             self._append, max_rows=max_batch_records, max_wait_s=max_wait_s, fence_failed_groups=True, name="journal"
         )

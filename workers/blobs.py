@@ -1,8 +1,10 @@
 """The worker's view of the code store: function and layer zips by SHA-256, read from the cluster's database.
 
 The frontend stores code with :class:`journal.blobs.BlobStore`; a ``CreateSandbox`` whose ``CodeRef`` names
-``blob_sha256`` is resolved here. The database is opened on first use (``Journal.open`` runs the
-migrations) and every read blocks, so callers run :meth:`CodeStore.get` in a thread (the code cache
+``blob_sha256`` is resolved here. The database is opened on first use, read-only in spirit: the worker
+does not migrate the schema (servers and frontends do), so it needs only the right to read the blob
+table, and a database whose schema is not (yet) at the newest revision is a code store that cannot be
+read until it is. Every read blocks, so callers run :meth:`CodeStore.get` in a thread (the code cache
 does: :class:`workers.code.BlobSource`). Each blob is fetched once per worker: the code cache keeps it
 unpacked under its hash.
 
@@ -52,7 +54,7 @@ class CodeStore:
     def _store(self) -> BlobStore:
         with self._lock:
             if self._blobs is None:
-                self._journal = Journal.open(self.url)
+                self._journal = Journal.open(self.url, migrate=False)
                 self._blobs = BlobStore(self._journal)
             return self._blobs
 

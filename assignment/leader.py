@@ -11,7 +11,8 @@ Life of a leader: ``follow`` (optional: a :class:`~assignment.following.CoreRepl
 ``start`` (take over the epoch, recover or catch up, journal ``EpochStarted``, sync workers, destroy
 sandboxes never confirmed, reconcile with the workers' listings), serve, ``stop`` (graceful) or fail.
 The rest lives beside it: :mod:`assignment.following` (replaying the journal into a core),
-:mod:`assignment.reconcile` (what to destroy or drop, as pure functions), :mod:`assignment.provisioned`
+:mod:`assignment.reconcile` (which workers join or leave, what to destroy or drop: pure functions),
+:mod:`assignment.cold_start` (creating a granted sandbox on a worker), :mod:`assignment.provisioned`
 (EnsureWarm and pins), :mod:`assignment.upkeep` (expiry, idle reclaim, snapshots) and
 :mod:`assignment.grants` (what is granted; the request-id cache). The leader asks its core narrow
 questions (``core.sandbox(id)``, ``core.lease_sandbox(seq)``, ...) and keeps no copy of its state.
@@ -38,13 +39,13 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from assignment import provisioned, reconcile, upkeep
+from assignment import cold_start, provisioned, reconcile, upkeep
 from assignment.errors import BadArgument, LeaseGone, NotLeader, Recovering, Throttled
 from assignment.following import CoreReplica
 from assignment.grants import AcquireArgs, Grant, RequestCache
 from assignment.members import WorkerInfo
 from assignment.partition_core import CoreError, InvalidArgument, PartitionCore, Record, WorkerView, service_error
-from assignment.worker_client import SandboxSpec, WorkerClient, WorkerRefused, sandbox_name
+from assignment.worker_client import WorkerClient, WorkerRefused, sandbox_name
 from journal.errors import UnknownPartition
 from journal.group_commit import GroupCommitter
 from journal.outcomes import LABELS, Outcome
@@ -515,7 +516,7 @@ class PartitionLeader:
                 args.version,
             )
             if decision.outcome == "cold":
-                grant = await self._create(grant, args, decision.alternatives)
+                grant = await cold_start.create(self, grant, args, decision.alternatives)
         except BaseException as exc:
             if future is not None:
                 error = exc if isinstance(exc, Exception) else Recovering(self.partition, "cancelled")
@@ -527,73 +528,9 @@ class PartitionLeader:
             self._requests.settle(args.request_id, future, grant)
         return grant
 
-    def _worker(self, worker_id: str) -> WorkerView | None:
+    def worker(self, worker_id: str) -> WorkerView | None:
+        """The worker as the live core knows it (``None``: unknown, or no live core)."""
         return self._core.worker(worker_id) if self._core is not None else None
-
-    async def _create(self, grant: Grant, args: AcquireArgs, alternatives: list[str]) -> Grant:
-        """Cold path: ask the chosen worker, then the alternatives, to create the sandbox."""
-        sid = grant.sandbox_id
-        spec = SandboxSpec(
-            sandbox_name(self.partition, sid),
-            args.function,
-            args.version,
-            args.memory_mb,
-            args.timeout_ms,
-            args.sandbox,
-        )
-        candidates = [grant.worker_id, *alternatives]
-        malformed: WorkerRefused | None = None
-        for index, worker_id in enumerate(candidates):
-            worker = self._worker(worker_id)
-            if index > 0:
-                try:
-                    await self.change(self.core.relocate(sid, worker_id))
-                except CoreError:
-                    continue
-            if worker is None:
-                continue
-            try:
-                init_ms = await self.workers.create_sandbox(worker.address, spec)
-            except WorkerRefused as exc:
-                log.info(
-                    "event=create_refused partition=%d sandbox=%s worker=%s reason=%s why=%s",
-                    self.partition,
-                    spec.name,
-                    worker_id,
-                    exc.reason,
-                    exc,
-                )
-                if exc.invalid:  # every worker would refuse the same request
-                    malformed = exc
-                    break
-                if self.state != "serving":
-                    break
-                continue
-            try:
-                await self.change(self.core.created(sid, self.now()))
-            except CoreError as exc:  # the sandbox vanished meanwhile (its worker left): a retry decides afresh
-                raise Recovering(self.partition, f"sandbox {spec.name} vanished while it was created: {exc}") from None
-            return Grant(
-                grant.partition,
-                grant.token,
-                sid,
-                worker_id,
-                worker.address,
-                True,
-                int(init_ms),
-                grant.expiry_ms,
-                grant.function,
-                grant.version,
-            )
-        if self.core.sandbox(sid) is None:
-            # The chosen worker left while the sandbox was being created (its sandboxes went with it), so
-            # there was no chance to place it elsewhere: not a capacity verdict. A retry decides afresh.
-            raise Recovering(self.partition, f"the worker chosen for sandbox {spec.name} left during its cold start")
-        with contextlib.suppress(CoreError):
-            await self.change(self.core.destroy(sid, "create_failed", self.now()))
-        if malformed is not None:
-            raise BadArgument("sandbox", str(malformed))
-        raise Throttled("no_capacity")
 
     async def release(self, token: tuple[int, int], outcome: str, *, lazy: bool = False) -> None:
         """Give a lease back; a broken outcome destroys the sandbox (the worker is told in the background).
@@ -663,38 +600,22 @@ class PartitionLeader:
         self.synced_workers = dict(live)
         async with self._sync_lock:
             core = self.core
+            current = {w.id: (w.address, w.zone, w.capacity_mb) for wid in core.worker_ids() if (w := core.worker(wid))}
+            changes = reconcile.worker_changes(current, live, self._incarnations)
+            for wid in changes.restarted:
+                log.warning("event=worker_restarted partition=%d worker=%s", self.partition, wid)
             records: list[Record] = []
-            current = {w.id: w for wid in core.worker_ids() if (w := core.worker(wid)) is not None}
-
-            def replaced(wid: str, old: WorkerView) -> bool:
-                new = live.get(wid)
-                if new is None or (new.address, new.zone) != (old.address, old.zone):
-                    return True
-                seen = self._incarnations.get(wid, "")
-                if seen and new.incarnation and new.incarnation != seen:
-                    log.warning("event=worker_restarted partition=%d worker=%s", self.partition, wid)
-                    return True
-                return False
-
-            gone = {wid for wid, view in current.items() if replaced(wid, view)}
-            for wid in sorted(gone):
-                names = {sandbox_name(self.partition, sid) for sid in core.sandboxes_on(wid)}
-                self._dropped.setdefault(wid, set()).update(names)
-                records += core.leave_worker(wid)
-                core.apply_all(records[-1:])
+            for wid in changes.leave:
+                self._dropped.setdefault(wid, set()).update(
+                    sandbox_name(self.partition, sid) for sid in core.sandboxes_on(wid)
+                )
+                records += self._apply_now(core, core.leave_worker(wid))
             self._incarnations = {wid: info.incarnation for wid, info in live.items() if info.incarnation}
-            joined: dict[str, WorkerInfo] = {}
-            for wid, new in live.items():
-                old = current.get(wid)
-                if old is None or wid in gone:
-                    rec = core.join_worker(wid, new.zone, new.address, new.capacity_mb)
-                    joined[wid] = new
-                elif new.capacity_mb != old.capacity_mb:
-                    rec = core.update_worker(wid, new.capacity_mb, True)
-                else:
-                    continue
-                core.apply_all(rec)
-                records += rec
+            joined = {wid: live[wid] for wid in changes.join}
+            for wid, info in joined.items():
+                records += self._apply_now(core, core.join_worker(wid, info.zone, info.address, info.capacity_mb))
+            for wid in changes.update:
+                records += self._apply_now(core, core.update_worker(wid, live[wid].capacity_mb, True))
             if records:
                 await self._commit([record.encode() for record in records])
                 log.info(
@@ -703,9 +624,15 @@ class PartitionLeader:
             if joined and self.state == "serving":  # at start, the reconcile before serving does this
                 self._spawn(self._clean_joined(joined))
 
+    @staticmethod
+    def _apply_now(core: PartitionCore, records: list[Record]) -> list[Record]:
+        """Apply at once, so that the next decision of the same batch sees it; the records, to commit."""
+        core.apply_all(records)
+        return records
+
     def tell_worker(self, op: Literal["destroy", "reset"], worker_id: str, sandbox_id: int) -> None:
         """In the background, destroy a sandbox on its worker, or reset it (then journal the outcome)."""
-        worker = self._worker(worker_id)
+        worker = self.worker(worker_id)
         if worker is None:
             return
         address, name = worker.address, sandbox_name(self.partition, sandbox_id)

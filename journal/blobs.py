@@ -17,9 +17,9 @@ import hashlib
 import re
 import time
 
-from sqlalchemy import BigInteger, Column, LargeBinary, MetaData, String, Table, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import BigInteger, Column, LargeBinary, MetaData, String, Table, select
 
+from journal.sql import dialect_insert
 from journal.store import Journal
 
 __all__ = ["MAX_BLOB_BYTES", "BlobCorrupt", "BlobMissing", "BlobStore", "code_blobs", "sha256_hex"]
@@ -74,16 +74,9 @@ class BlobStore:
         sha = sha256_hex(data)
         if self.exists(sha):
             return sha
-        try:
-            with self._journal.writer.begin() as conn:
-                if conn.execute(select(code_blobs.c.sha256).where(code_blobs.c.sha256 == sha)).first() is None:
-                    conn.execute(
-                        insert(code_blobs).values(
-                            sha256=sha, size=len(data), created_ms=int(time.time() * 1000), data=data
-                        )
-                    )
-        except IntegrityError:  # another process stored the same bytes first (PostgreSQL)
-            pass
+        row = {"sha256": sha, "size": len(data), "created_ms": int(time.time() * 1000), "data": data}
+        with self._journal.writer.begin() as conn:  # one statement: a concurrent first writer is no conflict
+            conn.execute(dialect_insert(conn, code_blobs).values(row).on_conflict_do_nothing(index_elements=["sha256"]))
         return sha
 
     def exists(self, sha: str) -> bool:

@@ -48,7 +48,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from assignment.frontend.storage_errors import Conflict, Invalid, NotFound, PreconditionFailed
@@ -56,6 +55,7 @@ from assignment.frontend.types import EventInvokeConfig, FunctionConfig
 from assignment.frontend.validation import worker_runtime
 from assignment.partition_core import DEFAULT_ACCOUNT_LIMIT
 from journal.blobs import BlobStore
+from journal.sql import dialect_insert, upsert
 from journal.store import Journal
 
 __all__ = [
@@ -127,22 +127,6 @@ event_invoke_configs = Table(
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def _insert(conn: Connection, table: Table) -> sqlite.Insert | postgresql.Insert:
-    """An INSERT in the dialect of the connection's engine (SQLite or PostgreSQL), which can take ON CONFLICT."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    if conn.dialect.name == "sqlite":
-        return sqlite.insert(table)
-    raise NotImplementedError(f"the registry runs on SQLite or PostgreSQL, not {conn.dialect.name}")
-
-
-def _upsert(conn: Connection, table: Table, key: Mapping[str, Any], values: Mapping[str, Any]) -> None:
-    """Insert the row ``key`` (its primary key) with ``values``, or set ``values`` on it if it exists: one
-    statement (``INSERT ... ON CONFLICT DO UPDATE``), so concurrent first writers cannot collide."""
-    statement = _insert(conn, table).values({**key, **values})
-    conn.execute(statement.on_conflict_do_update(index_elements=list(key), set_=dict(values)))
 
 
 #: Reserved concurrency leaves at least this much of the account's limit unreserved.
@@ -426,7 +410,7 @@ class Registry:
         try:
             with self.journal.writer.begin() as conn:
                 head = {"name": name, "incarnation": incarnation, "revision": 1, "next_version": 1, "created_ms": now}
-                if conn.execute(_insert(conn, functions).values(head).on_conflict_do_nothing()).rowcount == 0:
+                if conn.execute(dialect_insert(conn, functions).values(head).on_conflict_do_nothing()).rowcount == 0:
                     raise Conflict("function", name)
                 self._write_version(conn, latest, new=True)
         except IntegrityError:
@@ -551,7 +535,7 @@ class Registry:
             if target is None:
                 raise _not_found(name, version)
             key = {"name": name, "version": version}
-            _upsert(conn, provisioned_concurrency, key, {"count": count, "modified_ms": _now_ms()})
+            upsert(conn, provisioned_concurrency, key, {"count": count, "modified_ms": _now_ms()})
         return target
 
     def provisioned(self, name: str, version: str) -> tuple[int, int] | None:
@@ -615,7 +599,7 @@ class Registry:
             if self._load(conn, name, qualifier) is None:
                 raise _not_found(name, qualifier)
             key = {"name": name, "qualifier": qualifier}
-            _upsert(conn, event_invoke_configs, key, {"document": document, "modified_ms": now})
+            upsert(conn, event_invoke_configs, key, {"document": document, "modified_ms": now})
         return now
 
     def update_event_config(

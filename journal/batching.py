@@ -32,7 +32,6 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
@@ -43,6 +42,11 @@ Key = TypeVar("Key", bound=Hashable)
 Group = TypeVar("Group", bound=Hashable)
 Row = TypeVar("Row")
 Result = TypeVar("Result")
+
+
+def _settle(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class _Request(Generic[Group, Row, Result]):
@@ -56,7 +60,7 @@ class _Request(Generic[Group, Row, Result]):
 
 
 class _Queue(Generic[Group, Row, Result]):
-    __slots__ = ("company", "dead", "flusher", "more", "pending", "records", "urgent", "waiting")
+    __slots__ = ("company", "dead", "flusher", "lingering", "more", "pending", "records", "urgent", "waiting")
 
     def __init__(self) -> None:
         self.pending: deque[_Request[Group, Row, Result]] = deque()
@@ -65,7 +69,8 @@ class _Queue(Generic[Group, Row, Result]):
         self.flusher: asyncio.Task[None] | None = None
         self.more = asyncio.Event()  # set when rows arrive while the flusher waits to fill
         self.waiting = False
-        self.company = asyncio.Event()  # set when a lingering flusher should write now
+        self.company = False  # something arrived (or was asked) that a lingering flusher should not wait past
+        self.lingering: asyncio.Future[None] | None = None  # set while the flusher lingers
         #: Groups whose write failed (with ``fence_failed_groups``), with the error their requests get.
         self.dead: dict[Group, BaseException] = {}
 
@@ -129,7 +134,7 @@ class Batcher(Generic[Key, Group, Row, Result]):
         queue.records += len(rows)
         if not linger_s:
             queue.urgent += 1
-            queue.company.set()
+            self._company(queue)
         if queue.waiting:
             queue.more.set()
         if queue.flusher is None or queue.flusher.done():
@@ -140,7 +145,7 @@ class Batcher(Generic[Key, Group, Row, Result]):
         """Write what ``key`` has queued without waiting out a linger."""
         queue = self.queues.get(key)
         if queue is not None:
-            queue.company.set()
+            self._company(queue)
 
     def fail_group(self, key: Key, group: Group, error: BaseException) -> None:
         """Withdraw ``key``'s queued requests of ``group`` (failing them with ``error``) and refuse its
@@ -148,7 +153,14 @@ class Batcher(Generic[Key, Group, Row, Result]):
         queue = self._queue(key)
         queue.dead.setdefault(group, error)
         self._fail_queued(queue, group, queue.dead[group])
-        queue.company.set()
+        self._company(queue)
+
+    @staticmethod
+    def _company(queue: _Queue[Group, Row, Result]) -> None:
+        """End a linger now (or prevent the next one before the next batch is taken)."""
+        queue.company = True
+        if queue.lingering is not None and not queue.lingering.done():
+            queue.lingering.set_result(None)
 
     @staticmethod
     def _fail_queued(queue: _Queue[Group, Row, Result], group: Group, error: BaseException) -> None:
@@ -172,7 +184,7 @@ class Batcher(Generic[Key, Group, Row, Result]):
                     break
             if self.max_wait_s > 0 and queue.records < self.max_rows:
                 await self._fill(queue)
-            queue.company.clear()  # what arrives from now on is company for the next batch
+            queue.company = False  # what arrives from now on is company for the next batch
             batch = self._take(queue)
             group = batch[0].group
             self.writes += 1
@@ -214,9 +226,19 @@ class Batcher(Generic[Key, Group, Row, Result]):
         return batch
 
     async def _linger(self, queue: _Queue[Group, Row, Result]) -> None:
-        """While only lazy requests are queued: wait up to the first one's linger for company."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(queue.company.wait(), queue.pending[0].linger_s)
+        """While only lazy requests are queued: wait up to the first one's linger for company (a bare
+        future and a timer: this runs for every lazy request, so no task per wait)."""
+        if queue.company:
+            return
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        timer = loop.call_later(queue.pending[0].linger_s, _settle, waiter)
+        queue.lingering = waiter
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            queue.lingering = None
 
     async def _fill(self, queue: _Queue[Group, Row, Result]) -> None:
         """Wait up to ``max_wait_s`` for the queue to hold ``max_rows`` rows."""
@@ -241,7 +263,7 @@ class Batcher(Generic[Key, Group, Row, Result]):
         callers that were cancelled)."""
         self._closed = True
         for queue in self.queues.values():
-            queue.company.set()
+            self._company(queue)
         flushers = [q.flusher for q in self.queues.values() if q.flusher is not None]
         if flushers:
             await asyncio.gather(*flushers, return_exceptions=True)

@@ -40,7 +40,6 @@ from assignment._core import (
     UnknownSandbox,
     UnknownWorker,
     WorkerView,
-    check_record_rows,
 )
 from assignment.errors import AssignmentError, BadArgument, LeaseGone, Recovering, UnknownLeaseToken
 
@@ -61,7 +60,6 @@ __all__ = [
     "UnknownSandbox",
     "UnknownWorker",
     "WorkerView",
-    "check_record_rows",
     "service_error",
 ]
 

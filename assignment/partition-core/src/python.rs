@@ -741,7 +741,7 @@ struct RowCursor {
 }
 
 impl RowCursor {
-    /// The payload of `row` when it passes every check of `journal.store._Checker.check`, else `None`
+    /// The payload of `row` when it passes every check of `journal.checker.Checker.check`, else `None`
     /// (also for a row of an unexpected shape: the caller's Python check then names what is wrong).
     fn accept<'py>(
         &self,
@@ -774,7 +774,7 @@ impl RowCursor {
     }
 }
 
-/// Recovery's hot loop for the journal (`journal.store._Checker.check_rows`): check the rows
+/// Recovery's hot loop for the journal (`journal.checker.Checker.check_rows` via `journal.native`): check the rows
 /// `(seq, epoch, kind, payload, crc)` of `rows[start:]` in order — continuity from `expected`, before
 /// `end`, a known `kind`, a non-empty bytes payload, epochs between `prev_epoch` and `head_epoch`, the
 /// CRC — appending each good row's payload to `payloads`. Stops before the first row that fails and

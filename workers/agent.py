@@ -54,10 +54,10 @@ from workers.runtime_api import MAX_RESPONSE_BYTES, Invocation
 from workers.sandbox import (
     RESERVED_ENV,
     InitResult,
-    InvokeResult,
     Isolation,
     Sandbox,
     SandboxConfig,
+    SandboxResult,
     kill_user_processes,
     unmount,
 )
@@ -406,7 +406,7 @@ class Agent:
         sandbox = self._get(sandbox_id)
         return sandbox, await sandbox.reset()
 
-    async def invoke(self, sandbox_id: str, token: tuple[int, int] | None, invocation: Invocation) -> InvokeResult:
+    async def invoke(self, sandbox_id: str, token: tuple[int, int] | None, invocation: Invocation) -> SandboxResult:
         """Run one invocation under a lease token."""
         if self._closing:
             raise ShuttingDown("the worker is shutting down")
@@ -449,7 +449,7 @@ class Agent:
 
     async def _audited(
         self, sandbox_id: str, sandbox: Sandbox, token: tuple[int, int], invocation: Invocation, audit: InvocationLog
-    ) -> InvokeResult:
+    ) -> SandboxResult:
         """:meth:`invoke`'s run with its start and end in the audit log (the caller marked the sandbox busy)."""
         try:
             start_ms = audit.started(sandbox_id, token, invocation.request_id)

@@ -48,10 +48,10 @@ from workers.runtime_api import MAX_RESPONSE_BYTES, ErrorBody, Invocation, Invoc
 __all__ = [
     "INIT_TIMEOUT_S",
     "RESERVED_ENV",
-    "InvokeResult",
     "Isolation",
     "Sandbox",
     "SandboxConfig",
+    "SandboxResult",
     "State",
     "kill_user_processes",
     "kill_user_until_gone",
@@ -143,8 +143,9 @@ class Isolation:
 
 
 @dataclass
-class InvokeResult:
-    """The result of one invocation, with its logs and measurements."""
+class SandboxResult:
+    """What one invocation in a sandbox came to, with its logs and measurements (the frontend turns it
+    into the caller's :class:`assignment.frontend.types.InvokeResult`)."""
 
     outcome: Outcome
     payload: bytes = b""
@@ -629,7 +630,7 @@ class Sandbox:
 
     # --- invoke -------------------------------------------------------------------------------------
 
-    async def invoke(self, invocation: Invocation) -> InvokeResult:
+    async def invoke(self, invocation: Invocation) -> SandboxResult:
         """Run one invocation (the caller guarantees one at a time); never raises for function failures."""
         cfg = self.config
         self.state = State.BUSY
@@ -696,7 +697,7 @@ class Sandbox:
         runtime_error: ErrorBody | None = None,
         extra: str = "",
         restart: bool | None = None,
-    ) -> InvokeResult:
+    ) -> SandboxResult:
         duration = (time.perf_counter() - began) * 1000
         output = self._take_log()
         peak_mb = max(1, self._peak_memory().peak_kb() // 1024)
@@ -726,7 +727,7 @@ class Sandbox:
             self._restart_in_background()
         elif self.state == State.BUSY:
             self.state = State.INIT_FAILED if runtime_error is not None and outcome == Outcome.CRASH else State.IDLE
-        return InvokeResult(
+        return SandboxResult(
             outcome=outcome,
             payload=payload,
             function_error=function_error,

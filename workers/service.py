@@ -25,7 +25,7 @@ from workers.blobs import CodeStore
 from workers.code import CodeError, DirSource, Source, ZipSource
 from workers.errors import AgentError, InvalidRequest
 from workers.runtime_api import ErrorBody, Invocation
-from workers.sandbox import InitResult, InvokeResult, Sandbox, State
+from workers.sandbox import InitResult, Sandbox, SandboxResult, State
 from workers.v1 import worker_pb2, worker_pb2_grpc
 
 __all__ = ["SERVICE_NAME", "WorkerService", "serve", "stop"]
@@ -202,7 +202,7 @@ def _created(sandbox: Sandbox, init: InitResult) -> worker_pb2.CreateSandboxResp
     )
 
 
-def invoke_response(result: InvokeResult) -> worker_pb2.InvokeResponse:
+def invoke_response(result: SandboxResult) -> worker_pb2.InvokeResponse:
     """The proto view of an invocation's result."""
     response = worker_pb2.InvokeResponse(
         outcome=result.outcome.wire,

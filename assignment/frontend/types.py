@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from journal.outcomes import OutcomeLabel
+
 __all__ = [
     "CodeStorageExceededException",
     "EventInvokeConfig",
@@ -66,8 +68,8 @@ class InvokeResult:
     function_error: FunctionErrorKind = ""
     #: START ... END ... REPORT lines of this invocation.
     logs: str = ""
-    #: journal Outcome name: ok, function_error, timeout, crash, out_of_memory.
-    outcome: str = "ok"
+    #: How it ended, as the core names it (:class:`journal.outcomes.Outcome`'s label).
+    outcome: OutcomeLabel = "ok"
     duration_ms: float = 0.0
     cold: bool = False
 

@@ -18,22 +18,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import TYPE_CHECKING
 
 from assignment.errors import BadArgument, Recovering, Throttled
 from assignment.grants import AcquireArgs, Grant
+from assignment.leader_port import LeaderPort
 from assignment.partition_core import CoreError
 from assignment.worker_client import SandboxSpec, WorkerRefused, sandbox_name
-
-if TYPE_CHECKING:
-    from assignment.leader import PartitionLeader
 
 __all__ = ["create"]
 
 log = logging.getLogger("leasehold.leader")
 
 
-async def create(leader: PartitionLeader, grant: Grant, args: AcquireArgs, alternatives: list[str]) -> Grant:
+async def create(leader: LeaderPort, grant: Grant, args: AcquireArgs, alternatives: list[str]) -> Grant:
     """Ask the chosen worker, then the alternatives, to create the granted sandbox; the grant as created."""
     sid = grant.sandbox_id
     spec = SandboxSpec(

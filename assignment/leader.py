@@ -13,9 +13,11 @@ sandboxes never confirmed, reconcile with the workers' listings), serve, ``stop`
 The rest lives beside it: :mod:`assignment.following` (replaying the journal into a core),
 :mod:`assignment.reconcile` (which workers join or leave, what to destroy or drop: pure functions),
 :mod:`assignment.cold_start` (creating a granted sandbox on a worker), :mod:`assignment.provisioned`
-(EnsureWarm and pins), :mod:`assignment.upkeep` (expiry, idle reclaim, snapshots) and
-:mod:`assignment.grants` (what is granted; the request-id cache). The leader asks its core narrow
-questions (``core.sandbox(id)``, ``core.lease_sandbox(seq)``, ...) and keeps no copy of its state.
+(EnsureWarm and pins), :mod:`assignment.upkeep` (expiry, idle reclaim, snapshots),
+:mod:`assignment.grants` (what is granted; the request-id cache) and :mod:`assignment.leader_port`
+(the configuration, and the Protocol through which the cut-out modules call back into the leader).
+The leader asks its core narrow questions (``core.sandbox(id)``, ``core.lease_sandbox(seq)``, ...) and
+keeps no copy of its state.
 
 Example::
 
@@ -36,13 +38,13 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from assignment import cold_start, provisioned, reconcile, upkeep
 from assignment.errors import BadArgument, LeaseGone, NotLeader, Recovering, Throttled
 from assignment.following import CoreReplica
 from assignment.grants import AcquireArgs, Grant, RequestCache
+from assignment.leader_port import LeaderConfig, State, WorkerOp
 from assignment.members import WorkerInfo
 from assignment.partition_core import CoreError, InvalidArgument, PartitionCore, Record, WorkerView, service_error
 from assignment.worker_client import WorkerClient, WorkerRefused, sandbox_name
@@ -56,46 +58,6 @@ from workers.v1 import worker_pb2
 __all__ = ["AcquireArgs", "Grant", "LeaderConfig", "PartitionLeader"]
 
 log = logging.getLogger("leasehold.leader")
-
-
-@dataclass(frozen=True, slots=True)
-class LeaderConfig:
-    """Tunables of a partition leader; ``None`` takes the core's default."""
-
-    account_limit: int | None = None
-    scale_up_per_window: int | None = None
-    scale_up_window_ms: int | None = None
-    lease_margin_ms: int | None = None
-    idle_keepalive_ms: int | None = None
-    #: Write a snapshot after this many records.
-    snapshot_every: int = 2000
-    #: How often lease expiry and idle reclaim run.
-    expiry_interval_s: float = 0.25
-    #: How many request ids are remembered for idempotent Acquire.
-    request_cache: int = 100_000
-    #: How many sandboxes one EnsureWarm creates at the same time.
-    warm_parallel: int = 4
-    #: How long a lazy commit (a frontend's Release: nobody waits for its answer to serve a user) may wait
-    #: in the group committer for other records to share its transaction, typically the next Acquire of
-    #: the same client. Any other commit ends the wait at once. 0 commits at once.
-    release_linger_s: float = 0.005
-    #: How long an EnsureWarm keeps its version's sandboxes out of idle reclaim (provisioned concurrency).
-    #: Frontends renew it with every top-up (every 30 s by default), so it lapses only when its config
-    #: is gone or no frontend is left to renew it; keep it well above the frontends' top-up interval.
-    provisioned_hold_s: float = 180.0
-
-    def core_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of :class:`PartitionCore`."""
-        return {
-            "account_limit": self.account_limit,
-            "scale_up_per_window": self.scale_up_per_window,
-            "scale_up_window_ms": self.scale_up_window_ms,
-            "lease_margin_ms": self.lease_margin_ms,
-            "idle_keepalive_ms": self.idle_keepalive_ms,
-        }
-
-
-State = Literal["new", "following", "starting", "serving", "stopping", "stopped", "failed"]
 
 
 class PartitionLeader:
@@ -630,7 +592,7 @@ class PartitionLeader:
         core.apply_all(records)
         return records
 
-    def tell_worker(self, op: Literal["destroy", "reset"], worker_id: str, sandbox_id: int) -> None:
+    def tell_worker(self, op: WorkerOp, worker_id: str, sandbox_id: int) -> None:
         """In the background, destroy a sandbox on its worker, or reset it (then journal the outcome)."""
         worker = self.worker(worker_id)
         if worker is None:

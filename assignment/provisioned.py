@@ -19,21 +19,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING
 
 from assignment.errors import BadArgument, LeaseGone, NotLeader, Recovering, Throttled, UnknownLeaseToken
 from assignment.grants import AcquireArgs, Grant
+from assignment.leader_port import LeaderPort
 from assignment.partition_core import DEFAULT_ACCOUNT_LIMIT, InvalidArgument, service_error
-
-if TYPE_CHECKING:
-    from assignment.leader import PartitionLeader
 
 __all__ = ["ensure_warm", "pin"]
 
 log = logging.getLogger("leasehold.leader")
 
 
-async def pin(leader: PartitionLeader, function: str, version: str, count: int) -> None:
+async def pin(leader: LeaderPort, function: str, version: str, count: int) -> None:
     """Journal the version's provisioned count (``count`` 0 unpins) so idle reclaim — on this leader
     and on any later one — leaves that many sandboxes, until ``config.provisioned_hold_s`` from now.
     A pin already in place is renewed only once half its hold has passed (one record per version
@@ -63,7 +60,7 @@ async def pin(leader: PartitionLeader, function: str, version: str, count: int) 
     )
 
 
-async def ensure_warm(leader: PartitionLeader, args: AcquireArgs, count: int) -> tuple[int, int]:
+async def ensure_warm(leader: LeaderPort, args: AcquireArgs, count: int) -> tuple[int, int]:
     """Create the sandboxes the version lacks to have ``count``; ``(sandboxes, created)``.
 
     Idle sandboxes are leased for the duration so that the acquires go cold; at most

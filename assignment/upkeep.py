@@ -17,20 +17,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Literal
 
+from assignment.leader_port import LeaderPort, WorkerOp
 from assignment.partition_core import PartitionCore, Record
 from journal.v1 import records_pb2
-
-if TYPE_CHECKING:
-    from assignment.leader import PartitionLeader
 
 __all__ = ["WorkerCall", "expire_once", "expiry_calls", "maybe_snapshot"]
 
 log = logging.getLogger("leasehold.leader")
 
 #: What a worker is told about one of its sandboxes: ``(op, worker_id, sandbox_id)``.
-WorkerCall = tuple[Literal["destroy", "reset"], str, int]
+WorkerCall = tuple[WorkerOp, str, int]
 
 
 def expiry_calls(core: PartitionCore, records: list[Record]) -> list[WorkerCall]:
@@ -52,7 +49,7 @@ def expiry_calls(core: PartitionCore, records: list[Record]) -> list[WorkerCall]
     return calls
 
 
-async def expire_once(leader: PartitionLeader) -> int:
+async def expire_once(leader: LeaderPort) -> int:
     """Expire leases past their time (their sandboxes are reset) and reclaim idle sandboxes; how many
     records that took."""
     core = leader.check_serving()
@@ -66,7 +63,7 @@ async def expire_once(leader: PartitionLeader) -> int:
     return len(records)
 
 
-async def maybe_snapshot(leader: PartitionLeader, *, force: bool = False) -> bool:
+async def maybe_snapshot(leader: LeaderPort, *, force: bool = False) -> bool:
     """Write a snapshot when enough records were committed and none is awaiting its commit."""
     core = leader.live_core
     if core is None or not leader.all_committed() or leader.last_seq == 0:

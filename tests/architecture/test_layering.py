@@ -2,8 +2,8 @@
 
 Packages, bottom up: ``journal`` ← ``workers`` ← ``assignment``. Inside ``assignment`` the frontend is
 above the assignment service's parts and both are above the core and the shared words; ``cli``,
-``dev`` and the ``*_cli`` modules are at the top. Imports made only for type checking
-(``if TYPE_CHECKING:``) are annotations, not arrows, and are not counted.
+``dev`` and the ``*_cli`` modules are at the top; the modules cut out of the leader see it only through
+:class:`assignment.leader_port.LeaderPort`. Imports made only for type checking count too.
 """
 
 from __future__ import annotations
@@ -32,6 +32,16 @@ SERVER_SIDE = {
 }
 #: The bottom of ``assignment``: what everything above may use, importing nothing above it.
 BOTTOM = {"assignment.errors", "assignment.partition_core", "assignment.members", "assignment.partitioning"}
+#: The modules cut out of the leader: they must not import it.
+LEADER_PARTS = {
+    "assignment.cold_start",
+    "assignment.following",
+    "assignment.grants",
+    "assignment.leader_port",
+    "assignment.provisioned",
+    "assignment.reconcile",
+    "assignment.upkeep",
+}
 TOP = {"assignment.cli", "assignment.dev", "assignment.server_cli", "assignment.frontend.cli"}
 
 
@@ -45,15 +55,8 @@ def _modules() -> Iterator[tuple[str, Path]]:
 
 
 def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(), str(path))
-    typing_only: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
-            typing_only.update(id(child) for child in ast.walk(node))
     found: set[str] = set()
-    for node in ast.walk(tree):
-        if id(node) in typing_only:
-            continue
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -83,6 +86,8 @@ def _breaks(rule: str, module: str, rel: str, target: str) -> bool:
         return (
             module in BOTTOM and target.startswith("assignment.") and not _within(target, {*BOTTOM, "assignment._core"})
         )
+    if rule == "leader":
+        return module in LEADER_PARTS and _within(target, {"assignment.leader"})
     return module not in TOP and _within(target, TOP)  # "top"
 
 
@@ -101,8 +106,9 @@ def test_the_modules_are_found_and_the_rules_bite() -> None:
     assert not _breaks("journal", "journal.native", NATIVE_DOOR, "assignment._core")
     assert _breaks("frontend", "assignment.frontend.invoker", "assignment/frontend/invoker.py", "assignment.leader")
     assert _breaks("bottom", "assignment.errors", "assignment/errors.py", "assignment.frontend.types")
+    assert _breaks("leader", "assignment.upkeep", "assignment/upkeep.py", "assignment.leader")
 
 
-@pytest.mark.parametrize("rule", ["journal", "workers", "frontend", "bottom", "top"])
+@pytest.mark.parametrize("rule", ["journal", "workers", "frontend", "bottom", "leader", "top"])
 def test_no_module_imports_one_above_it(rule: str) -> None:
     assert _violations(rule) == []

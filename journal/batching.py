@@ -86,7 +86,7 @@ class Batcher(Generic[Key, Group, Row, Result]):
         max_wait_s: float = 0.0,
         fence_failed_groups: bool = False,
         on_written: Callable[[Key], None] | None = None,
-        name: str = "batch",
+        name: str = "batcher",
     ) -> None:
         """``write(key, group, requests)`` returns one result per request, in order; ``on_written(key)``
         runs in the event loop after each successful write."""
@@ -106,11 +106,6 @@ class Batcher(Generic[Key, Group, Row, Result]):
         #: Number of writes made (or attempted), for tests and metrics.
         self.writes = 0
 
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called."""
-        return self._closed
-
     def _queue(self, key: Key) -> _Queue[Group, Row, Result]:
         queue = self.queues.get(key)
         if queue is None:
@@ -120,7 +115,7 @@ class Batcher(Generic[Key, Group, Row, Result]):
     def submit(self, key: Key, group: Group, rows: list[Row], *, linger_s: float = 0.0) -> asyncio.Future[Result]:
         """Queue ``rows`` now (in call order) and return the future of their write's result."""
         if self._closed:
-            raise RuntimeError(f"the {self.name} batcher is closed")
+            raise RuntimeError(f"the {self.name} is closed")
         if linger_s < 0:
             raise ValueError("linger_s must be >= 0")
         loop = asyncio.get_running_loop()
@@ -138,7 +133,7 @@ class Batcher(Generic[Key, Group, Row, Result]):
         if queue.waiting:
             queue.more.set()
         if queue.flusher is None or queue.flusher.done():
-            queue.flusher = loop.create_task(self._flush(key, queue), name=f"{self.name}-flush-{key}")
+            queue.flusher = loop.create_task(self._flush(key, queue), name=f"{self.name} flush {key}")
         return future
 
     def hurry(self, key: Key) -> None:
@@ -151,8 +146,7 @@ class Batcher(Generic[Key, Group, Row, Result]):
         """Withdraw ``key``'s queued requests of ``group`` (failing them with ``error``) and refuse its
         later ones. A write already in flight is not withdrawn."""
         queue = self._queue(key)
-        queue.dead.setdefault(group, error)
-        self._fail_queued(queue, group, queue.dead[group])
+        self._fence(queue, group, error)
         self._company(queue)
 
     @staticmethod
@@ -163,7 +157,9 @@ class Batcher(Generic[Key, Group, Row, Result]):
             queue.lingering.set_result(None)
 
     @staticmethod
-    def _fail_queued(queue: _Queue[Group, Row, Result], group: Group, error: BaseException) -> None:
+    def _fence(queue: _Queue[Group, Row, Result], group: Group, error: BaseException) -> None:
+        """Mark ``group`` dead (keeping the first error) and fail its queued requests with that error."""
+        error = queue.dead.setdefault(group, error)
         kept: deque[_Request[Group, Row, Result]] = deque()
         for request in queue.pending:
             if request.group != group:
@@ -204,8 +200,7 @@ class Batcher(Generic[Key, Group, Row, Result]):
                     if not request.future.done():
                         request.future.set_exception(exc)
                 if self.fence_failed_groups:
-                    queue.dead.setdefault(group, exc)
-                    self._fail_queued(queue, group, exc)
+                    self._fence(queue, group, exc)
                 continue
             for request, result in zip(batch, results, strict=True):
                 if not request.future.done():  # a cancelled caller no longer waits

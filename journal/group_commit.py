@@ -65,7 +65,11 @@ class GroupCommitter:
         ``max_wait_s``: how long a flusher waits for a batch to fill (0: not at all)."""
         self.journal = journal
         self._batcher: Batcher[int, int, PreparedRecord, int] = Batcher(
-            self._append, max_rows=max_batch_records, max_wait_s=max_wait_s, fence_failed_groups=True, name="journal"
+            self._append,
+            max_rows=max_batch_records,
+            max_wait_s=max_wait_s,
+            fence_failed_groups=True,
+            name="group committer",
         )
         #: The per-partition queues (tests look at what is queued).
         self._queues = self._batcher.queues
@@ -90,8 +94,6 @@ class GroupCommitter:
     ) -> asyncio.Future[int]:
         """Queue records now (in call order) and return the future of their commit: the seq of the last
         one. Raises at once for a bad request; the future fails with the transaction's error."""
-        if self._batcher.closed:
-            raise RuntimeError("the group committer is closed")
         partition = check_partition(partition)
         epoch = check_epoch(epoch)
         return self._batcher.submit(partition, epoch, prepare_records(records), linger_s=linger_s)

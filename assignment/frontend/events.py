@@ -189,7 +189,7 @@ class EventQueue:
         self.dedupe_window_s = dedupe_window_s
         self.clock = clock
         self._batcher: Batcher[None, None, NewEvent, bool] = Batcher(
-            self._insert, max_rows=max_batch, on_written=self._wake_listeners, name="events"
+            self._insert, max_rows=max_batch, on_written=self._wake_listeners, name="event queue"
         )
         self._listeners: set[asyncio.Event] = set()
 

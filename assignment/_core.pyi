@@ -347,8 +347,8 @@ class PartitionCore:
     # Narrow queries: what a leader asks between decisions, without copying the state.
     def worker(self, worker_id: str) -> WorkerView | None:
         """The worker with that id, if it has joined."""
-    def worker_ids(self) -> list[str]:
-        """The joined workers' ids, sorted."""
+    def workers(self) -> list[WorkerView]:
+        """Every joined worker, by id."""
     def sandbox(self, sandbox_id: int) -> SandboxView | None:
         """The sandbox with that id, if it exists."""
     def lease_sandbox(self, seq: int) -> int | None:

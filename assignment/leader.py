@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping
@@ -95,7 +94,7 @@ class PartitionLeader:
         self._core: PartitionCore | None = None
         self._replica: CoreReplica | None = None  # while following and starting
         self._last_now = 0
-        self._inflight_records = 0  # applied to the core, not yet committed
+        #: Commits handed to the committer and not yet settled (their records are applied to the core).
         self._commits: set[asyncio.Future[int]] = set()
         self._busy = 0
         self._idle = asyncio.Event()
@@ -260,7 +259,7 @@ class PartitionLeader:
     async def _reconcile_workers(self, core: PartitionCore) -> None:
         """Destroy the orphans the reachable workers hold and drop the sandboxes they lost
         (:func:`assignment.reconcile.plan`)."""
-        workers = [w for wid in core.worker_ids() if (w := core.worker(wid)) is not None]
+        workers = core.workers()
         if not workers:
             return
         listed = await asyncio.gather(*(self._list(w.address) for w in workers))
@@ -400,9 +399,8 @@ class PartitionLeader:
         except Exception as exc:
             self._fail(exc)
             raise Recovering(self.partition, "journal append failed; the leader steps down") from exc
-        self._inflight_records += len(payloads)
         self._commits.add(future)
-        future.add_done_callback(functools.partial(self._committed, len(payloads)))
+        future.add_done_callback(self._committed)
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
@@ -414,9 +412,8 @@ class PartitionLeader:
         except Exception as exc:
             raise Recovering(self.partition, "journal append failed; the leader steps down") from exc
 
-    def _committed(self, count: int, future: asyncio.Future[int]) -> None:
+    def _committed(self, future: asyncio.Future[int]) -> None:
         """Bookkeeping of one commit, whoever still waits for it: a failure fails the leader."""
-        self._inflight_records -= count
         self._commits.discard(future)
         if future.cancelled():
             self._fail(Recovering(self.partition, "the journal's flusher was cancelled"))
@@ -562,7 +559,7 @@ class PartitionLeader:
         self.synced_workers = dict(live)
         async with self._sync_lock:
             core = self.core
-            current = {w.id: (w.address, w.zone, w.capacity_mb) for wid in core.worker_ids() if (w := core.worker(wid))}
+            current = {w.id: (w.address, w.zone, w.capacity_mb) for w in core.workers()}
             changes = reconcile.worker_changes(current, live, self._incarnations)
             for wid in changes.restarted:
                 log.warning("event=worker_restarted partition=%d worker=%s", self.partition, wid)
@@ -655,7 +652,7 @@ class PartitionLeader:
 
     def all_committed(self) -> bool:
         """Whether every record applied to the core is committed."""
-        return self._inflight_records == 0
+        return not self._commits
 
     async def maybe_snapshot(self, *, force: bool = False) -> bool:
         """Write a snapshot when due: see :func:`assignment.upkeep.maybe_snapshot`."""
@@ -664,5 +661,5 @@ class PartitionLeader:
     def leases(self) -> Iterable[tuple[int, int]]:
         """Tokens of the active leases (tests)."""
         core = self.core
-        boxes = [core.sandbox(sid) for wid in core.worker_ids() for sid in core.sandboxes_on(wid)]
+        boxes = [core.sandbox(sid) for w in core.workers() for sid in core.sandboxes_on(w.id)]
         return [(box.lease[0], box.lease[1]) for box in boxes if box is not None and box.lease is not None]

@@ -643,8 +643,8 @@ impl PyPartitionCore {
         Ok(self.core.worker_view(&text(worker_id, "worker_id")?).map(|view| PyWorkerView { view }))
     }
 
-    fn worker_ids(&self) -> Vec<String> {
-        self.core.worker_ids().iter().map(ToString::to_string).collect()
+    fn workers(&self) -> Vec<PyWorkerView> {
+        self.core.worker_views().into_iter().map(|view| PyWorkerView { view }).collect()
     }
 
     fn sandbox(&self, sandbox_id: &Bound<'_, PyAny>) -> PyResult<Option<PySandboxView>> {

@@ -34,22 +34,25 @@ pub struct SandboxView {
 impl Core {
     /// The worker with that id, if it has joined.
     pub fn worker_view(&self, id: &str) -> Option<WorkerView> {
-        let w = self.worker(self.worker_idx(id)?);
-        Some(WorkerView {
+        Some(self.view_of(self.worker(self.worker_idx(id)?)))
+    }
+
+    /// Every joined worker, by id.
+    pub fn worker_views(&self) -> Vec<WorkerView> {
+        let mut views: Vec<WorkerView> = self.workers.iter().flatten().map(|w| self.view_of(w)).collect();
+        views.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        views
+    }
+
+    fn view_of(&self, w: &crate::state::Worker) -> WorkerView {
+        WorkerView {
             id: Arc::clone(&w.id),
             zone: Arc::clone(&self.zones[w.zone as usize].name),
             address: Arc::clone(&w.address),
             capacity_mb: w.capacity_mb,
             used_mb: w.used_mb,
             healthy: w.healthy,
-        })
-    }
-
-    /// The ids of the joined workers, sorted.
-    pub fn worker_ids(&self) -> Vec<Arc<str>> {
-        let mut ids: Vec<Arc<str>> = self.worker_by_id.keys().cloned().collect();
-        ids.sort_unstable();
-        ids
+        }
     }
 
     /// The sandbox with that id, if it exists.

@@ -316,7 +316,7 @@ fn placement_at_scale_is_correct_against_a_full_sort() {
 #[test]
 fn queries_answer_from_the_state_without_copying_it() {
     let mut core = core_with(Config::default(), &[("w2", "b", 4096), ("w1", "a", 4096)]);
-    assert_eq!(core.worker_ids().iter().map(|w| &**w).collect::<Vec<_>>(), ["w1", "w2"]);
+    assert_eq!(core.worker_views().iter().map(|w| &*w.id).collect::<Vec<_>>(), ["w1", "w2"]);
     let w1 = core.worker_view("w1").unwrap();
     assert_eq!((&*w1.zone, &*w1.address, w1.capacity_mb, w1.used_mb), ("a", "w1:7000", 4096, 0));
     assert!(core.worker_view("w9").is_none());

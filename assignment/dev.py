@@ -12,7 +12,10 @@ the worker (the next invoke of each function is cold).
 Example::
 
     leasehold dev --data-dir .leasehold --http-port 9000 --grpc-port 9001 --sample
-    # ready http=http://127.0.0.1:9000 grpc=127.0.0.1:9001 data=.leasehold
+    # ready http=http://127.0.0.1:9000 grpc=127.0.0.1:9001 data=.leasehold sandbox-network=isolated
+
+Each sandbox has a network namespace of its own (:mod:`workers.netns`): it reaches the public internet
+and this platform's Lambda HTTP endpoint (allow-listed here), and nothing else of the host.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import io
 import json
 import logging
 import signal
+import socket
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +47,9 @@ from assignment.service import AssignmentService
 from assignment.service import handlers as assignment_handlers
 from assignment.worker_client import GrpcWorkerClient
 from workers.agent import Agent, AgentConfig
+from workers.cli import add_network_flags, network_policy
 from workers.flags import Flags
+from workers.netns import EgressPolicy, Endpoint
 from workers.registration import NullRegistrar
 from workers.service import WorkerService
 from workers.service import serve as serve_worker
@@ -100,6 +106,8 @@ class DevConfig:
     partitions: int = 16
     idle_keepalive_s: float = 600.0
     account_limit: int = DEFAULT_ACCOUNT_LIMIT
+    #: Sandboxes' egress (``None``: the host's network); dev adds its own HTTP endpoint to the allow-list.
+    network: EgressPolicy | None = field(default_factory=EgressPolicy)
     #: Extra settings of the frontend (e.g. async retry intervals in tests).
     frontend: dict[str, Any] = field(default_factory=dict)
 
@@ -155,6 +163,11 @@ class DevPlatform:
             await self.stop()
             raise
         self.http_endpoint = f"http://{cfg.host}:{self.frontend.http_port}"
+        assert self._agent is not None
+        if self._agent.isolation.network is not None:
+            # Functions may call the platform's Lambda API (with their own credentials), nothing else of it.
+            address = socket.gethostbyname("127.0.0.1" if cfg.host in ("0.0.0.0", "") else cfg.host)
+            self._agent.isolation.network.allow(Endpoint(address, self.frontend.http_port))
         self.grpc_endpoint = f"{cfg.host}:{self.frontend.grpc_port}"
 
     def _backend(self) -> LeaseBackend:
@@ -179,6 +192,7 @@ class DevPlatform:
                 memory_mb=cfg.worker_memory_mb,
                 worker_id="dev-worker",
                 code_store=self.journal_url,
+                network=cfg.network,
             ),
             NullRegistrar(),
         )
@@ -249,7 +263,12 @@ async def _run(config: DevConfig, sample: bool) -> int:
         loop.add_signal_handler(sig, stopping.set)
     await platform.start()
     try:
-        print(f"ready http={platform.http_endpoint} grpc={platform.grpc_endpoint} data={config.data_dir}", flush=True)
+        network = "host" if config.network is None else "isolated"
+        print(
+            f"ready http={platform.http_endpoint} grpc={platform.grpc_endpoint} data={config.data_dir} "
+            f"sandbox-network={network}",
+            flush=True,
+        )
         if sample:
             result = await asyncio.to_thread(_deploy_sample, platform.http_endpoint)
             print(f"sample {SAMPLE_NAME} invoked: {json.dumps(result)}", flush=True)
@@ -276,6 +295,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     flag("--idle-keepalive", type=float, default=600.0, metavar="S")
     parser.add_argument("--sample", action="store_true", help="deploy and invoke the sample function 'hello'")
     flag("--log-level", default="WARNING")
+    add_network_flags(flag)
     parser.set_defaults(func=main)
     return parser
 
@@ -290,6 +310,11 @@ def main(args: argparse.Namespace) -> int:
     if args.memory < 128:
         print(f"leasehold dev: --memory must be at least 128 MB, got {args.memory}")
         return 2
+    try:
+        network = network_policy(args)
+    except ValueError as exc:
+        print(f"leasehold dev: {exc}")
+        return 2
     config = DevConfig(
         data_dir=args.data_dir,
         host=args.host,
@@ -297,5 +322,6 @@ def main(args: argparse.Namespace) -> int:
         grpc_port=args.grpc_port,
         worker_memory_mb=args.memory,
         idle_keepalive_s=args.idle_keepalive,
+        network=network,
     )
     return asyncio.run(_run(config, args.sample))

@@ -49,6 +49,7 @@ from workers.errors import (
     ShuttingDown,
     StaleLease,
 )
+from workers.netns import EgressPolicy, NetworkPool, resolv_conf
 from workers.registration import NullRegistrar, Registrar, WorkerInfo
 from workers.runtime_api import MAX_RESPONSE_BYTES, Invocation
 from workers.sandbox import (
@@ -114,6 +115,9 @@ class AgentConfig:
     """The code store's database URL (``CodeRef.blob_sha256``); ``None``: blobs are refused."""
     invocation_log: Path | None = None
     """Where to append the invocation audit log (``workers/audit.py``); ``None``: no audit."""
+    network: EgressPolicy | None = field(default_factory=EgressPolicy)
+    """Each sandbox in a network namespace of its own with this egress policy (:mod:`workers.netns`);
+    ``None``: sandboxes share the host's network (``--sandbox-network host``)."""
 
 
 @dataclass(frozen=True)
@@ -159,7 +163,9 @@ class Agent:
         self.audit = InvocationLog.open(config.invocation_log) if config.invocation_log else None
         iso = config.isolation
         if iso.bwrap is not None and config.data_dir.resolve() not in iso.hide:
-            iso = Isolation(iso.bwrap, (*iso.hide, config.data_dir.resolve()), iso.tmp_mb, iso.nofile, iso.nproc)
+            iso = replace(iso, hide=(*iso.hide, config.data_dir.resolve()))
+        if config.network is not None and iso.network is None:
+            iso = replace(iso, network=NetworkPool(config.network), resolv_conf=config.data_dir / "resolv.conf")
         self.isolation = iso
         self.info = WorkerInfo(
             config.worker_id or os.uname().nodename,
@@ -178,6 +184,9 @@ class Agent:
     async def start(self) -> list[str]:
         """Clean up an earlier agent's sandboxes (return their ids), register, start heartbeats."""
         self.sandbox_root.mkdir(parents=True, exist_ok=True)
+        if self.isolation.network is not None:
+            self.isolation.network.check()  # refuse to start rather than run sandboxes on the host's network
+            resolv_conf(self.config.data_dir)
         cleaned = await asyncio.to_thread(self._clean_leftovers)
         for sandbox_id in cleaned:
             log.warning("event=stale_sandbox_cleaned sandbox=%s reason=agent_restarted", sandbox_id)
@@ -484,6 +493,8 @@ class Agent:
         templates = [t for t in self.templates.values() if isinstance(t, TemplateSandbox)]
         await asyncio.gather(*(t.stop() for t in templates), return_exceptions=True)
         self.templates.clear()
+        if self.isolation.network is not None:
+            await self.isolation.network.close()
         with contextlib.suppress(Exception):
             await self.registrar.close()
         if self.code_store is not None:

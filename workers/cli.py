@@ -6,8 +6,10 @@
 Each flag defaults to its environment variable ``LEASEHOLD_WORKER_<FLAG>`` (``LEASEHOLD_WORKER_MEMORY=8192``,
 ``--worker-id`` ← ``LEASEHOLD_WORKER_WORKER_ID``: the rule of :mod:`workers.flags`). On start
 the agent cleans up sandboxes an earlier agent left in the data folder, prints its configuration as one
-``event=worker_config`` line and ``event=worker_listening port=N``. Wire it into a top-level parser with
-:func:`register`.
+``event=worker_config`` line and ``event=worker_listening port=N``. Sandboxes get a network namespace each
+(``--sandbox-network isolated``, the default; :mod:`workers.netns`) and reach the public internet, the
+``--sandbox-allow`` endpoints and networks, and nothing of the host or the platform. Wire it into a
+top-level parser with :func:`register`.
 """
 
 from __future__ import annotations
@@ -18,15 +20,17 @@ import dataclasses
 import logging
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 from workers.agent import Agent, AgentConfig
 from workers.flags import Flags
+from workers.netns import EgressPolicy
 from workers.registration import NullRegistrar, Registrar, ZooKeeperRegistrar
 from workers.sandbox import Isolation
 from workers.service import serve, stop
 
-__all__ = ["main", "register", "run"]
+__all__ = ["add_network_flags", "main", "network_policy", "register", "run"]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -54,6 +58,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     flag("--worker-id", default="", help="default: host name + port")
     flag("--advertise", default="", help="address others use (default: --listen)")
     parser.add_argument("--no-bwrap", action="store_true", help="do not use bubblewrap even when installed")
+    add_network_flags(flag)
     flag("--heartbeat", type=float, default=5.0, metavar="S")
     flag("--code-store", metavar="URL", help="database URL of the code store, for CodeRef.blob_sha256")
     flag(
@@ -77,7 +82,36 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-async def _main(args: argparse.Namespace) -> int:
+def add_network_flags(flag: Callable[..., argparse.Action]) -> None:
+    """The sandbox network flags, shared by ``leasehold worker`` and ``leasehold dev``."""
+    flag(
+        "--sandbox-network",
+        choices=("isolated", "host"),
+        default="isolated",
+        help="isolated: a network namespace per sandbox with filtered egress (needs root and slirp4netns); "
+        "host: sandboxes share the host's network and reach every local port",
+    )
+    flag(
+        "--sandbox-allow",
+        default="",
+        metavar="LIST",
+        help="comma-separated: IPV4:PORT endpoints (forwarded) and IPV4[/LEN] networks sandboxes may reach "
+        "besides the public internet",
+    )
+    flag("--sandbox-deny", default="", metavar="LIST", help="comma-separated IPV4[/LEN] sandboxes may not reach")
+
+
+def network_policy(args: argparse.Namespace) -> EgressPolicy | None:
+    """The egress policy the flags ask for (``None``: the host's network); ValueError names a bad entry."""
+    policy = EgressPolicy.parse(args.sandbox_allow.split(","), args.sandbox_deny.split(","))
+    if args.sandbox_network == "host":
+        if policy != EgressPolicy():
+            raise ValueError("--sandbox-allow/--sandbox-deny need --sandbox-network isolated")
+        return None
+    return policy
+
+
+async def _main(args: argparse.Namespace, network: EgressPolicy | None) -> int:
     isolation = Isolation(bwrap=None) if args.no_bwrap else Isolation()
     registrar: Registrar = ZooKeeperRegistrar(args.zk, args.zk_session_timeout) if args.zk else NullRegistrar()
     host = args.listen.rpartition(":")[0]
@@ -92,6 +126,7 @@ async def _main(args: argparse.Namespace) -> int:
         code_store=args.code_store,
         invocation_log=args.invocation_log.resolve() if args.invocation_log else None,
         uid_base=args.uid_base,
+        network=network,
     )
     agent = Agent(config, registrar)
     server, port = await serve(agent, args.listen)
@@ -101,9 +136,10 @@ async def _main(args: argparse.Namespace) -> int:
     cleaned = await agent.start()
     logging.info(
         "event=worker_config listen=%s zone=%s memory_mb=%d data_dir=%s bwrap=%s zk=%s assignment=%s cleaned=%d "
-        "code_store=%s invocation_log=%s uid_base=%d",
+        "code_store=%s invocation_log=%s uid_base=%d sandbox_network=%s",
         args.listen, args.zone, args.memory, config.data_dir, agent.isolation.bwrap, args.zk, args.assignment,
         len(cleaned), "yes" if args.code_store else "no", config.invocation_log, agent.uid_base,
+        args.sandbox_network,
     )  # fmt: skip
     print(f"event=worker_listening port={port}", flush=True)
     stopping = asyncio.Event()
@@ -124,7 +160,12 @@ def run(args: argparse.Namespace) -> int:
     if args.uid_base is not None and not 1000 <= args.uid_base <= 2**31 - 2**20:
         print("--uid-base must be between 1000 and 2147483648 - 1048576")
         return 2
-    return asyncio.run(_main(args))
+    try:
+        network = network_policy(args)
+    except ValueError as exc:
+        print(exc)
+        return 2
+    return asyncio.run(_main(args, network))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import json
 import re
+import socket
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -124,17 +125,33 @@ class RuntimeApi:
         self.init_error_posted = asyncio.Event()
         """Set when the runtime posts ``/runtime/init/error``."""
         self.port = 0
+        self._attached: asyncio.Future[None] | None = None
 
     @property
     def address(self) -> str:
         """``host:port``, the value of ``AWS_LAMBDA_RUNTIME_API``."""
         return f"{self._host}:{self.port}"
 
-    async def start(self) -> int:
-        """Listen on an ephemeral port; return it."""
-        self._server = await asyncio.start_server(self._serve, self._host, 0, limit=_MAX_HEADER_BYTES)
-        self.port = self._server.sockets[0].getsockname()[1]
+    async def start(self, sock: socket.socket | None = None) -> int:
+        """Listen on ``sock`` (bound already, e.g. inside a sandbox's network namespace) or on an
+        ephemeral port of the host; return the port."""
+        if sock is None:
+            self._server = await asyncio.start_server(self._serve, self._host, 0, limit=_MAX_HEADER_BYTES)
+        else:
+            self._server = await asyncio.start_server(self._serve, sock=sock, limit=_MAX_HEADER_BYTES)
+        self._host, self.port = self._server.sockets[0].getsockname()[:2]
         return self.port
+
+    async def attach(self, sock: socket.socket) -> None:
+        """Serve one connected socket (a snapshot-fork child's end is inherited, never dialled: no
+        listening socket of it exists in the namespace it shares with its siblings)."""
+        reader, writer = await asyncio.open_connection(sock=sock, limit=_MAX_HEADER_BYTES)
+        self._attached = asyncio.ensure_future(self._serve(reader, writer))
+
+    def stop_listening(self) -> None:
+        """Accept no new connection (a snapshot template's endpoint, once it only forks)."""
+        if self._server is not None:
+            self._server.close()
 
     async def close(self) -> None:
         """Stop serving, fail the outstanding invocation (if any) and close every connection."""

@@ -8,6 +8,10 @@ exhaustion, and is stopped with :meth:`Sandbox.stop`. How it is confined:
   the system (``--ro-bind / /``), the agent's data folder hidden, the code at ``/var/task``, the layers at
   ``/opt``, the runtime at ``/var/runtime`` and a private ``/tmp``. Killing ``bwrap`` kills the whole
   tree (``--die-with-parent`` and pid 1 of the namespace).
+- **its own network namespace** (when the agent has a :class:`~workers.netns.NetworkPool`): the Runtime
+  API on ``127.0.0.1:9001`` inside it, reachable from nowhere else, and egress through slirp4netns
+  with no route to the host or the platform (:mod:`workers.netns`); the tree is started under
+  ``nsenter --net``.
 - **its own user** when the agent runs as root (``setpriv``; one uid per sandbox, so sandboxes cannot
   read each other's files or signal each other or the agent).
 - **resource limits** (``prlimit``): address space = memory size + 64 MB for the runtime's code and
@@ -43,6 +47,7 @@ from typing import Any
 
 from journal.outcomes import Outcome
 from workers import logs
+from workers.netns import NetworkPool, SandboxNet
 from workers.runtime_api import MAX_RESPONSE_BYTES, ErrorBody, Invocation, InvocationResult, RuntimeApi
 
 __all__ = [
@@ -140,6 +145,10 @@ class Isolation:
     tmp_mb: int = 512
     nofile: int = 1024
     nproc: int = 256
+    network: NetworkPool | None = None
+    """Where each sandbox's network namespace comes from; ``None``: sandboxes share the host's network."""
+    resolv_conf: Path | None = None
+    """Mounted on ``/etc/resolv.conf`` in sandboxes with a network namespace (bubblewrap only)."""
 
 
 @dataclass
@@ -321,6 +330,7 @@ class Sandbox:
         self.newest_token: tuple[int, int] | None = None
         self.restored = False
         self._api: RuntimeApi | None = None
+        self._net: SandboxNet | None = None  # the network namespace of the current process tree
         self._pid: int | None = None  # the root of the process tree (host pid)
         self._exit: asyncio.Future[int] | None = None  # its exit status (negative: killed by that signal)
         self.extra_env: dict[str, str] = {}
@@ -406,8 +416,9 @@ class Sandbox:
             command += ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups"]
             command += ["--no-new-privs", "--"]
         command += inner
+        enter = ["nsenter", f"--net={self._net.path}"] if self._net is not None else []
         if not bwrap:
-            return command
+            return [*enter, *command]
         assert iso.bwrap is not None
         wrap = [iso.bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
         for hidden in iso.hide:
@@ -424,7 +435,9 @@ class Sandbox:
 
         wrap += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session"]
         wrap += ["--chdir", "/var/task"]
-        return [*wrap, *command]
+        if self._net is not None and iso.resolv_conf is not None:
+            wrap += ["--ro-bind", str(iso.resolv_conf), "/etc/resolv.conf"]
+        return [*enter, *wrap, *command]
 
     def _prepare_tmp(self) -> None:
         tmp = self.tmp_dir
@@ -451,7 +464,7 @@ class Sandbox:
     async def _spawn(self) -> None:
         loop = asyncio.get_running_loop()
         self._api = RuntimeApi()
-        await self._api.start()
+        await self._open_runtime_api(self._api)
         self._prepare_tmp()
         read_fd, write_fd = os.pipe()
         os.set_blocking(read_fd, False)
@@ -459,6 +472,7 @@ class Sandbox:
             await self._launch({**self._environment(self._api.address), **self.extra_env}, write_fd)
         except BaseException:
             os.close(read_fd)
+            await self._kill()  # the Runtime API and the network namespace go too
             raise
         finally:
             os.close(write_fd)
@@ -466,6 +480,16 @@ class Sandbox:
         loop.add_reader(read_fd, self._on_output)
         assert self._pid is not None
         self._pids = [self._pid]
+
+    async def _open_runtime_api(self, api: RuntimeApi) -> None:
+        """Serve the Runtime API where only this sandbox reaches it: inside its own network namespace
+        (taken from the pool), or on an ephemeral port of the host when sandboxes share its network."""
+        pool = self.isolation.network
+        if pool is None:
+            await api.start()
+            return
+        self._net = await pool.take()
+        await api.start(sock=self._net.runtime_socket)
 
     async def _launch(self, env: dict[str, str], output_fd: int) -> None:
         """Start the process tree writing to ``output_fd``; set ``_pid`` and ``_exit``."""
@@ -543,6 +567,9 @@ class Sandbox:
         if self._api is not None:
             await self._api.close()
             self._api = None
+        if self._net is not None:
+            net, self._net = self._net, None
+            await net.close()
 
     # --- lifecycle ----------------------------------------------------------------------------------
 

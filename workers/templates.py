@@ -8,8 +8,10 @@ gets the child's pid (in the template's pid namespace, mapped to the host pid th
 template reports every child's exit status. The child connects to the forked sandbox's own Runtime API,
 so everything else (invoke, logs, timeouts) is the ordinary :class:`~workers.sandbox.Sandbox` path.
 
-Forked sandboxes share the template's user, namespaces and ``/tmp`` mount (each gets its own ``TMPDIR``
-folder under it), and their memory limit is the template's; killing one kills its session.
+Forked sandboxes share the template's user, namespaces (the network's too) and ``/tmp`` mount (each
+gets its own ``TMPDIR`` folder under it), and their memory limit is the template's; killing one kills its
+session. A child's Runtime API is a connected socket it inherits, not a port, so siblings cannot reach
+each other's.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from workers.runtime_api import RuntimeApi
 from workers.sandbox import Isolation, Sandbox, SandboxConfig
 
 __all__ = ["ForkedSandbox", "TemplateSandbox"]
@@ -90,6 +93,8 @@ class TemplateSandbox(Sandbox):
             while line := await reader.readline():
                 message: dict[str, Any] = json.loads(line)
                 if "ready" in message:
+                    if message["ready"] and self._api is not None:
+                        self._api.stop_listening()  # it only forks now: nothing may dial its endpoint
                     if not self._ready.done():
                         self._ready.set_result(bool(message["ready"]))
                 elif "forked" in message:
@@ -117,8 +122,16 @@ class TemplateSandbox(Sandbox):
         """True while the template can fork."""
         return self._sock is not None and self._exit is not None and not self._exit.done()
 
-    async def fork(self, sandbox_id: str, env: dict[str, str], output_fd: int) -> tuple[int, asyncio.Future[int]]:
-        """Fork a child for ``sandbox_id``; return its host pid and a future of its exit status."""
+    @property
+    def runtime_api_address(self) -> str:
+        """The template's ``AWS_LAMBDA_RUNTIME_API`` (its children inherit the value, not the endpoint)."""
+        return self._api.address if self._api is not None else ""
+
+    async def fork(
+        self, sandbox_id: str, env: dict[str, str], output_fd: int, runtime_fd: int
+    ) -> tuple[int, asyncio.Future[int]]:
+        """Fork a child for ``sandbox_id`` writing to ``output_fd`` and talking to its Runtime API over
+        the connected socket ``runtime_fd``; return its host pid and a future of its exit status."""
         async with self._fork_lock:
             sock = self._sock
             if not self.alive or sock is None or self._pid is None:
@@ -128,7 +141,8 @@ class TemplateSandbox(Sandbox):
             self._forks[sandbox_id] = forked
             message = json.dumps({"sandbox_id": sandbox_id, "env": env}).encode() + b"\n"
             # A small message on a socket nobody else writes to: the kernel buffer takes it at once.
-            sock.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [output_fd]))])
+            fds = array.array("i", [output_fd, runtime_fd])
+            sock.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
             ns_pid = await asyncio.wait_for(forked, 10)
             exited: asyncio.Future[int] = loop.create_future()
             self._exits[ns_pid] = exited
@@ -160,6 +174,7 @@ class ForkedSandbox(Sandbox):
         self.template = template
         self.owns_uid = False
         self.restored = True
+        self._runtime_end: socket.socket | None = None  # the child's end of its Runtime API, until forked
 
     def _prepare_tmp(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -167,8 +182,15 @@ class ForkedSandbox(Sandbox):
     def _release_tmp(self) -> None:
         shutil.rmtree(self.template.tmp_dir / self.config.sandbox_id, ignore_errors=True)
 
+    async def _open_runtime_api(self, api: RuntimeApi) -> None:
+        # Siblings share the template's network namespace (a child cannot enter one of its own without
+        # privileges), so a child's endpoint is a socket pair, not a port: one end served here, the
+        # other inherited by the child at fork. No sibling can dial it.
+        ours, self._runtime_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        await api.attach(ours)
+
     def _environment(self, api: str) -> dict[str, str]:
-        env = self.template._environment(api)
+        env = self.template._environment(self.template.runtime_api_address)
         env["AWS_LAMBDA_LOG_STREAM_NAME"] = self._stream
         env["AWS_LAMBDA_INITIALIZATION_TYPE"] = "snap-start"
         tmp = f"/tmp/{self.config.sandbox_id}" if self.isolation.bwrap is not None else str(self.tmp_dir)
@@ -177,4 +199,9 @@ class ForkedSandbox(Sandbox):
         return env
 
     async def _launch(self, env: dict[str, str], output_fd: int) -> None:
-        self._pid, self._exit = await self.template.fork(self.config.sandbox_id, env, output_fd)
+        theirs, self._runtime_end = self._runtime_end, None
+        assert theirs is not None
+        try:
+            self._pid, self._exit = await self.template.fork(self.config.sandbox_id, env, output_fd, theirs.fileno())
+        finally:
+            theirs.close()

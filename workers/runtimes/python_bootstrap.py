@@ -41,10 +41,10 @@ class _Current:
 class RuntimeClient:
     """A minimal HTTP/1.1 client for the Runtime API (the agent always sends Content-Length)."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, sock: socket.socket | None = None) -> None:
         host, _, port = address.rpartition(":")
         self._address = (host, int(port))
-        self._sock: socket.socket | None = None
+        self._sock: socket.socket | None = sock  # given: an inherited connection (a snapshot-fork child)
         self._buf = b""
 
     def close(self) -> None:

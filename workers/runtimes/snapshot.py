@@ -3,11 +3,11 @@
 The Python bootstrap calls :func:`become_template` after a successful init when the agent asked for a
 template. If other threads are alive, forking is unsafe: the template says so in its log and on the
 control socket and carries on as a plain sandbox. Otherwise it runs the before-snapshot hooks and serves
-the agent's control socket (one JSON line per message; a fork request carries the child's log pipe as an
-SCM_RIGHTS file descriptor). Each fork child starts a new session, takes the log pipe as stdout and
-stderr, applies its environment (its own Runtime API, log stream, ``TMPDIR``), reseeds ``random``, runs
-the after-restore hooks and returns a client for its own Runtime API to the bootstrap, which serves it.
-The template reaps its children and reports each exit status to the agent.
+the agent's control socket (one JSON line per message; a fork request carries the child's log pipe and
+its end of a connected Runtime API socket as SCM_RIGHTS file descriptors). Each fork child starts a new
+session, takes the log pipe as stdout and stderr, applies its environment (log stream, ``TMPDIR``),
+reseeds ``random``, runs the after-restore hooks and returns a client on its own Runtime API socket to
+the bootstrap, which serves it. The template reaps its children and reports each exit status to the agent.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import sys
 import threading
 from typing import Any
 
-_MAX_FDS = 1
+_MAX_FDS = 2  # a fork request carries its log pipe and its Runtime API socket
 
 
 def _threads_alive() -> int:
@@ -84,11 +84,12 @@ def become_template(control_fd: int, client: Any) -> Any:
         while b"\n" in buffer:
             line, buffer = buffer.split(b"\n", 1)
             request = json.loads(line)
-            log_fd = fds.pop(0)
+            log_fd, runtime_fd = fds.pop(0), fds.pop(0)
             pid = os.fork()
             if pid == 0:
-                return _child(conn, wake_r, wake_w, log_fd, request)
+                return _child(conn, (wake_r, wake_w), log_fd, runtime_fd, request)
             os.close(log_fd)
+            os.close(runtime_fd)
             _send(conn, {"forked": request["sandbox_id"], "pid": pid})
 
 
@@ -104,12 +105,12 @@ def _reap(conn: socket.socket) -> None:
         _send(conn, {"exited": pid, "status": code})
 
 
-def _child(conn: socket.socket, wake_r: int, wake_w: int, log_fd: int, request: dict[str, Any]) -> Any:
+def _child(conn: socket.socket, wake: tuple[int, int], log_fd: int, runtime_fd: int, request: dict[str, Any]) -> Any:
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     conn.close()
-    os.close(wake_r)
-    os.close(wake_w)
+    os.close(wake[0])
+    os.close(wake[1])
     os.setsid()
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
@@ -123,4 +124,6 @@ def _child(conn: socket.socket, wake_r: int, wake_w: int, log_fd: int, request: 
     for func, args, kwargs in hooks.get_after_restore():
         func(*args, **kwargs)
     bootstrap = sys.modules["__main__"]
-    return bootstrap.RuntimeClient(request["env"]["AWS_LAMBDA_RUNTIME_API"])
+    # The child's Runtime API is the connected socket it was given, never a port its siblings could dial.
+    runtime = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, fileno=runtime_fd)
+    return bootstrap.RuntimeClient(request["env"]["AWS_LAMBDA_RUNTIME_API"], sock=runtime)

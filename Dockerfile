@@ -6,7 +6,8 @@
 # Stage "builder" compiles the Rust partition core (assignment/partition-core, PyO3) with maturin into
 # one wheel holding assignment._core and the Python packages (pyproject.toml's [tool.maturin]).
 # Stage "runtime" is Debian bookworm's slim Python 3.11 with bubblewrap (sandbox namespaces; the worker
-# container needs privileges for it) and that wheel. tests/deploy/test_compose.py checks this file.
+# container needs privileges for it), slirp4netns and iproute2 (each sandbox's network namespace and its
+# egress rules; util-linux, in the base image, has nsenter) and that wheel. tests/deploy/test_compose.py checks this file.
 
 FROM python:3.11-slim-bookworm AS builder
 ENV CARGO_HOME=/usr/local/cargo RUSTUP_HOME=/usr/local/rustup PATH=/usr/local/cargo/bin:$PATH
@@ -25,7 +26,7 @@ RUN maturin build --release --out /wheels
 
 FROM python:3.11-slim-bookworm AS runtime
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends bubblewrap \
+    && apt-get install -y --no-install-recommends bubblewrap slirp4netns iproute2 \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=builder /wheels/ /wheels/
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels && mkdir -p /var/lib/leasehold

@@ -95,7 +95,7 @@ def add_network_flags(flag: Callable[..., argparse.Action]) -> None:
         "--sandbox-allow",
         default="",
         metavar="LIST",
-        help="comma-separated: IPV4:PORT endpoints (forwarded) and IPV4[/LEN] networks sandboxes may reach "
+        help="comma-separated: HOST:PORT endpoints (forwarded) and IPV4[/LEN] networks sandboxes may reach "
         "besides the public internet",
     )
     flag("--sandbox-deny", default="", metavar="LIST", help="comma-separated IPV4[/LEN] sandboxes may not reach")

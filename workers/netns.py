@@ -14,7 +14,9 @@ sandbox starts and torn down with it:
 - **No route to the platform**: policy rules inside the namespace (``ip rule ... prohibit``; the sandbox
   has no ``CAP_NET_ADMIN`` there, so it cannot change them) refuse the host's own addresses and subnets
   and the private, link-local (cloud metadata), shared and multicast ranges (:data:`DEFAULT_DENY`),
-  plus what the operator denies. A connection there fails with ``EACCES`` at once.
+  plus what the operator denies. (The host's addresses are read when the agent makes its first
+  namespace: an address the host gains later is covered only if it is in a denied range.) A
+  connection there fails with ``EACCES`` at once.
 - **Allow-listed endpoints** (:class:`Endpoint`, e.g. the Lambda endpoint so that functions can call
   it): the agent listens at the same ``host:port`` inside the namespace (the address added to its
   loopback when it is not ``127.x``) and forwards each connection to the real endpoint from the host.
@@ -126,8 +128,9 @@ class EgressPolicy:
     def parse(cls, allow: Sequence[str], deny: Sequence[str]) -> EgressPolicy:
         """Build a policy from flag values; raise ValueError naming the entry that is wrong.
 
-        ``allow`` entries are ``IPV4:PORT`` (one TCP endpoint, forwarded) or ``IPV4[/LEN]`` (a network
-        routed through slirp4netns); ``deny`` entries are ``IPV4[/LEN]``.
+        ``allow`` entries are ``HOST:PORT`` (one TCP endpoint, forwarded; a host name is resolved now, to
+        one IPv4 address) or ``IPV4[/LEN]`` (a network routed through slirp4netns); ``deny`` entries are
+        ``IPV4[/LEN]``.
         """
         endpoints: list[Endpoint] = []
         networks: list[ipaddress.IPv4Network] = []
@@ -147,10 +150,17 @@ class EgressPolicy:
 
 
 def _address(text: str, entry: str) -> ipaddress.IPv4Address:
+    """An IPv4 address, or a host name resolved once, now (a compose service name, say)."""
     try:
         return ipaddress.IPv4Address(text)
     except ValueError:
-        raise ValueError(f"sandbox allow-list entry {entry!r}: {text!r} is not an IPv4 address") from None
+        pass
+    if not text or not all(part.isalnum() or part == "-" for part in text.replace(".", "")):
+        raise ValueError(f"sandbox allow-list entry {entry!r}: {text!r} is not an IPv4 address or host name")
+    try:
+        return ipaddress.IPv4Address(socket.gethostbyname(text))
+    except OSError as exc:
+        raise ValueError(f"sandbox allow-list entry {entry!r}: cannot resolve {text!r}: {exc}") from None
 
 
 def _port(text: str, entry: str) -> int:
@@ -334,10 +344,14 @@ class NetworkPool:
         while not self.closed:
             while not self.closed and self._ready.qsize() < self.size:
                 try:
-                    self._ready.put_nowait(await self._make())
+                    net = await self._make()
                 except Exception:
                     log.exception("event=netns_prefill_failed")
                     break
+                if self.closed:  # closed while it was being made: nobody will take it
+                    await net.close()
+                    return
+                self._ready.put_nowait(net)
             self._wanted.clear()
             await self._wanted.wait()
 
@@ -431,8 +445,8 @@ class NetworkPool:
         self.closed = True
         self._wanted.set()
         if self._filler is not None:
-            self._filler.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            # Not cancelled: a namespace half made on the thread would leak its sockets and slirp4netns.
+            with contextlib.suppress(Exception):
                 await self._filler
         if self._ready is not None:
             while not self._ready.empty():

@@ -262,6 +262,8 @@ def test_dockerfile_stages_and_copies() -> None:
     pinned = next(d for d in config["project"]["optional-dependencies"]["dev"] if d.startswith("maturin=="))
     assert f'"{pinned}"' in runs
     assert "bubblewrap" in runs
+    assert "slirp4netns" in runs  # sandbox networks (workers/netns.py)
+    assert "iproute2" in runs
     assert "maturin build --release --out /wheels" in runs
     entrypoint = next(rest for keyword, rest in instructions if keyword == "ENTRYPOINT")
     assert entrypoint == '["leasehold"]'

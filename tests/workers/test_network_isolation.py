@@ -311,7 +311,8 @@ def test_slirp_dies_with_a_killed_agent(new_agent: Callable[..., AgentProcess], 
 
 def test_bad_allow_list_entries_are_refused_with_the_entry_named() -> None:
     for allow, fragment in (
-        ("localhost:80", "'localhost' is not an IPv4 address"),
+        ("no-such-host.invalid:80", "cannot resolve 'no-such-host.invalid'"),
+        ("a b:80", "'a b' is not an IPv4 address or host name"),
         ("127.0.0.1:0", "port must be 1..65535"),
         ("127.0.0.1:99999", "port must be 1..65535"),
         ("127.0.0.1:9001", "is the Runtime API's"),
@@ -323,8 +324,8 @@ def test_bad_allow_list_entries_are_refused_with_the_entry_named() -> None:
             EgressPolicy.parse([allow], [])
     with pytest.raises(ValueError, match="not an IPv4 address or CIDR"):
         EgressPolicy.parse([], ["nonsense"])
-    policy = EgressPolicy.parse([" 127.0.0.1:9000 ", "", "10.1.2.0/24"], ["8.8.8.8"])
-    assert policy.endpoints == (Endpoint("127.0.0.1", 9000),)
+    policy = EgressPolicy.parse([" 127.0.0.1:9000 ", "", "10.1.2.0/24", "localhost:8080"], ["8.8.8.8"])
+    assert policy.endpoints == (Endpoint("127.0.0.1", 9000), Endpoint("127.0.0.1", 8080))
     assert [str(n) for n in policy.allow] == ["10.1.2.0/24"]
     assert [str(n) for n in policy.deny] == ["8.8.8.8/32"]
 
@@ -332,10 +333,10 @@ def test_bad_allow_list_entries_are_refused_with_the_entry_named() -> None:
 def test_the_worker_refuses_bad_network_flags(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "workers.cli", "--data-dir", str(tmp_path), "--listen", "127.0.0.1:0"]
     bad = subprocess.run(
-        [*command, "--sandbox-allow", "nope:1"], capture_output=True, text=True, timeout=60, check=False
+        [*command, "--sandbox-allow", "nope.invalid:1"], capture_output=True, text=True, timeout=60, check=False
     )
     assert bad.returncode == 2
-    assert "'nope' is not an IPv4 address" in bad.stdout
+    assert "cannot resolve 'nope.invalid'" in bad.stdout
     mixed = [*command, "--sandbox-network", "host", "--sandbox-deny", "10.0.0.0/8"]
     refused = subprocess.run(mixed, capture_output=True, text=True, timeout=60, check=False)
     assert refused.returncode == 2

@@ -15,7 +15,8 @@ Example::
     # ready http=http://127.0.0.1:9000 grpc=127.0.0.1:9001 data=.leasehold sandbox-network=isolated
 
 Each sandbox has a network namespace of its own (:mod:`workers.netns`): it reaches the public internet
-and this platform's Lambda HTTP endpoint (allow-listed here), and nothing else of the host.
+and this platform's Lambda HTTP endpoint (allow-listed here, and named by ``AWS_ENDPOINT_URL_LAMBDA``),
+and nothing else of the host.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import io
 import json
 import logging
 import signal
-import socket
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +49,7 @@ from assignment.worker_client import GrpcWorkerClient
 from workers.agent import Agent, AgentConfig
 from workers.cli import add_network_flags, network_policy
 from workers.flags import Flags
-from workers.netns import EgressPolicy, Endpoint
+from workers.netns import EgressPolicy
 from workers.registration import NullRegistrar
 from workers.service import WorkerService
 from workers.service import serve as serve_worker
@@ -164,10 +164,9 @@ class DevPlatform:
             raise
         self.http_endpoint = f"http://{cfg.host}:{self.frontend.http_port}"
         assert self._agent is not None
-        if self._agent.isolation.network is not None:
-            # Functions may call the platform's Lambda API (with their own credentials), nothing else of it.
-            address = socket.gethostbyname("127.0.0.1" if cfg.host in ("0.0.0.0", "") else cfg.host)
-            self._agent.isolation.network.allow(Endpoint(address, self.frontend.http_port))
+        # Functions may call the platform's Lambda API (with their own credentials), nothing else of it.
+        host = "127.0.0.1" if cfg.host in ("0.0.0.0", "") else cfg.host
+        self._agent.use_lambda_endpoint(f"http://{host}:{self.frontend.http_port}")
         self.grpc_endpoint = f"{cfg.host}:{self.frontend.grpc_port}"
 
     def _backend(self) -> LeaseBackend:

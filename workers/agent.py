@@ -33,6 +33,7 @@ import re
 import shutil
 import signal
 import time
+import urllib.parse
 import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -115,6 +116,9 @@ class AgentConfig:
     """The code store's database URL (``CodeRef.blob_sha256``); ``None``: blobs are refused."""
     invocation_log: Path | None = None
     """Where to append the invocation audit log (``workers/audit.py``); ``None``: no audit."""
+    lambda_endpoint: str = ""
+    """The platform's Lambda API as functions reach it (``http://HOST:PORT``): allow-listed in their
+    networks and given to them as ``AWS_ENDPOINT_URL_LAMBDA``, so ``boto3.client("lambda")`` finds it."""
     network: EgressPolicy | None = field(default_factory=EgressPolicy)
     """Each sandbox in a network namespace of its own with this egress policy (:mod:`workers.netns`);
     ``None``: sandboxes share the host's network (``--sandbox-network host``)."""
@@ -167,6 +171,10 @@ class Agent:
         if config.network is not None and iso.network is None:
             iso = replace(iso, network=NetworkPool(config.network), resolv_conf=config.data_dir / "resolv.conf")
         self.isolation = iso
+        self.platform_environment: dict[str, str] = {}
+        """Variables every sandbox gets unless its function sets them (the endpoints of the platform)."""
+        if config.lambda_endpoint:
+            self.use_lambda_endpoint(config.lambda_endpoint)
         self.info = WorkerInfo(
             config.worker_id or os.uname().nodename,
             config.address,
@@ -175,6 +183,20 @@ class Agent:
             # New with every start: a restart under the same id must not pass for the same agent.
             incarnation=os.urandom(8).hex(),
         )
+
+    def use_lambda_endpoint(self, url: str) -> None:
+        """Let functions reach the platform's Lambda API at ``url`` (before the first sandbox starts);
+        ValueError names what is wrong with it."""
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+            raise ValueError(f"--lambda-endpoint {url!r}: expected http(s)://HOST:PORT")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        host = parts.hostname
+        if self.isolation.network is not None:
+            endpoint = EgressPolicy.parse([f"{host}:{port}"], []).endpoints[0]
+            self.isolation.network.allow(endpoint)
+            host = endpoint.host  # resolved once, here: the address the sandbox's forwarder listens on
+        self.platform_environment["AWS_ENDPOINT_URL_LAMBDA"] = f"{parts.scheme}://{host}:{port}"
 
     @property
     def free_memory_mb(self) -> int:
@@ -303,7 +325,7 @@ class Agent:
                 opt_dir=opt_dir,
                 runtime=runtime,
                 handler=spec.handler,
-                environment=dict(spec.environment),
+                environment={**self.platform_environment, **spec.environment},
                 log_level=spec.log_level.upper(),
                 region=spec.region or "us-east-1",
             )

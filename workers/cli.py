@@ -59,6 +59,13 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     flag("--advertise", default="", help="address others use (default: --listen)")
     parser.add_argument("--no-bwrap", action="store_true", help="do not use bubblewrap even when installed")
     add_network_flags(flag)
+    flag(
+        "--lambda-endpoint",
+        default="",
+        metavar="URL",
+        help="the Lambda API as functions reach it: allow-listed in their networks and set as "
+        "AWS_ENDPOINT_URL_LAMBDA in their environment",
+    )
     flag("--heartbeat", type=float, default=5.0, metavar="S")
     flag("--code-store", metavar="URL", help="database URL of the code store, for CodeRef.blob_sha256")
     flag(
@@ -127,8 +134,13 @@ async def _main(args: argparse.Namespace, network: EgressPolicy | None) -> int:
         invocation_log=args.invocation_log.resolve() if args.invocation_log else None,
         uid_base=args.uid_base,
         network=network,
+        lambda_endpoint=args.lambda_endpoint,
     )
-    agent = Agent(config, registrar)
+    try:
+        agent = Agent(config, registrar)
+    except ValueError as exc:
+        print(exc, flush=True)
+        return 2
     server, port = await serve(agent, args.listen)
     if not args.advertise:
         worker_id = agent.info.worker_id or f"{os.uname().nodename}:{port}"

@@ -27,7 +27,8 @@ from workers.v1 import worker_pb2
 PROBE = """
 import errno, json, os, socket
 def handler(event, context):
-    out = {"runtime_api": os.environ["AWS_LAMBDA_RUNTIME_API"], "netns": os.stat("/proc/self/ns/net").st_ino}
+    out = {"runtime_api": os.environ["AWS_LAMBDA_RUNTIME_API"], "netns": os.stat("/proc/self/ns/net").st_ino,
+           "lambda_endpoint": os.environ.get("AWS_ENDPOINT_URL_LAMBDA")}
     for target in event.get("connect", []):
         host, port = target.rsplit(":", 1)
         try:
@@ -341,3 +342,27 @@ def test_the_worker_refuses_bad_network_flags(tmp_path: Path) -> None:
     refused = subprocess.run(mixed, capture_output=True, text=True, timeout=60, check=False)
     assert refused.returncode == 2
     assert "need --sandbox-network isolated" in refused.stdout
+
+
+def test_the_lambda_endpoint_is_allow_listed_and_named_in_the_environment(
+    new_agent: Callable[..., AgentProcess], tmp_path: Path
+) -> None:
+    api = socket.create_server(("127.0.0.1", 0))
+    port = api.getsockname()[1]
+    agent = new_agent(8192, "--lambda-endpoint", f"http://localhost:{port}")
+    try:
+        out = _probe(agent, tmp_path, "net-endpoint", {"connect": [f"127.0.0.1:{port}"]})
+    finally:
+        api.close()
+    assert out["lambda_endpoint"] == f"http://127.0.0.1:{port}"  # resolved once, by the agent
+    assert out[f"127.0.0.1:{port}"] == "connected"  # reached (the test's server never answers)
+
+
+def test_a_bad_lambda_endpoint_is_refused(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "workers.cli", "--data-dir", str(tmp_path), "--listen", "127.0.0.1:0"]
+    for url in ("ftp://x:1", "http://127.0.0.1:9000/path", "nonsense"):
+        done = subprocess.run(
+            [*command, "--lambda-endpoint", url], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert done.returncode == 2, url
+        assert "expected http(s)://HOST:PORT" in done.stdout, done.stdout

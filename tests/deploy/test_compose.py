@@ -216,6 +216,17 @@ def test_workers_may_use_bubblewrap_and_keep_their_data(compose: Compose) -> Non
         assert compose.services[name].get("init") is True, f"{name}: an init reaps sandbox processes"
 
 
+def test_functions_reach_the_frontends_lambda_api_and_nothing_else(compose: Compose) -> None:
+    frontend = compose.by_subcommand("frontend")[0]
+    http_port = int(_args(compose, frontend).http.rpartition(":")[2])
+    for name in compose.by_subcommand("worker"):
+        args = _args(compose, name)
+        assert args.sandbox_network == "isolated", name
+        assert args.sandbox_allow == "", f"{name}: only the Lambda endpoint, through --lambda-endpoint"
+        endpoint = urllib.parse.urlsplit(args.lambda_endpoint)
+        assert (endpoint.scheme, endpoint.hostname, endpoint.port) == ("http", frontend, http_port), name
+
+
 # -- the Dockerfile
 
 

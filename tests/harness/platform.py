@@ -161,6 +161,11 @@ def local_command(
             value = zk
         elif flag in _URL_FLAGS and urllib.parse.urlsplit(value).hostname in services:
             value = database
+        elif flag == "--lambda-endpoint":
+            url = urllib.parse.urlsplit(value)
+            assert url.hostname is not None, value
+            assert url.port is not None, value
+            value = url._replace(netloc=f"127.0.0.1:{ports[(url.hostname, url.port)]}").geturl()
         elif flag == "--data-dir":
             value = str(data_root / name)
         else:

@@ -30,7 +30,8 @@ capabilities and dies with the agent's pipe. The allow-list's per-port forwardin
 offers only for the host's loopback, is the agent's own :class:`_Forwarder`, for any address.
 
 Namespaces cost ~10 ms to make (unshare, rules, slirp4netns' start), so :class:`NetworkPool` keeps a
-few ready and refills in the background; a namespace is never reused by a second sandbox.
+few ready and refills in the background once the sandbox that took one has started; a namespace is
+never reused by a second sandbox.
 
 Example::
 
@@ -336,8 +337,12 @@ class NetworkPool:
             net = await self._make()
         else:
             net = self._ready.get_nowait()
-        self._wanted.set()
         return net
+
+    def replenish(self) -> None:
+        """Make namespaces up to the pool's size again, in the background. A sandbox calls it once it has
+        started, so that the refill does not compete with its own start for the CPU."""
+        self._wanted.set()
 
     async def _fill(self) -> None:
         assert self._ready is not None

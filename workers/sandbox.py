@@ -577,7 +577,15 @@ class Sandbox:
         """Start the runtime and wait for init (its first ``/next``), an init error, an exit or the timeout."""
         self.state = State.STARTING
         began = time.perf_counter()
-        await self._spawn()
+        try:
+            await self._spawn()
+            return await self._started(began, init_timeout_s)
+        finally:
+            if self.isolation.network is not None:
+                self.isolation.network.replenish()
+
+    async def _started(self, began: float, init_timeout_s: float) -> InitResult:
+        """Wait for the spawned runtime's init (see :meth:`start`)."""
         assert self._api is not None
         assert self._exit is not None
         ready = asyncio.ensure_future(self._api.ready.wait())

@@ -2,7 +2,7 @@
 
 Processes: ``dev`` (everything on one machine), ``server``, ``worker``, ``frontend``. For people:
 ``function``, ``invoke``, ``status``, ``logs``, ``dlq`` (clients of a frontend's HTTP API). For operators:
-``journal``.
+``journal`` and ``keys`` (on the database).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import journal.cli
 import workers.cli
 from assignment import commands, dev, recovery, server_cli
 from assignment.frontend import cli as frontend_cli
+from assignment.frontend import keys_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     frontend_cli.register(subparsers)
     commands.register(subparsers)
     journal.cli.register(subparsers, recovery.JOURNAL_ACTIONS)
+    keys_cli.register(subparsers)
     return parser
 
 

@@ -9,10 +9,17 @@ registry, code blobs and the event queue. Starting again on the same directory r
 sandboxes of the previous run died with it, and the assignment server drops them when it reconciles with
 the worker (the next invoke of each function is cold).
 
+Every HTTP request must be signed (SigV4), as on AWS: the first start creates an access key in the data
+directory's database (the same key on every later start), prints it with the ready line and writes an
+AWS CLI-style profile ``leasehold`` (``credentials`` and ``config``, with the region and the endpoint) into
+the data directory, so three environment variables make boto3 and the AWS CLI work. ``--auth none`` runs
+open instead, LocalStack-like, and says so in the ready line.
+
 Example::
 
     leasehold dev --data-dir .leasehold --http-port 9000 --grpc-port 9001 --sample
-    # ready http=http://127.0.0.1:9000 grpc=127.0.0.1:9001 data=.leasehold sandbox-network=isolated
+    # ready http=http://127.0.0.1:9000 grpc=127.0.0.1:9001 data=.leasehold auth=sigv4 sandbox-network=isolated
+    # export AWS_SHARED_CREDENTIALS_FILE=... AWS_CONFIG_FILE=... AWS_PROFILE=leasehold
 
 Each sandbox has a network namespace of its own (:mod:`workers.netns`): it reaches the public internet
 and this platform's Lambda HTTP endpoint (allow-listed here, and named by ``AWS_ENDPOINT_URL_LAMBDA``),
@@ -31,10 +38,12 @@ import signal
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from assignment.client import AssignmentClient
 from assignment.coordination.local import LocalCoordinator
+from assignment.frontend.auth.keys import AccessKey, KeyStore
+from assignment.frontend.auth.profile import Profile, write_profile
 from assignment.frontend.backend import LeaseBackend
 from assignment.frontend.inproc import LocalStub
 from assignment.frontend.server import Frontend, FrontendConfig
@@ -58,6 +67,9 @@ from workers.service import stop as stop_worker
 __all__ = ["DevConfig", "DevPlatform", "main", "register", "sample_zip"]
 
 log = logging.getLogger("leasehold.dev")
+
+#: The description of the access key ``leasehold dev`` creates, and finds again on a restart.
+DEV_KEY_DESCRIPTION = "leasehold dev"
 
 #: The sample function `make run` deploys.
 SAMPLE_NAME = "hello"
@@ -108,6 +120,8 @@ class DevConfig:
     account_limit: int = DEFAULT_ACCOUNT_LIMIT
     #: Sandboxes' egress (``None``: the host's network); dev adds its own HTTP endpoint to the allow-list.
     network: EgressPolicy | None = field(default_factory=EgressPolicy)
+    #: ``sigv4``: signed requests only, with the data dir's key; ``none``: open.
+    auth: Literal["sigv4", "none"] = "sigv4"
     #: Extra settings of the frontend (e.g. async retry intervals in tests).
     frontend: dict[str, Any] = field(default_factory=dict)
 
@@ -127,6 +141,9 @@ class DevPlatform:
         self.http_endpoint = ""
         self.grpc_endpoint = ""
         self.worker_address = ""
+        #: The admin key of this data dir (None with ``auth="none"``) and the profile written for it.
+        self.key: AccessKey | None = None
+        self.profile: Profile | None = None
 
     async def start(self) -> None:
         """Start the worker, then the assignment server, then the frontend; stop what started on failure."""
@@ -155,19 +172,25 @@ class DevPlatform:
                 grpc=f"{cfg.host}:{cfg.grpc_port}",
                 journal=self.journal_url,
                 assignment=[self.server.address],
-                **cfg.frontend,
+                **{"auth": cfg.auth, **cfg.frontend},
             )
             self.frontend = Frontend(frontend_config, coordinator=self.coordinator, backend=self._backend())
             await self.frontend.start()
+            self.http_endpoint = f"http://{cfg.host}:{self.frontend.http_port}"
+            self.grpc_endpoint = f"{cfg.host}:{self.frontend.grpc_port}"
+            if frontend_config.auth == "sigv4":
+                assert self.frontend.keys is not None
+                self.key = await asyncio.to_thread(_dev_key, self.frontend.keys)
+                self.profile = write_profile(
+                    self.data_dir, self.key, region=frontend_config.region, endpoint=self.http_endpoint
+                )
         except BaseException:
             await self.stop()
             raise
-        self.http_endpoint = f"http://{cfg.host}:{self.frontend.http_port}"
         assert self._agent is not None
         # Functions may call the platform's Lambda API (with their own credentials), nothing else of it.
         host = "127.0.0.1" if cfg.host in ("0.0.0.0", "") else cfg.host
         self._agent.use_lambda_endpoint(f"http://{host}:{self.frontend.http_port}")
-        self.grpc_endpoint = f"{cfg.host}:{self.frontend.grpc_port}"
 
     def _backend(self) -> LeaseBackend:
         """The frontend's backend: the server and the worker are in this process, so the frontend calls
@@ -218,11 +241,18 @@ class DevPlatform:
             await stop_worker(self._worker_server, self._agent, grace_s=2.0)
 
 
-def _deploy_sample(endpoint: str) -> dict[str, Any]:
-    """Create the sample function through the Lambda API (unless it exists) and invoke it once."""
+def _dev_key(keys: KeyStore) -> AccessKey:
+    """The data dir's own key: created on the first start, found again on every later one."""
+    return keys.first_with_description(DEV_KEY_DESCRIPTION) or keys.create(DEV_KEY_DESCRIPTION)
+
+
+def _deploy_sample(endpoint: str, key: AccessKey | None) -> dict[str, Any]:
+    """Create the sample function through the Lambda API (unless it exists) and invoke it once, signed
+    with the dev key."""
     from assignment.commands.api import lambda_client  # noqa: PLC0415 - boto3 only for --sample
 
-    client = lambda_client(endpoint, retries=0)
+    credentials = (key.access_key_id, key.secret) if key is not None else ("anonymous", "anonymous")
+    client = lambda_client(endpoint, retries=0, credentials=credentials)
     try:
         try:
             client.get_function(FunctionName=SAMPLE_NAME)
@@ -243,15 +273,39 @@ def _deploy_sample(endpoint: str) -> dict[str, Any]:
         client.close()  # its pooled connection, now rather than at garbage collection
 
 
-def _how_to_invoke(endpoint: str) -> str:
+def _how_to_invoke(endpoint: str, key: AccessKey | None) -> str:
+    curl = "curl -s"
+    if key is not None:
+        curl += f" --aws-sigv4 aws:amz:us-east-1:lambda --user '{key.access_key_id}:{key.secret}'"
+    first = "After the export line above (it selects the profile 'leasehold'), invoke" if key else "Invoke"
     return f"""
-Invoke the sample function '{SAMPLE_NAME}':
+{first} the sample function '{SAMPLE_NAME}':
   with the CLI:   .venv/bin/leasehold invoke {SAMPLE_NAME} --payload '{{"name": "you"}}' --log
-  with boto3:     boto3.client("lambda", endpoint_url="{endpoint}", region_name="us-east-1",
-                               aws_access_key_id="x", aws_secret_access_key="x").invoke(FunctionName="{SAMPLE_NAME}")
-  with curl:      curl -s -X POST {endpoint}/2015-03-31/functions/{SAMPLE_NAME}/invocations -d '{{"name": "you"}}'
+  with boto3:     boto3.client("lambda").invoke(FunctionName="{SAMPLE_NAME}")
+  with the AWS CLI: aws lambda invoke --function-name {SAMPLE_NAME} out.json
+  with curl:      {curl} -X POST {endpoint}/2015-03-31/functions/{SAMPLE_NAME}/invocations -d '{{"name": "you"}}'
 Status: .venv/bin/leasehold status    Stop: Ctrl-C
 """
+
+
+def ready_lines(platform: DevPlatform, config: DevConfig) -> list[str]:
+    """What ``leasehold dev`` prints once it serves: the ready line, then the key and the profile."""
+    auth = "sigv4" if platform.key is not None else "none"
+    network = "host" if config.network is None else "isolated"
+    lines = [
+        f"ready http={platform.http_endpoint} grpc={platform.grpc_endpoint} data={config.data_dir} auth={auth} "
+        f"sandbox-network={network}"
+    ]
+    if platform.key is not None and platform.profile is not None:
+        lines.append(
+            f"access key: aws_access_key_id={platform.key.access_key_id} "
+            f"aws_secret_access_key={platform.key.secret} (profile '{platform.profile.name}' in "
+            f"{platform.profile.credentials_file}; endpoint and region in {platform.profile.config_file})"
+        )
+        lines.append(platform.profile.export_line())
+    else:
+        lines.append("auth=none: every HTTP request is answered unsigned; use only on a machine you trust")
+    return lines
 
 
 async def _run(config: DevConfig, sample: bool) -> int:
@@ -262,16 +316,11 @@ async def _run(config: DevConfig, sample: bool) -> int:
         loop.add_signal_handler(sig, stopping.set)
     await platform.start()
     try:
-        network = "host" if config.network is None else "isolated"
-        print(
-            f"ready http={platform.http_endpoint} grpc={platform.grpc_endpoint} data={config.data_dir} "
-            f"sandbox-network={network}",
-            flush=True,
-        )
+        print("\n".join(ready_lines(platform, config)), flush=True)
         if sample:
-            result = await asyncio.to_thread(_deploy_sample, platform.http_endpoint)
+            result = await asyncio.to_thread(_deploy_sample, platform.http_endpoint, platform.key)
             print(f"sample {SAMPLE_NAME} invoked: {json.dumps(result)}", flush=True)
-            print(_how_to_invoke(platform.http_endpoint), flush=True)
+            print(_how_to_invoke(platform.http_endpoint, platform.key), flush=True)
         await stopping.wait()
     finally:
         print("stopping", flush=True)
@@ -292,6 +341,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     flag("--grpc-port", type=int, default=9001, help="gRPC API")
     flag("--memory", type=int, default=4096, help="worker memory in MB")
     flag("--idle-keepalive", type=float, default=600.0, metavar="S")
+    flag("--auth", choices=("sigv4", "none"), default="sigv4", help="sigv4: signed requests only; none: open")
     parser.add_argument("--sample", action="store_true", help="deploy and invoke the sample function 'hello'")
     flag("--log-level", default="WARNING")
     add_network_flags(flag)
@@ -322,5 +372,6 @@ def main(args: argparse.Namespace) -> int:
         worker_memory_mb=args.memory,
         idle_keepalive_s=args.idle_keepalive,
         network=network,
+        auth=args.auth,
     )
     return asyncio.run(_run(config, args.sample))

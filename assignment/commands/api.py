@@ -3,6 +3,12 @@
 Every failure becomes one :class:`CliError` (a Lambda error type or a transport error name plus a
 message), which the commands print as ``error: <Type>: <Message>`` and exit 2.
 
+Every request is signed (SigV4) with the credentials of boto3's standard chain: the ``AWS_ACCESS_KEY_ID``
+/ ``AWS_SECRET_ACCESS_KEY`` variables, else the profile (``AWS_PROFILE``, ``AWS_SHARED_CREDENTIALS_FILE``,
+``AWS_CONFIG_FILE``; ``leasehold dev`` writes one). The chain's EC2 and container metadata providers are
+left out: a Leasehold key never comes from there, and asking them costs seconds off EC2. The admin
+endpoints are plain ``urllib`` requests signed with botocore's ``SigV4Auth``.
+
 Example::
 
     client = lambda_client("http://127.0.0.1:9000")
@@ -14,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -22,6 +27,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from boto3.session import Session
     from mypy_boto3_lambda import LambdaClient
 
 __all__ = [
@@ -33,10 +39,13 @@ __all__ = [
     "admin_path",
     "call",
     "lambda_client",
+    "signed_headers",
     "translated_errors",
 ]
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:9000"
+#: The region requests are signed for when the profile names none (a frontend's default region).
+DEFAULT_REGION = "us-east-1"
 ENDPOINT_ENV = "LEASEHOLD_ENDPOINT"
 #: Read timeout of every call: longer than the longest function (900 s) plus queueing and a cold start.
 READ_TIMEOUT_S = 960
@@ -59,32 +68,72 @@ class CliError(Exception):
         return f"error: {self.type}: {message}"
 
 
-def lambda_client(endpoint: str, *, retries: int = 2) -> LambdaClient:
-    """boto3's Lambda client for the frontend at ``endpoint`` (dummy credentials, region us-east-1).
+def _session(credentials: tuple[str, str] | None = None) -> Session:
+    """A boto3 session with ``credentials`` (id, secret), else the standard chain without the metadata
+    services; :class:`CliError` ``NoCredentials`` when the chain finds none."""
+    # Imported here, not at the top: `leasehold server`/`worker` import this package and should not pay for boto3.
+    import boto3  # noqa: PLC0415
+    import botocore.exceptions  # noqa: PLC0415
+    import botocore.session  # noqa: PLC0415
+
+    if credentials is not None:
+        return boto3.session.Session(
+            aws_access_key_id=credentials[0], aws_secret_access_key=credentials[1], region_name=DEFAULT_REGION
+        )
+    try:
+        core = botocore.session.Session()
+        resolver = core.get_component("credential_provider")
+        for provider in ("iam-role", "container-role"):
+            resolver.remove(provider)
+        session = boto3.session.Session(botocore_session=core)
+        found = session.get_credentials()
+    except botocore.exceptions.BotoCoreError as exc:  # e.g. AWS_PROFILE names a profile that is not there
+        raise CliError(type(exc).__name__, str(exc)) from exc
+    if found is None:
+        raise CliError(
+            "NoCredentials",
+            "no credentials: set AWS_PROFILE (leasehold dev writes the profile 'leasehold' and prints the "
+            "export line) or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (leasehold keys create)",
+        )
+    return session
+
+
+def lambda_client(endpoint: str, *, retries: int = 2, credentials: tuple[str, str] | None = None) -> LambdaClient:
+    """boto3's Lambda client for the frontend at ``endpoint``, signing with ``credentials`` (id, secret) or
+    the standard chain's (see the module docstring); the region is the profile's, else us-east-1.
 
     ``retries`` is the number of attempts after the first; invocations pass 0, since retrying one that
     timed out on the way back could run the function twice.
     """
-    # Imported here, not at the top: `leasehold server`/`worker` import this package and should not pay for boto3.
-    import boto3  # noqa: PLC0415
-    import botocore.config  # noqa: PLC0415
+    import botocore.config  # noqa: PLC0415 (lazy, as in _session)
 
+    session = _session(credentials)
     config = botocore.config.Config(
-        region_name="us-east-1",
+        region_name=session.region_name or DEFAULT_REGION,
         connect_timeout=CONNECT_TIMEOUT_S,
         read_timeout=READ_TIMEOUT_S,
         retries={"total_max_attempts": 1 + retries, "mode": "standard"},
         user_agent_extra="leasehold-cli",
     )
-    session = boto3.session.Session(
-        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "leasehold"),
-        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "leasehold"),
-        region_name="us-east-1",
-    )
     try:
         return session.client("lambda", endpoint_url=endpoint, config=config)
     except ValueError as exc:  # botocore refuses a malformed endpoint URL with a ValueError
         raise CliError("InvalidEndpoint", f"{endpoint!r}: {exc}") from exc
+
+
+def signed_headers(method: str, url: str, headers: dict[str, str]) -> dict[str, str]:
+    """``headers`` plus ``Host``, ``X-Amz-Date`` and ``Authorization`` of a bodiless request to ``url``,
+    signed with botocore's ``SigV4Auth`` and the standard chain's credentials."""
+    from botocore.auth import SigV4Auth  # noqa: PLC0415 (lazy, as in _session)
+    from botocore.awsrequest import AWSRequest  # noqa: PLC0415
+
+    session = _session()
+    credentials = session.get_credentials()
+    assert credentials is not None  # _session refused a chain without
+    # Host is set here, and sent as signed: urllib would otherwise write its own, perhaps another form.
+    request = AWSRequest(method=method, url=url, headers={**headers, "Host": urllib.parse.urlsplit(url).netloc})
+    SigV4Auth(credentials.get_frozen_credentials(), "lambda", session.region_name or DEFAULT_REGION).add_auth(request)
+    return dict(request.headers.items())
 
 
 @contextlib.contextmanager
@@ -139,7 +188,8 @@ def admin_get(endpoint: str, path: str) -> dict[str, Any]:
         raise CliError("InvalidEndpoint", f"{endpoint!r}: {exc}") from exc
     if scheme not in ("http", "https"):
         raise CliError("InvalidEndpoint", f"{endpoint!r} is not an http(s) URL")
-    request = urllib.request.Request(url, headers={"Accept": "application/json", "User-Agent": "leasehold-cli"})
+    headers = signed_headers("GET", url, {"Accept": "application/json", "User-Agent": "leasehold-cli"})
+    request = urllib.request.Request(url, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=READ_TIMEOUT_S) as response:
             body = response.read(MAX_ADMIN_RESPONSE + 1)

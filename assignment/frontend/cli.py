@@ -2,7 +2,12 @@
 
 Each flag defaults to its environment variable ``LEASEHOLD_FRONTEND_<FLAG>`` (``--http`` ←
 ``LEASEHOLD_FRONTEND_HTTP``: the rule of :mod:`workers.flags`). The effective configuration is logged
-at start-up; SIGTERM stops it gracefully.
+at start-up (the bootstrap key's secret left out); SIGTERM stops it gracefully.
+
+Authentication: ``--auth sigv4`` (the default) answers only requests signed with an access key kept in
+the database (``leasehold keys``); ``--bootstrap-key ACCESS_KEY_ID:SECRET`` (better: its variable
+``LEASEHOLD_FRONTEND_BOOTSTRAP_KEY``, or ``--bootstrap-key-file PATH`` holding the same) adds a first admin
+key if absent. ``--auth none`` answers everyone, for throwaway use only.
 
 Example::
 
@@ -16,8 +21,12 @@ import argparse
 import asyncio
 import logging
 import signal
+import sys
+from pathlib import Path
 from typing import Any
 
+from assignment.frontend.auth.keys import parse_key
+from assignment.frontend.auth.resolver import DEFAULT_KEY_TTL_S
 from assignment.frontend.server import Frontend, FrontendConfig
 from assignment.partition_core import DEFAULT_ACCOUNT_LIMIT
 from workers.flags import Flags
@@ -56,13 +65,44 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         help="how long the dead-letter store keeps a failed event (default 14, as SQS at most)",
     )
     flag("--grace", type=float, default=10.0)
+    flag("--auth", choices=("sigv4", "none"), default="sigv4", help="sigv4: signed requests only; none: open")
+    bootstrap = parser.add_mutually_exclusive_group()
+    flag(
+        "--bootstrap-key",
+        group=bootstrap,
+        metavar="ACCESS_KEY_ID:SECRET",
+        help="an admin key added to the database if absent (prefer the variable: argv is visible to all)",
+    )
+    flag("--bootstrap-key-file", group=bootstrap, type=Path, metavar="PATH", help="a file holding ACCESS_KEY_ID:SECRET")
+    flag(
+        "--key-cache-ttl",
+        type=_positive,
+        default=str(DEFAULT_KEY_TTL_S),
+        metavar="S",
+        help="seconds a key is trusted from the cache: a deleted key is refused after at most this",
+    )
     flag("--log-level", default="INFO")
     parser.set_defaults(func=main)
     return parser
 
 
+def bootstrap_key(args: argparse.Namespace) -> str | None:
+    """The bootstrap key of ``--bootstrap-key`` or ``--bootstrap-key-file``, checked; ``ValueError`` says
+    what is wrong (never the secret)."""
+    text: str | None = args.bootstrap_key
+    if args.bootstrap_key_file is not None:
+        try:
+            text = Path(args.bootstrap_key_file).read_text()
+        except OSError as exc:
+            raise ValueError(f"--bootstrap-key-file {args.bootstrap_key_file}: {exc.strerror}") from None
+    if not text:
+        return None
+    parse_key(text)
+    return text.strip()
+
+
 def config_from_args(args: argparse.Namespace) -> FrontendConfig:
-    """The frontend configuration the flags describe."""
+    """The frontend configuration the flags describe; ``ValueError`` for a bad bootstrap key."""
     return FrontendConfig(
         http=args.http,
         grpc=args.grpc,
@@ -75,6 +115,9 @@ def config_from_args(args: argparse.Namespace) -> FrontendConfig:
         provision_interval_s=args.provision_interval,
         grace_s=args.grace,
         dead_letter_retention_s=args.dead_letter_retention_days * 86400,
+        auth=args.auth,
+        bootstrap_key=bootstrap_key(args),
+        key_cache_ttl_s=args.key_cache_ttl,
     )
 
 
@@ -97,7 +140,7 @@ async def run(config: FrontendConfig) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await frontend.start()
-    print(f"ready http={frontend.http_port} grpc={frontend.grpc_port}", flush=True)
+    print(f"ready http={frontend.http_port} grpc={frontend.grpc_port} auth={config.auth}", flush=True)
     try:
         await stop.wait()
     finally:
@@ -107,7 +150,11 @@ async def run(config: FrontendConfig) -> None:
 def main(args: argparse.Namespace) -> int:
     """Entry point of ``leasehold frontend``."""
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    config = config_from_args(args)
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        print(f"leasehold frontend: {exc}", file=sys.stderr)
+        return 2
     logging.getLogger("leasehold.frontend").info("event=config %s", config)
     asyncio.run(run(config))
     return 0

@@ -3,8 +3,10 @@
 Start opens the journal's database (the registry's tables and the event queue live there), connects the
 routing client to the assignment servers, binds HTTP and gRPC (port 0 is allowed: see :attr:`http_port`
 and :attr:`grpc_port`), reports SERVING on the health service, re-asserts reserved concurrency and starts
-the provisioned-concurrency top-up loop and the event poller. Stop reports NOT_SERVING, stops taking new
-requests, lets in-flight invocations finish (up to ``grace_s``), then closes everything.
+the provisioned-concurrency top-up loop and the event poller. With ``auth="sigv4"`` (the default) every
+HTTP request must be signed by an access key of the database; a bootstrap key (``bootstrap_key``,
+``ACCESS_KEY_ID:SECRET``) is added first if absent, so a new cluster has a first admin. Stop reports
+NOT_SERVING, stops taking new requests, lets in-flight invocations finish (up to ``grace_s``), then closes everything.
 
 Example::
 
@@ -21,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from typing import Literal
 
 import grpc
 from aiohttp import web
@@ -30,6 +33,9 @@ from assignment.client import AssignmentClient
 from assignment.coordination import connect
 from assignment.coordination.base import Coordinator
 from assignment.frontend.api import LambdaHttpApi
+from assignment.frontend.api.auth import Authenticator
+from assignment.frontend.auth.keys import KeyStore, parse_key
+from assignment.frontend.auth.resolver import DEFAULT_KEY_TTL_S, KeyCache, Resolver
 from assignment.frontend.backend import Backend, LeaseBackend
 from assignment.frontend.events import DEAD_LETTER_RETENTION_S, EventPoller, EventQueue
 from assignment.frontend.grpc_api import SERVICE_NAME, FrontendService, add_to_server
@@ -74,6 +80,12 @@ class FrontendConfig:
     dead_letter_retention_s: float = DEAD_LETTER_RETENTION_S
     #: Recent invocation logs kept per function for ``leasehold logs``.
     logs_per_function: int = 200
+    #: ``sigv4``: every HTTP request signed by a known key; ``none``: open (throwaway use only).
+    auth: Literal["sigv4", "none"] = "sigv4"
+    #: ``ACCESS_KEY_ID:SECRET`` added to the database at start unless there (kept out of logs).
+    bootstrap_key: str | None = field(default=None, repr=False)
+    #: How long a key (or its absence) is trusted from the cache: a deleted key is refused after this.
+    key_cache_ttl_s: float = DEFAULT_KEY_TTL_S
 
 
 def _split(address: str) -> tuple[str, int]:
@@ -101,6 +113,7 @@ class Frontend:
         self.provisioner: Provisioner | None = None
         self.invoker: Invoker | None = None
         self.http_api: LambdaHttpApi | None = None
+        self.keys: KeyStore | None = None
         self.health = health.aio.HealthServicer()
         self._runner: web.AppRunner | None = None
         self._grpc: grpc.aio.Server | None = None
@@ -143,6 +156,8 @@ class Frontend:
         self.invoker = Invoker(self.registry, self.backend, logs, cache_ttl_s=cfg.cache_ttl_s)
         self.events = EventQueue(self.journal)
         self.provisioner = Provisioner(self.registry, self.backend, interval_s=cfg.provision_interval_s)
+        self.keys = KeyStore(self.journal)
+        auth = await self._authenticator(cfg, self.keys)
         self.http_api = LambdaHttpApi(
             self.registry,
             self.invoker,
@@ -150,6 +165,7 @@ class Frontend:
             events=self.events,
             coordinator=self.coordinator,
             account_limit=cfg.account_limit,
+            auth=auth,
         )
         self._runner = web.AppRunner(self.http_api.app(), access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -185,7 +201,7 @@ class Frontend:
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info(
-            "event=frontend_started http=%s:%d grpc=%s:%d journal=%s zk=%s region=%s account=%s",
+            "event=frontend_started http=%s:%d grpc=%s:%d journal=%s zk=%s region=%s account=%s auth=%s",
             host,
             self.http_port,
             cfg.grpc.rpartition(":")[0],
@@ -194,7 +210,20 @@ class Frontend:
             cfg.zk,
             cfg.region,
             cfg.account_id,
+            cfg.auth,
         )
+
+    async def _authenticator(self, cfg: FrontendConfig, keys: KeyStore) -> Authenticator | None:
+        """The SigV4 middleware (None with ``auth="none"``), after adding the bootstrap key if absent."""
+        if cfg.auth == "none":
+            log.warning("event=auth_disabled why=--auth_none every HTTP request is answered unsigned")
+            return None
+        if cfg.bootstrap_key:
+            key = parse_key(cfg.bootstrap_key, "bootstrap")
+            added = await asyncio.to_thread(keys.ensure, key)
+            log.info("event=bootstrap_key access_key_id=%s added=%s", key.access_key_id, added)
+        cache = KeyCache(keys, ttl_s=cfg.key_cache_ttl_s)
+        return Authenticator(Resolver(cache, account=cfg.account_id), region=cfg.region)
 
     async def stop(self) -> None:
         """Stop taking requests, finish in-flight invocations (up to ``grace_s``), close everything."""

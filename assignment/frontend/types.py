@@ -13,19 +13,24 @@ from typing import Literal
 from journal.outcomes import OutcomeLabel
 
 __all__ = [
+    "AccessDeniedException",
     "CodeStorageExceededException",
     "EventInvokeConfig",
     "FunctionConfig",
+    "IncompleteSignatureException",
     "InvalidParameterValueException",
     "InvalidRequestContentException",
+    "InvalidSignatureException",
     "InvokeResult",
     "LambdaError",
+    "MissingAuthenticationTokenException",
     "ProvisionedConcurrencyConfigNotFoundException",
     "RequestTooLargeException",
     "ResourceConflictException",
     "ResourceNotFoundException",
     "ServiceException",
     "TooManyRequestsException",
+    "UnrecognizedClientException",
     "UnsupportedMediaTypeException",
     "ValidationException",
     "error_types",
@@ -182,6 +187,43 @@ class ValidationException(LambdaError):
     status = 400
 
 
+class MissingAuthenticationTokenException(LambdaError):
+    """HTTP 403: The request carries no signature at all (neither an Authorization header nor presigned query
+    parameters); what the Lambda endpoint answers an unsigned request."""
+
+    type = "MissingAuthenticationTokenException"
+    status = 403
+
+
+class UnrecognizedClientException(LambdaError):
+    """HTTP 403: The access key id is unknown, or the session token is invalid, expired or revoked."""
+
+    type = "UnrecognizedClientException"
+    status = 403
+
+
+class InvalidSignatureException(LambdaError):
+    """HTTP 403: The signature does not match, is outside its time window, or is scoped to another region or
+    service."""
+
+    type = "InvalidSignatureException"
+    status = 403
+
+
+class IncompleteSignatureException(LambdaError):
+    """HTTP 403: The Authorization header or the presigned query parameters are malformed or incomplete."""
+
+    type = "IncompleteSignatureException"
+    status = 403
+
+
+class AccessDeniedException(LambdaError):
+    """HTTP 403: The caller is authenticated but may not perform this action."""
+
+    type = "AccessDeniedException"
+    status = 403
+
+
 #: Every Lambda error type by name.
 error_types: dict[str, type[LambdaError]] = {
     cls.type: cls
@@ -197,5 +239,10 @@ error_types: dict[str, type[LambdaError]] = {
         UnsupportedMediaTypeException,
         CodeStorageExceededException,
         ValidationException,
+        MissingAuthenticationTokenException,
+        UnrecognizedClientException,
+        InvalidSignatureException,
+        IncompleteSignatureException,
+        AccessDeniedException,
     )
 }

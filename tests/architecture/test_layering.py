@@ -42,7 +42,13 @@ LEADER_PARTS = {
     "assignment.reconcile",
     "assignment.upkeep",
 }
-TOP = {"assignment.cli", "assignment.dev", "assignment.server_cli", "assignment.frontend.cli"}
+TOP = {
+    "assignment.cli",
+    "assignment.dev",
+    "assignment.server_cli",
+    "assignment.frontend.cli",
+    "assignment.frontend.keys_cli",
+}
 
 
 def _modules() -> Iterator[tuple[str, Path]]:

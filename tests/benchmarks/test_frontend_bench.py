@@ -8,7 +8,14 @@ every measured invoke must be warm and succeed. Floors, measured in the same run
 
 - latency: p50 and p99 of one invoke at a time vs a bare grpc.aio echo round trip (another process);
   goal p50 <= 3x the echo;
-- throughput: invokes/s with 32 concurrent clients vs the echo at 32 in flight; goal >= 1,000 invokes/s.
+- throughput: invokes/s with 32 concurrent clients vs the echo at 32 in flight; goal >= 1,000 invokes/s;
+- SigV4: warm invoke p50 and p99 through a frontend process with ``--auth sigv4`` vs one with
+  ``--auth none`` (same server and worker, same run), and the verifier alone (parse, key from a warm cache,
+  botocore's recomputation) in µs per request vs the open frontend's warm-invoke p50; goal <= 5%.
+
+Requests are signed by the client once a minute and the signed headers reused (a SigV4 signature is
+valid for five minutes), so the difference between the two frontends is the server's verification, not
+the client's signing.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import asyncio
 import base64
 import io
 import json
+import os
 import subprocess
 import sys
 import time
@@ -28,7 +36,14 @@ from typing import Any
 import aiohttp
 import grpc
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
+from assignment.frontend.auth.keys import AccessKey, KeyStore
+from assignment.frontend.auth.resolver import KeyCache, Resolver
+from assignment.frontend.auth.sigv4 import HttpRequest, check_signature, read_claim
+from journal.store import Journal
 from tests.benchmarks.echo import ECHO_SERVER
 from tests.benchmarks.report import Row, Stats, print_table, us
 
@@ -56,7 +71,9 @@ logging.basicConfig(level=logging.WARNING)
 async def main():
     platform = DevPlatform(DevConfig(data_dir=Path(sys.argv[1]), http_port=0, grpc_port=0, worker_memory_mb=8192))
     await platform.start()
-    print(platform.http_endpoint, platform.journal_url, platform.server.address, flush=True)
+    key = platform.key
+    print(platform.http_endpoint, platform.journal_url, platform.server.address, key.access_key_id, key.secret,
+          flush=True)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()
@@ -72,8 +89,11 @@ def _table() -> Iterator[None]:
         print_table("frontend (HTTP Invoke, end to end)", _rows)
 
 
-def _child(script: str, *args: str) -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen([sys.executable, "-c", script, *args], stdout=subprocess.PIPE, text=True)
+def _child(script: str, *args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
+    environment = {**os.environ, **(env or {})}
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, *args], stdout=subprocess.PIPE, text=True, env=environment
+    )
     assert process.stdout is not None
     return process, process.stdout.readline().strip()
 
@@ -89,11 +109,11 @@ def _stop(process: subprocess.Popen[str]) -> None:
         process.stdout.close()
 
 
-async def _latency(call: Callable[[], Awaitable[None]]) -> Stats:
+async def _latency(call: Callable[[], Awaitable[None]], count: int = LATENCY_SAMPLES) -> Stats:
     for _ in range(100):
         await call()
     samples: list[int] = []
-    for _ in range(LATENCY_SAMPLES):
+    for _ in range(count):
         started = time.perf_counter_ns()
         await call()
         samples.append(time.perf_counter_ns() - started)
@@ -132,11 +152,36 @@ def _noop_zip() -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-async def _invoke_figures(endpoint: str, *, create: bool) -> tuple[Stats, float, dict[str, int]]:
+class _Signer:
+    """SigV4 headers for the benchmark's requests, made by botocore and reused for a minute (see the module
+    docstring); no headers without a key (an ``--auth none`` frontend)."""
+
+    def __init__(self, endpoint: str, key: AccessKey | None) -> None:
+        self.endpoint = endpoint
+        self.key = key
+        self._made: dict[tuple[str, str, bytes], tuple[float, dict[str, str]]] = {}
+
+    def headers(self, method: str, path: str, body: bytes) -> dict[str, str]:
+        if self.key is None:
+            return {}
+        made = self._made.get((method, path, body))
+        if made is not None and made[0] > time.monotonic():
+            return made[1]
+        request = AWSRequest(method=method, url=self.endpoint + path, data=body)
+        SigV4Auth(Credentials(self.key.access_key_id, self.key.secret), "lambda", "us-east-1").add_auth(request)
+        headers = dict(request.headers.items())
+        self._made[(method, path, body)] = (time.monotonic() + 60.0, headers)
+        return headers
+
+
+async def _invoke_figures(
+    endpoint: str, *, create: bool, key: AccessKey | None, samples: int = LATENCY_SAMPLES
+) -> tuple[Stats, float, dict[str, int]]:
     """Latency (one at a time) and throughput (CONCURRENCY clients) of warm invokes; errors by kind, and
     the cold starts seen while measuring (after warm-ups that create the sandboxes) under ``"cold"``: a few
     are possible when a client's next Acquire overtakes its previous Release on the way to the leader."""
     connector = aiohttp.TCPConnector(limit=CONCURRENCY * 2)
+    signer = _Signer(endpoint, key)
     async with aiohttp.ClientSession(endpoint, connector=connector) as session:
         function = {
             "FunctionName": "noop",
@@ -146,13 +191,16 @@ async def _invoke_figures(endpoint: str, *, create: bool) -> tuple[Stats, float,
             "Code": {"ZipFile": _noop_zip()},
         }
         if create:
-            async with session.post("/2015-03-31/functions", data=json.dumps(function)) as answer:
+            body = json.dumps(function).encode()
+            headers = signer.headers("POST", "/2015-03-31/functions", body)
+            async with session.post("/2015-03-31/functions", data=body, headers=headers) as answer:
                 assert answer.status == 201, await answer.text()
         errors: dict[str, int] = {}
         measuring = False
+        path = "/2015-03-31/functions/noop/invocations"
 
         async def call() -> None:
-            async with session.post("/2015-03-31/functions/noop/invocations", data=b"{}") as answer:
+            async with session.post(path, data=b"{}", headers=signer.headers("POST", path, b"{}")) as answer:
                 body = await answer.read()
                 if answer.status != 200 or answer.headers.get("X-Amz-Function-Error"):
                     key = f"{answer.status} {answer.headers.get('x-amzn-ErrorType', '')} {body[:200]!r}"
@@ -163,7 +211,7 @@ async def _invoke_figures(endpoint: str, *, create: bool) -> tuple[Stats, float,
         for _ in range(3):  # the first sandbox
             await call()
         measuring = True
-        latency = await _latency(call)
+        latency = await _latency(call, samples)
         measuring = False
         await _rate(call, 3.0)  # CONCURRENCY warm sandboxes
         measuring = True
@@ -202,6 +250,46 @@ def _figures_rows(where: str, latency: Stats, rate: float, echo_latency: Stats, 
     )
 
 
+def _frontend(journal_url: str, server_address: str, key: AccessKey, auth: str) -> tuple[subprocess.Popen[str], str]:
+    process, ready = _child(
+        _FRONTEND,
+        "frontend",
+        "--http=127.0.0.1:0",
+        "--grpc=127.0.0.1:0",
+        f"--journal={journal_url}",
+        f"--assignment={server_address}",
+        f"--auth={auth}",
+        "--log-level=WARNING",
+        env={"LEASEHOLD_FRONTEND_BOOTSTRAP_KEY": f"{key.access_key_id}:{key.secret}"},
+    )
+    assert ready.startswith("ready http="), ready
+    return process, f"http://127.0.0.1:{ready.split()[1].split('=')[1]}"
+
+
+def _verifier_us(journal_url: str, key: AccessKey, count: int = 5000) -> float:
+    """µs per request of the frontend's whole check of a signed Invoke: parse and check the claim, find the
+    key (a warm cache, as in steady state), recompute the signature with botocore."""
+    endpoint = "http://127.0.0.1:9000"
+    path = "/2015-03-31/functions/noop/invocations"
+    headers = _Signer(endpoint, key).headers("POST", path, b"{}")
+    headers |= {"Host": "127.0.0.1:9000", "Content-Type": "application/octet-stream", "Content-Length": "2"}
+    request = HttpRequest("POST", path, tuple(headers.items()), b"{}")
+    with Journal.open(journal_url) as journal:
+        resolver = Resolver(KeyCache(KeyStore(journal), ttl_s=3600.0))
+
+        async def run() -> float:
+            claim = read_claim(request, region="us-east-1", now=time.time())
+            await resolver.resolve(claim)  # fills the cache
+            started = time.perf_counter_ns()
+            for _ in range(count):
+                claim = read_claim(request, region="us-east-1", now=time.time())
+                identity = await resolver.resolve(claim)
+                check_signature(request, claim, identity.secret)
+            return (time.perf_counter_ns() - started) / count / 1000
+
+        return asyncio.run(run())
+
+
 def test_warm_invoke_latency_and_throughput(tmp_path: Path) -> None:
     echo, echo_port = _child(ECHO_SERVER)
     try:
@@ -210,28 +298,69 @@ def test_warm_invoke_latency_and_throughput(tmp_path: Path) -> None:
         _stop(echo)
     platform, line = _child(_PLATFORM, str(tmp_path / "data"))
     try:
-        endpoint, journal_url, server_address = line.split()
-        latency, rate, errors = asyncio.run(_invoke_figures(endpoint, create=True))
+        endpoint, journal_url, server_address, key_id, secret = line.split()
+        key = AccessKey(key_id, secret)
+        latency, rate, errors = asyncio.run(_invoke_figures(endpoint, create=True, key=key))
         cold = errors.pop("cold", 0)
         assert not errors, errors
         _figures_rows("all in one process (leasehold dev)", latency, rate, echo_latency, echo_rate, cold)
-        frontend, ready = _child(
-            _FRONTEND,
-            "frontend",
-            "--http=127.0.0.1:0",
-            "--grpc=127.0.0.1:0",
-            f"--journal={journal_url}",
-            f"--assignment={server_address}",
-            "--log-level=WARNING",
-        )
+        frontend, url = _frontend(journal_url, server_address, key, "sigv4")
         try:
-            assert ready.startswith("ready http="), ready
-            port = ready.split()[1].split("=")[1]
-            latency, rate, errors = asyncio.run(_invoke_figures(f"http://127.0.0.1:{port}", create=False))
+            latency, rate, errors = asyncio.run(_invoke_figures(url, create=False, key=key))
             cold = errors.pop("cold", 0)
             assert not errors, errors
             _figures_rows("frontend in its own process", latency, rate, echo_latency, echo_rate, cold)
         finally:
             _stop(frontend)
+        _sigv4_rows(journal_url, server_address, key)
     finally:
         _stop(platform)
+
+
+def _sigv4_rows(journal_url: str, server_address: str, key: AccessKey) -> None:
+    """Warm invokes through an ``--auth sigv4`` and an ``--auth none`` frontend, measured in turns (three
+    rounds each, the best p50 of each kept, so drift on a shared machine hits both alike)."""
+    signed, signed_url = _frontend(journal_url, server_address, key, "sigv4")
+    open_, open_url = _frontend(journal_url, server_address, key, "none")
+    try:
+        on: list[Stats] = []
+        off: list[Stats] = []
+        for _ in range(3):
+            for url, keyed, out in ((signed_url, key, on), (open_url, None, off)):
+                latency, _, errors = asyncio.run(_invoke_figures(url, create=False, key=keyed, samples=500))
+                errors.pop("cold", 0)
+                assert not errors, errors
+                out.append(latency)
+    finally:
+        _stop(signed)
+        _stop(open_)
+    best_on = min(on, key=lambda s: s.p50_ns)
+    best_off = min(off, key=lambda s: s.p50_ns)
+    verify_us = _verifier_us(journal_url, key)
+    _rows.append(
+        Row(
+            "warm invoke p50, own-process frontend, --auth sigv4",
+            us(best_on.p50_ns),
+            f"--auth none p50 {us(best_off.p50_ns)}",
+            f"{(best_on.p50_ns - best_off.p50_ns) / best_off.p50_ns:+.1%}",
+            "<= +5%",
+        )
+    )
+    _rows.append(
+        Row(
+            "warm invoke p99, own-process frontend, --auth sigv4",
+            us(best_on.p99_ns),
+            f"--auth none p99 {us(best_off.p99_ns)}",
+            f"{(best_on.p99_ns - best_off.p99_ns) / best_off.p99_ns:+.1%}",
+            "-",
+        )
+    )
+    _rows.append(
+        Row(
+            "SigV4 verifier alone (claim, cached key, botocore recompute)",
+            f"{verify_us:.1f} µs/request",
+            f"--auth none warm invoke p50 {us(best_off.p50_ns)}",
+            f"{verify_us * 1000 / best_off.p50_ns:.1%}",
+            "<= 5%",
+        )
+    )

@@ -31,6 +31,22 @@ def fake() -> Iterator[FakeFrontend]:
         yield server
 
 
+#: The key the CLI finds in its environment in these tests (the standard chain's first link).
+KEY = ("AKIAEXAMPLECLITESTS0", "cli/test/secret/cli/test/secret/cli/test")
+
+
+@pytest.fixture(autouse=True)
+def credentials(monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """The CLI's credentials: :data:`KEY` in the environment, and no profile files of the machine's."""
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY[0])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", KEY[1])
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/leasehold-tests/config")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/leasehold-tests/credentials")
+    return KEY
+
+
 @pytest.fixture
 def cli(fake: FakeFrontend, capsys: pytest.CaptureFixture[str]) -> Run:
     """Run ``leasehold ARGS... --endpoint <fake>`` in-process, as ``assignment/cli.py`` wires the commands."""

@@ -46,6 +46,9 @@ class Recorded:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
+    #: The raw request-target and every header as received (what a signature is checked over).
+    target: str = ""
+    raw_headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -132,7 +135,15 @@ class FakeFrontend:
     async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
         body = await request.read()
         self.requests.append(
-            Recorded(request.method, request.raw_path.split("?")[0], dict(request.query), dict(request.headers), body)
+            Recorded(
+                request.method,
+                request.raw_path.split("?")[0],
+                dict(request.query),
+                dict(request.headers),
+                body,
+                request.raw_path,
+                tuple(request.headers.items()),
+            )
         )
         response: web.StreamResponse = await handler(request)
         return response

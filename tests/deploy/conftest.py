@@ -23,9 +23,14 @@ FAST_FAILOVER = {
 def platform(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer
 ) -> Iterator[Platform]:
-    """ZooKeeper + PostgreSQL + 3 servers + 2 workers + 1 frontend, as docker-compose.yml runs them."""
+    """ZooKeeper + PostgreSQL + 3 servers + 2 workers + 1 frontend, as docker-compose.yml runs them; the
+    people's CLI (in-process here) finds the frontend's admin key in its environment, as an operator's would."""
     root: Path = tmp_path_factory.mktemp("platform")
-    with Platform.start(root, postgres, extra=FAST_FAILOVER) as started:
+    with Platform.start(root, postgres, extra=FAST_FAILOVER) as started, pytest.MonkeyPatch.context() as env:
+        env.setenv("AWS_ACCESS_KEY_ID", started.key[0])
+        env.setenv("AWS_SECRET_ACCESS_KEY", started.key[1])
+        env.delenv("AWS_PROFILE", raising=False)
+        env.delenv("AWS_SESSION_TOKEN", raising=False)
         request.config.stash[_PLATFORM_KEY] = started
         yield started
 

@@ -184,16 +184,22 @@ def _listen_port(compose: Compose, name: str) -> int | None:
     return _port(address) if address else None
 
 
+def _health_port(compose: Compose, name: str) -> int | None:
+    """The port whose gRPC health service answers for ``name``: a frontend's ``--grpc`` (its HTTP API
+    answers signed requests only), else ``--listen``."""
+    args = _args(compose, name)
+    address = getattr(args, "grpc", None) or getattr(args, "listen", None)
+    return _port(address) if address else None
+
+
 def test_healthchecks_probe_the_service_port(compose: Compose) -> None:
     for name, spec in compose.services.items():
         test = spec["healthcheck"]["test"]
         assert test[0] in ("CMD", "CMD-SHELL"), name
         if name not in compose.leasehold_services():
             continue
-        kind = "http" if compose.command(name)[0] == "frontend" else "grpc"
-        assert test[1:5] == ["python", "-m", "assignment.commands.probe", kind], name
-        target = test[5] if kind == "grpc" else urllib.parse.urlsplit(test[5]).netloc
-        assert target == f"127.0.0.1:{_listen_port(compose, name)}", name
+        assert test[1:5] == ["python", "-m", "assignment.commands.probe", "grpc"], name
+        assert test[5] == f"127.0.0.1:{_health_port(compose, name)}", name
         assert len(test) == 6, name
 
 

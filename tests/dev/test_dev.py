@@ -1,7 +1,9 @@
-"""``leasehold dev`` as a real process: ready line, boto3 against it, Ctrl-C, restart on the same data dir.
+"""``leasehold dev`` as a real process: ready line, boto3 against it, Ctrl-C, restart on the same data dir;
+its key and profile (the same key after a restart, boto3 and the CLI in one step) and ``--auth none``.
 
 The process is the README's first command minus the sample; it is stopped with real signals (SIGINT as
-Ctrl-C, SIGKILL as a crash) and started again on the same data directory.
+Ctrl-C, SIGKILL as a crash) and started again on the same data directory. Clients sign with the profile
+the process wrote, read the way boto3 reads it.
 """
 
 from __future__ import annotations
@@ -14,17 +16,21 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
 from typing import Any
 
+import boto3
+import botocore.session
 import pytest
 
-from tests.harness.lambda_clients import lambda_client
+from tests.harness.lambda_clients import lambda_client, remember, signed_headers
 
 ROOT = Path(__file__).resolve().parents[2]
-READY = re.compile(r"ready http=(\S+) grpc=(\S+)")
+READY = re.compile(r"ready http=(\S+) grpc=(\S+) data=\S+ auth=(sigv4|none)")
+EXPORT = re.compile(r"^export (.*)$")
 
 SLOW_ECHO = """
 import time
@@ -46,36 +52,60 @@ def _zip(source: str) -> bytes:
 class Dev:
     """One ``leasehold dev`` process and its output."""
 
-    def __init__(self, data_dir: Path, log_path: Path) -> None:
+    def __init__(self, data_dir: Path, log_path: Path, *args: str) -> None:
         self.log_path = log_path
         self._log = log_path.open("ab")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "assignment.cli", "dev", "--data-dir", str(data_dir), "--http-port", "0",
-             "--grpc-port", "0", "--log-level", "INFO"],
+             "--grpc-port", "0", "--log-level", "INFO", *args],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=self._log, env=env,
         )  # fmt: skip
         self.lines: list[str] = []
-        self.http = self._wait_ready()
+        #: The variables of the export line (empty with --auth none).
+        self.profile: dict[str, str] = {}
+        self.http, self.auth = self._wait_ready()
+        if self.auth == "sigv4":
+            self.profile = dict(part.split("=", 1) for part in self._line(EXPORT).group(1).split())
+            remember(self.http, self.credentials())
 
-    def _wait_ready(self, timeout_s: float = 60.0) -> str:
+    def _line(self, pattern: re.Pattern[str], timeout_s: float = 60.0) -> re.Match[str]:
         assert self.process.stdout is not None
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             line = self.process.stdout.readline().decode()
             if not line:
-                raise AssertionError(f"leasehold dev exited before ready:\n{self.log_path.read_text()[-4000:]}")
+                raise AssertionError(f"leasehold dev exited early:\n{self.log_path.read_text()[-4000:]}")
             self.lines.append(line)
-            match = READY.search(line)
+            match = pattern.search(line)
             if match:
-                return match.group(1)
-        raise AssertionError("leasehold dev not ready in time")
+                return match
+        raise AssertionError(f"leasehold dev printed no {pattern.pattern!r} in time")
+
+    def _wait_ready(self) -> tuple[str, str]:
+        match = self._line(READY)
+        return match.group(1), match.group(3)
+
+    def session(self) -> boto3.Session:
+        """A boto3 session reading the profile files the export line names, as boto3 would from them."""
+        core = botocore.session.Session()
+        core.set_config_variable("credentials_file", self.profile["AWS_SHARED_CREDENTIALS_FILE"])
+        core.set_config_variable("config_file", self.profile["AWS_CONFIG_FILE"])
+        core.set_config_variable("profile", self.profile["AWS_PROFILE"])
+        return boto3.Session(botocore_session=core)
+
+    def credentials(self) -> tuple[str, str]:
+        found = self.session().get_credentials()
+        assert found is not None
+        return found.access_key, found.secret_key
 
     def client(self) -> Any:
         return lambda_client(self.http)
 
     def admin(self, path: str) -> Any:
-        with urllib.request.urlopen(f"{self.http}/_leasehold/v1/{path}", timeout=10) as answer:
+        url = f"{self.http}/_leasehold/v1/{path}"
+        request = urllib.request.Request(url, headers=signed_headers("GET", url))
+        with urllib.request.urlopen(request, timeout=10) as answer:
             return json.loads(answer.read())
 
     def stop(self, sig: int = signal.SIGINT, timeout_s: float = 30.0) -> int:
@@ -152,5 +182,69 @@ def test_events_accepted_before_a_crash_run_after_the_restart(dev_dir: Path, tmp
         _wait(lambda: dev.admin("status")["queue_depth"] == 0, 90, "the queue to drain")
         ran = {event["request_id"] for event in dev.admin("logs/slow?limit=100")["events"]}
         assert set(accepted) <= ran | {item["request_id"] for item in dev.admin("dlq/slow")["items"]}
+    finally:
+        assert dev.stop(signal.SIGINT) == 0
+
+
+def test_the_key_and_profile_survive_a_restart_and_boto3_and_the_cli_work_in_one_step(
+    dev_dir: Path, tmp_path: Path
+) -> None:
+    dev = Dev(dev_dir, tmp_path / "dev1.log")
+    try:
+        first = dev.credentials()
+        assert re.fullmatch(r"AKIA[A-Z0-9]{16}", first[0])
+        assert len(first[1]) == 40
+        assert any(first[0] in line and first[1] in line for line in dev.lines)  # printed with the ready line
+        assert dev.session().region_name == "us-east-1"
+        assert (Path(dev.profile["AWS_SHARED_CREDENTIALS_FILE"]).stat().st_mode & 0o777) == 0o600
+    finally:
+        assert dev.stop(signal.SIGINT) == 0
+    dev = Dev(dev_dir, tmp_path / "dev2.log")
+    try:
+        assert dev.credentials() == first
+        # One step: the three variables and nothing else; the endpoint comes from the profile's config.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | dev.profile
+        script = "import boto3; print(len(boto3.client('lambda').list_functions()['Functions']))"
+        boto = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert (boto.returncode, boto.stdout.strip()) == (0, "0"), boto.stderr[-2000:]
+        cli = subprocess.run(
+            [sys.executable, "-m", "assignment.cli", "status", "--endpoint", dev.http, "--json"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert cli.returncode == 0, cli.stderr[-2000:]
+        assert "partitions" in json.loads(cli.stdout)
+        unsigned = subprocess.run(
+            [sys.executable, "-m", "assignment.cli", "status", "--endpoint", dev.http],
+            cwd=ROOT, env={k: v for k, v in env.items() if not k.startswith("AWS_")}, capture_output=True,
+            text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert unsigned.returncode == 2
+        assert "NoCredentials" in unsigned.stderr
+    finally:
+        assert dev.stop(signal.SIGINT) == 0
+
+
+def test_auth_none_is_open_and_says_so(dev_dir: Path, tmp_path: Path) -> None:
+    dev = Dev(dev_dir, tmp_path / "dev.log", "--auth", "none")
+    try:
+        assert dev.auth == "none"
+        with urllib.request.urlopen(f"{dev.http}/_leasehold/v1/status", timeout=10) as answer:
+            assert answer.status == 200
+        assert not (dev_dir / "credentials").exists()
+    finally:
+        assert dev.stop(signal.SIGINT) == 0
+
+
+def test_an_unsigned_request_to_dev_is_refused(dev_dir: Path, tmp_path: Path) -> None:
+    dev = Dev(dev_dir, tmp_path / "dev.log")
+    try:
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{dev.http}/2015-03-31/functions/", timeout=10)
+        with refused.value as answer:
+            assert answer.code == 403
+            assert answer.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
+            assert json.loads(answer.read())["message"] == "Missing Authentication Token"
     finally:
         assert dev.stop(signal.SIGINT) == 0

@@ -1,5 +1,7 @@
 """A running Leasehold for frontend tests: the real embedded platform (worker agent, assignment server,
 frontend) on an event loop in a background thread, so tests can drive it with blocking boto3 calls.
+Each platform remembers its admin key for its endpoint (:mod:`tests.harness.lambda_clients`), so clients
+and :func:`raw_request` sign as its admin unless told otherwise.
 
 Example::
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -28,6 +31,8 @@ from typing import Any, TypeVar
 from mypy_boto3_lambda import LambdaClient
 
 from assignment.dev import DevConfig, DevPlatform
+from assignment.frontend.auth.keys import new_access_key_id, new_secret
+from tests.harness.lambda_clients import KeyPair, remember, signed_headers
 from tests.harness.lambda_clients import lambda_client as shared_lambda_client
 
 T = TypeVar("T")
@@ -56,11 +61,13 @@ class LoopThread:
 
 @contextmanager
 def running_platform(data_dir: Path, **frontend: Any) -> Iterator[tuple[DevPlatform, LoopThread]]:
-    """The embedded platform on free ports, stopped on exit."""
+    """The embedded platform on free ports (its key remembered for its endpoint), stopped on exit."""
     loop = LoopThread()
     platform = DevPlatform(DevConfig(data_dir=data_dir, http_port=0, grpc_port=0, frontend=frontend))
     try:
         loop.run(platform.start(), timeout=120)
+        if platform.key is not None:
+            remember(platform.http_endpoint, (platform.key.access_key_id, platform.key.secret))
         yield platform, loop
     finally:
         loop.run(platform.stop(), timeout=120)
@@ -77,32 +84,42 @@ sys.exit(args.func(args))
 """
 
 
+def new_key() -> KeyPair:
+    """A fresh admin key (id, secret), e.g. for a frontend's bootstrap."""
+    return new_access_key_id(), new_secret()
+
+
 @contextmanager
-def frontend_process(log_path: Path, *args: str) -> Iterator[str]:
-    """``leasehold frontend`` as a child process on free ports with ``args``; yields its HTTP endpoint and
-    checks that SIGTERM stops it cleanly (exit status 0)."""
+def frontend_process(log_path: Path, *args: str, key: KeyPair | None = None) -> Iterator[str]:
+    """``leasehold frontend`` as a child process on free ports with ``args``, bootstrapped (through its
+    environment variable) with ``key`` or a fresh one, remembered for its endpoint; yields its HTTP endpoint
+    and checks that SIGTERM stops it cleanly (exit status 0)."""
     command = [sys.executable, "-c", _FRONTEND_MAIN, "frontend", "--http=127.0.0.1:0", "--grpc=127.0.0.1:0"]
+    key = key or new_key()
+    env = {**os.environ, "LEASEHOLD_FRONTEND_BOOTSTRAP_KEY": f"{key[0]}:{key[1]}"}
     with (
         log_path.open("w") as log_file,
         subprocess.Popen(
-            [*command, "--log-level=INFO", *args], stdout=subprocess.PIPE, stderr=log_file, text=True
+            [*command, "--log-level=INFO", *args], stdout=subprocess.PIPE, stderr=log_file, text=True, env=env
         ) as process,
     ):
         try:
             assert process.stdout is not None
             line = process.stdout.readline()
             assert line.startswith("ready http="), (line, log_path.read_text()[-3000:])
-            yield f"http://127.0.0.1:{line.split()[1].split('=')[1]}"
+            endpoint = f"http://127.0.0.1:{line.split()[1].split('=')[1]}"
+            remember(endpoint, key)
+            yield endpoint
         finally:
             process.send_signal(signal.SIGTERM)
             code = process.wait(30)
         assert code == 0, log_path.read_text()[-3000:]
 
 
-def lambda_client(endpoint: str, *, timeout_s: float = 60.0) -> LambdaClient:
-    """A boto3 Lambda client for ``endpoint``: dummy credentials, us-east-1, no retries (closed with the
-    module, see :mod:`tests.harness.lambda_clients`)."""
-    return shared_lambda_client(endpoint, read_timeout_s=timeout_s)
+def lambda_client(endpoint: str, *, timeout_s: float = 60.0, credentials: KeyPair | None = None) -> LambdaClient:
+    """A boto3 Lambda client for ``endpoint``: the endpoint's key (or ``credentials``), us-east-1, no
+    retries (closed with the module, see :mod:`tests.harness.lambda_clients`)."""
+    return shared_lambda_client(endpoint, read_timeout_s=timeout_s, credentials=credentials)
 
 
 def make_zip(files: Mapping[str, str | bytes]) -> bytes:
@@ -115,10 +132,21 @@ def make_zip(files: Mapping[str, str | bytes]) -> bytes:
 
 
 def raw_request(
-    endpoint: str, method: str, path: str, body: bytes | None = None, headers: Mapping[str, str] | None = None
+    endpoint: str,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    *,
+    sign: bool = True,
+    credentials: KeyPair | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
-    """A raw HTTP request (no SDK validation): ``(status, headers (lower-case), body)``."""
-    request = urllib.request.Request(endpoint + path, data=body, method=method, headers=dict(headers or {}))
+    """A raw HTTP request (no SDK validation), signed with ``credentials`` or the endpoint's key unless
+    ``sign`` is False: ``(status, headers (lower-case), body)``."""
+    sent = dict(headers or {})
+    if sign:
+        sent = signed_headers(method, endpoint + path, headers, body, credentials=credentials)
+    request = urllib.request.Request(endpoint + path, data=body, method=method, headers=sent)
     try:
         with urllib.request.urlopen(request, timeout=60) as answer:
             return answer.status, {k.lower(): v for k, v in answer.headers.items()}, answer.read()

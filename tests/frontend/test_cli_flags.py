@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pytest
 
@@ -31,3 +32,33 @@ def test_bad_values_are_refused_naming_the_flag(flag: str, value: str, capsys: p
         parse(flag, value)
     assert exited.value.code == 2
     assert flag in capsys.readouterr().err
+
+
+def test_auth_and_the_bootstrap_key_reach_the_configuration_and_stay_out_of_its_repr(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = "AKIAABCDEFGHIJKLMNOP:" + "s" * 40
+    assert cli.config_from_args(parse()).auth == "sigv4"
+    assert cli.config_from_args(parse("--auth", "none")).auth == "none"
+    assert cli.config_from_args(parse("--bootstrap-key", key)).bootstrap_key == key
+    path = tmp_path / "admin.key"
+    path.write_text(key + "\n")
+    config = cli.config_from_args(parse("--bootstrap-key-file", str(path), "--key-cache-ttl", "0.5"))
+    assert (config.bootstrap_key, config.key_cache_ttl_s) == (key, 0.5)
+    assert "s" * 40 not in repr(config)
+    monkeypatch.setenv("LEASEHOLD_FRONTEND_BOOTSTRAP_KEY", key)
+    assert cli.config_from_args(parse()).bootstrap_key == key
+
+
+def test_a_bad_bootstrap_key_is_refused_without_echoing_its_secret(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not 40 characters") as refused:
+        cli.config_from_args(parse("--bootstrap-key", "AKIAABCDEFGHIJKLMNOP:tooshort"))
+    assert "tooshort" not in str(refused.value)
+    with pytest.raises(ValueError, match="--bootstrap-key-file"):
+        cli.config_from_args(parse("--bootstrap-key-file", str(tmp_path / "missing")))
+
+
+def test_the_bootstrap_flags_exclude_each_other(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse("--bootstrap-key", "a:b", "--bootstrap-key-file", "x")
+    assert "not allowed with" in capsys.readouterr().err

@@ -18,7 +18,15 @@ from assignment.dev import DevPlatform
 from assignment.v1 import frontend_pb2 as pb
 from assignment.v1 import frontend_pb2_grpc as pb_grpc
 from tests.frontend.conftest import HANDLERS
-from tests.frontend.harness import ROLE, frontend_process, lambda_client, make_zip, raw_request, running_platform
+from tests.frontend.harness import (
+    ROLE,
+    frontend_process,
+    lambda_client,
+    make_zip,
+    new_key,
+    raw_request,
+    running_platform,
+)
 
 CODE = make_zip({"app.py": HANDLERS})
 
@@ -202,3 +210,24 @@ def test_stop_finishes_invocations_in_flight(tmp_path: Path) -> None:
                 assert json.loads(answer["Payload"].read())["slept"] == 1.5
         with pytest.raises(urllib.error.URLError, match="Connection refused"):
             raw_request(platform.http_endpoint, "GET", "/_leasehold/v1/status")
+
+
+def test_a_frontend_process_bootstraps_its_key_from_a_file_and_auth_none_is_open(
+    platform: DevPlatform, tmp_path: Path
+) -> None:
+    assert platform.server is not None
+    args = ["--journal", platform.journal_url, "--assignment", platform.server.address]
+    key = new_key()
+    path = tmp_path / "admin.key"
+    path.write_text(f"{key[0]}:{key[1]}\n")
+    with frontend_process(tmp_path / "file.log", *args, "--bootstrap-key-file", str(path), key=key) as endpoint:
+        assert raw_request(endpoint, "GET", "/_leasehold/v1/status")[0] == 200
+        assert raw_request(endpoint, "GET", "/_leasehold/v1/status", sign=False)[0] == 403
+    assert key[1] not in (tmp_path / "file.log").read_text()  # the secret is never logged
+    # The first platform's frontend shares the database: the bootstrapped key is valid there too.
+    assert raw_request(platform.http_endpoint, "GET", "/_leasehold/v1/status", credentials=key)[0] == 200
+    with frontend_process(tmp_path / "open.log", *args, "--auth", "none") as endpoint:
+        status, _, body = raw_request(endpoint, "GET", "/_leasehold/v1/status", sign=False)
+        assert status == 200
+        assert "partitions" in json.loads(body)
+    assert "event=auth_disabled" in (tmp_path / "open.log").read_text()

@@ -6,10 +6,11 @@ that names a compose service becomes that service's loopback address (every list
 free port), ``--zk`` the test ZooKeeper, ``postgresql://...@postgres`` URLs a fresh schema of the test
 PostgreSQL, ``--data-dir`` a temporary folder. Tests may append flags per subcommand (shorter session
 timeouts). Services start in dependency order and, like compose, wait only for dependencies marked
-``service_healthy``; readiness is gRPC health SERVING (servers, workers) and HTTP 200 from
-``/_leasehold/v1/status`` (frontend). On a start failure every log is in the exception;
-:meth:`Platform.log_tail` gives them for a failed test. Stop: SIGTERM to each process group, SIGKILL
-after a grace period.
+``service_healthy``; readiness is gRPC health SERVING, as the compose healthchecks ask (a frontend's on
+its ``--grpc`` port). The frontend is bootstrapped with a fresh admin key through its environment
+(compose's ``LEASEHOLD_ADMIN_KEY``), remembered for :attr:`Platform.endpoint`. On a start failure every
+log is in the exception; :meth:`Platform.log_tail` gives them for a failed test. Stop: SIGTERM to each
+process group, SIGKILL after a grace period.
 
 Example::
 
@@ -28,9 +29,7 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,8 +39,10 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from assignment.frontend.auth.keys import new_access_key_id, new_secret
 from tests.deploy.compose import Compose, load_compose
 from tests.harness.cluster import free_port
+from tests.harness.lambda_clients import remember
 from tests.harness.postgres import PostgresServer
 from tests.harness.zookeeper import ZooKeeperCluster
 
@@ -67,6 +68,8 @@ class ServiceProcess:
     #: container port → loopback port, for each listening flag.
     ports: dict[int, int]
     process: subprocess.Popen[bytes] | None = None
+    #: Variables set for this process on top of the test's environment.
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def subcommand(self) -> str:
@@ -87,7 +90,7 @@ class ServiceProcess:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             cwd=_ROOT,
-            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
             start_new_session=True,
         )
         log.close()
@@ -203,14 +206,6 @@ def _grpc_serving(address: str) -> bool:
     return False
 
 
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 @dataclass
 class Platform:
     """ZooKeeper + PostgreSQL + the compose file's Leasehold services as local processes."""
@@ -222,6 +217,8 @@ class Platform:
     database: str
     services: dict[str, ServiceProcess] = field(default_factory=dict)
     compose: Compose = field(default_factory=load_compose)
+    #: The frontend's bootstrap admin key (id, secret).
+    key: tuple[str, str] = field(default_factory=lambda: (new_access_key_id(), new_secret()))
 
     @classmethod
     def start(
@@ -257,22 +254,23 @@ class Platform:
             argv += extra.get(argv[0], [])
             own = {container: local for (service, container), local in ports.items() if service == name}
             service = ServiceProcess(name, argv, self.root / f"{name}.log", own)
+            if service.subcommand == "frontend":
+                service.env["LEASEHOLD_FRONTEND_BOOTSTRAP_KEY"] = ":".join(self.key)
             self.services[name] = service
             service.launch()
         for name in self.services:
             self.wait_ready(name, timeout_s)
+        remember(self.endpoint, self.key)
 
     def wait_ready(self, name: str, timeout_s: float = 60.0) -> None:
-        """Wait until ``name`` serves (gRPC health, or the frontend's status endpoint)."""
+        """Wait until ``name``'s gRPC health service reports SERVING (a frontend's on its gRPC port)."""
         service = self.services[name]
         deadline = time.monotonic() + timeout_s
+        address = service.address(9001) if service.subcommand == "frontend" else service.address()
         while True:
             if not service.alive:
                 raise PlatformError(f"{name} exited ({service.process and service.process.returncode})")
-            if service.subcommand == "frontend":
-                if _http_ok(f"http://{service.address()}/_leasehold/v1/status"):
-                    return
-            elif _grpc_serving(service.address()):
+            if _grpc_serving(address):
                 return
             if time.monotonic() > deadline:
                 raise PlatformError(f"{name} not ready in {timeout_s}s")

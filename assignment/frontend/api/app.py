@@ -1,15 +1,18 @@
-"""The Lambda HTTP API's aiohttp application: every resource module's routes and the one error middleware.
+"""The Lambda HTTP API's aiohttp application: every resource module's routes, the one error middleware and,
+unless the frontend runs with ``--auth none``, the SigV4 middleware inside it.
 
 :class:`LambdaHttpApi` is what the frontend process (:mod:`assignment.frontend.server`) serves. Each
 resource (functions and versions, invoke, concurrency, event invoke configs, layers, admin) is a class in
 its own module with a ``routes()`` method; a new resource is a new module whose class is added to
 :meth:`LambdaHttpApi.__init__`'s list. Every error is a Lambda error document with ``x-amzn-ErrorType``,
 answered here once (a storage error as :func:`~assignment.frontend.api.errors.lambda_error` maps it);
-anything unexpected is logged and answered as ``ServiceException`` without a traceback.
+anything unexpected is logged and answered as ``ServiceException`` without a traceback. The SigV4
+middleware (:mod:`assignment.frontend.api.auth`) wraps every route, so a new resource is signed-only by
+construction.
 
 Example::
 
-    api = LambdaHttpApi(registry, invoker, provisioner, events=queue)
+    api = LambdaHttpApi(registry, invoker, provisioner, events=queue, auth=authenticator)
     runner = web.AppRunner(api.app())
     await api.wait_idle()
 """
@@ -22,9 +25,11 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from assignment.coordination.base import Coordinator
 from assignment.frontend.api.admin import AdminApi
+from assignment.frontend.api.auth import Authenticator
 from assignment.frontend.api.concurrency import ConcurrencyApi
 from assignment.frontend.api.context import ApiContext, EventSink
 from assignment.frontend.api.errors import lambda_error
@@ -72,7 +77,10 @@ class LambdaHttpApi:
         events: EventSink | None = None,
         coordinator: Coordinator | None = None,
         account_limit: int = DEFAULT_ACCOUNT_LIMIT,
+        auth: Authenticator | None = None,
     ) -> None:
+        #: The SigV4 middleware; None answers every request unsigned (``--auth none``).
+        self.auth = auth
         self.context = ApiContext(
             registry, invoker, provisioner, events=events, coordinator=coordinator, account_limit=account_limit
         )
@@ -97,8 +105,11 @@ class LambdaHttpApi:
         await self._invoke.wait_idle()
 
     def app(self) -> web.Application:
-        """The application with every route and the error middleware."""
-        app = web.Application(middlewares=[self._errors], client_max_size=MAX_BODY_BYTES + 1024)
+        """The application with every route, the error middleware and (outermost first) the SigV4 one."""
+        middlewares: list[Middleware] = [self._errors]
+        if self.auth is not None:
+            middlewares.append(self.auth.middleware)
+        app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES + 1024)
         for resource in self.resources:
             app.add_routes(resource.routes())
         return app

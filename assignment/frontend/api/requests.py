@@ -2,7 +2,9 @@
 
 Every resource module of :mod:`assignment.frontend.api` parses its requests with these helpers, so a limit
 or a wording is written once; what is wrong is raised as the Lambda error AWS answers for it.
-:data:`REQUEST_ID` is the request's id, set by the error middleware of :mod:`assignment.frontend.api.app`.
+:data:`REQUEST_ID` is the request's id, set by the error middleware of :mod:`assignment.frontend.api.app`;
+:data:`BODY` the body, once the SigV4 middleware (:mod:`assignment.frontend.api.auth`) has read it to
+check its hash (:func:`read_body` then answers from it).
 
 Example::
 
@@ -32,6 +34,7 @@ from assignment.frontend.validation import Fields, parse_function_name
 
 __all__ = [
     "ARCHITECTURES",
+    "BODY",
     "MAX_BODY_BYTES",
     "REQUEST_ID",
     "UNSUPPORTED",
@@ -48,6 +51,9 @@ __all__ = [
 
 #: The request id of a request (also its ``x-amzn-RequestId``).
 REQUEST_ID = web.RequestKey("request_id", str)
+
+#: The whole body of a request, when a middleware had to read it before the handler.
+BODY = web.RequestKey("body", bytes)
 
 #: Largest management request body (AWS: about 70 MB, a 50 MB zip in base64).
 MAX_BODY_BYTES = 69_905_067
@@ -82,6 +88,11 @@ _LAYER_NUMBER = re.compile(r"[0-9]{1,19}")
 
 async def read_body(request: web.Request, limit: int) -> bytes:
     """The whole body, or :class:`RequestTooLargeException` as soon as it is over ``limit`` bytes."""
+    if BODY in request:
+        body = request[BODY]
+        if len(body) > limit:
+            raise RequestTooLargeException(f"Request must be smaller than {limit} bytes")
+        return body
     if request.content_length is not None and request.content_length > limit:
         raise RequestTooLargeException(f"Request must be smaller than {limit} bytes")
     chunks: list[bytes] = []

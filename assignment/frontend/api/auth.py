@@ -1,0 +1,55 @@
+"""The SigV4 middleware: every route of the HTTP API, present and future, answers only signed requests.
+
+:class:`Authenticator` is one aiohttp middleware that :class:`~assignment.frontend.api.app.LambdaHttpApi`
+puts inside the error middleware (so its refusals are Lambda error documents with ``x-amzn-ErrorType``)
+and in front of every handler, so a new resource module is covered without a line of its own. Per
+request: read the body (at most :data:`~assignment.frontend.api.requests.MAX_BODY_BYTES`, the limit every
+route has anyway), parse and check the claim (:func:`~assignment.frontend.auth.sigv4.read_claim`), find
+the identity behind the key id (:class:`~assignment.frontend.auth.resolver.Resolver`), recompute the
+signature (:func:`~assignment.frontend.auth.sigv4.check_signature`), and hand the handler the request with
+its body and :data:`IDENTITY`. ``leasehold frontend --auth none`` builds the application without it.
+
+Example::
+
+    auth = Authenticator(Resolver(KeyCache(KeyStore(journal))), region="us-east-1")
+    app = LambdaHttpApi(registry, invoker, provisioner, auth=auth).app()
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from assignment.frontend.api.requests import BODY, MAX_BODY_BYTES, read_body
+from assignment.frontend.auth.resolver import Identity, Resolver
+from assignment.frontend.auth.sigv4 import HttpRequest, check_signature, read_claim
+
+__all__ = ["IDENTITY", "Authenticator"]
+
+#: The verified caller of a request.
+IDENTITY = web.RequestKey("identity", Identity)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Authenticator:
+    """Verifies every request's SigV4 signature against the keys ``resolver`` knows."""
+
+    def __init__(self, resolver: Resolver, *, region: str, clock: Callable[[], float] = time.time) -> None:
+        self.resolver = resolver
+        self.region = region
+        self._clock = clock
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Refuse the request unless it is signed by a known key; else run the handler."""
+        body = await read_body(request, MAX_BODY_BYTES)
+        request[BODY] = body
+        signed = HttpRequest(request.method, request.raw_path, tuple(request.headers.items()), body)
+        claim = read_claim(signed, region=self.region, now=self._clock())
+        identity = await self.resolver.resolve(claim)
+        check_signature(signed, claim, identity.secret)
+        request[IDENTITY] = identity
+        return await handler(request)

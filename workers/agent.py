@@ -404,7 +404,8 @@ class Agent:
             await sandbox.stop()
         finally:
             self._reserved_mb -= sandbox.config.memory_mb
-            self._give_uid(sandbox.uid)
+            if sandbox.owns_uid:  # a forked sandbox runs as its template's user, which the template still holds
+                self._give_uid(sandbox.uid)
         log.info("event=sandbox_destroyed sandbox=%s", sandbox_id)
 
     async def reset(self, sandbox_id: str) -> tuple[Sandbox, InitResult]:

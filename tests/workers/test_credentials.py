@@ -61,3 +61,16 @@ def test_a_sandbox_is_retired_before_its_credentials_expire(agent: AgentProcess,
     create(agent.stub, "lasting", code, timeout_ms=3000, credentials=_credentials("ASIALASTING", 64))
     assert json.loads(invoke(agent.stub, "lasting").payload)["AWS_ACCESS_KEY_ID"] == "ASIALASTING"
     agent.stub.DestroySandbox(worker_pb2.DestroySandboxRequest(sandbox_id="lasting"))
+
+
+def test_destroying_a_forked_sandbox_gives_back_no_user(agent: AgentProcess, tmp_path: Path) -> None:
+    """Found by the test above: a destroyed fork handed its template's user back to the pool while the
+    template still ran as it, and the next plain sandbox shared that user with the template."""
+    code = function_dir(tmp_path, "import os\n\ndef handler(event, context):\n    return os.getuid()\n")
+    create(agent.stub, "fork-1", code, function_name="uidfn", snap_start=True)
+    forked = json.loads(invoke(agent.stub, "fork-1").payload)
+    agent.stub.DestroySandbox(worker_pb2.DestroySandboxRequest(sandbox_id="fork-1"))
+    create(agent.stub, "plain-1", code, function_name="uidfn2")
+    plain = json.loads(invoke(agent.stub, "plain-1").payload)
+    agent.stub.DestroySandbox(worker_pb2.DestroySandboxRequest(sandbox_id="plain-1"))
+    assert plain != forked

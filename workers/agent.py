@@ -43,6 +43,7 @@ from workers.blobs import CodeStore
 from workers.code import CodeCache, CodeError, Source
 from workers.errors import (
     CapacityExhausted,
+    CredentialsExpiring,
     InvalidRequest,
     SandboxBusy,
     SandboxExists,
@@ -59,6 +60,7 @@ from workers.sandbox import (
     Isolation,
     Sandbox,
     SandboxConfig,
+    SandboxCredentials,
     SandboxResult,
     kill_user_processes,
     unmount,
@@ -75,6 +77,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 #: The longest value of an invocation field that becomes a ``Lambda-Runtime-*`` header (AWS caps the client
 #: context at 3,583 bytes; the others are far shorter).
 MAX_HEADER_VALUE = 8192
+#: A sandbox is retired when its credentials expire less than this after an invocation's deadline.
+CREDENTIALS_MARGIN_MS = 60_000
 
 
 def _check_header_values(invocation: Invocation) -> None:
@@ -141,6 +145,7 @@ class CreateSpec:
     log_level: str = ""
     region: str = "us-east-1"
     snap_start: bool = False
+    credentials: SandboxCredentials | None = None
 
 
 class Agent:
@@ -328,6 +333,7 @@ class Agent:
                 environment={**self.platform_environment, **spec.environment},
                 log_level=spec.log_level.upper(),
                 region=spec.region or "us-east-1",
+                credentials=spec.credentials,
             )
             if spec.sandbox_id in self.sandboxes:
                 raise SandboxExists(f"sandbox {spec.sandbox_id!r} already exists")
@@ -429,7 +435,8 @@ class Agent:
             await sandbox.stop()
         finally:
             self._reserved_mb -= sandbox.config.memory_mb
-            self._give_uid(sandbox.uid)
+            if sandbox.owns_uid:  # a forked sandbox runs as its template's user, which the template still holds
+                self._give_uid(sandbox.uid)
         log.info("event=sandbox_destroyed sandbox=%s", sandbox_id)
 
     async def reset(self, sandbox_id: str) -> tuple[Sandbox, InitResult]:
@@ -460,6 +467,12 @@ class Agent:
         deadline = now_ms + sandbox.config.timeout_ms
         if invocation.deadline_ms:
             deadline = min(deadline, invocation.deadline_ms)
+        credentials = sandbox.config.credentials
+        expiring = credentials is not None and 0 < credentials.expiration_ms < deadline + CREDENTIALS_MARGIN_MS
+        if expiring:
+            # The function could run past its credentials: retire the sandbox (the caller releases it as
+            # crashed and gets a new one, created with fresh credentials), so none outlives its credentials.
+            raise CredentialsExpiring(f"the credentials of sandbox {sandbox_id!r} expire before the deadline")
         arn = invocation.invoked_function_arn or sandbox.config.arn
         invocation = Invocation(
             invocation.request_id,

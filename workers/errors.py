@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "AgentError",
     "CapacityExhausted",
+    "CredentialsExpiring",
     "InvalidRequest",
     "SandboxBusy",
     "SandboxExists",
@@ -36,6 +37,11 @@ class CapacityExhausted(AgentError):
 
 class StaleLease(AgentError):
     """A lease token older than the newest seen for the sandbox (FAILED_PRECONDITION)."""
+
+
+class CredentialsExpiring(AgentError):
+    """The sandbox's function credentials would expire before the invocation's deadline; the sandbox is
+    retired and the caller gets a new one (FAILED_PRECONDITION, as for a lost sandbox)."""
 
 
 class SandboxBusy(AgentError):

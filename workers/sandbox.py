@@ -56,6 +56,7 @@ __all__ = [
     "Isolation",
     "Sandbox",
     "SandboxConfig",
+    "SandboxCredentials",
     "SandboxResult",
     "State",
     "kill_user_processes",
@@ -114,6 +115,25 @@ class State(enum.Enum):
 
 
 @dataclass(frozen=True)
+class SandboxCredentials:
+    """A function's short-lived credentials for its sandbox's environment (secrets out of ``repr``)."""
+
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    session_token: str = field(repr=False)
+    #: Milliseconds since the epoch; the agent retires the sandbox before this.
+    expiration_ms: int = 0
+
+    def environment(self) -> dict[str, str]:
+        """The variables an AWS SDK reads them from."""
+        return {
+            "AWS_ACCESS_KEY_ID": self.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": self.secret_access_key,
+            "AWS_SESSION_TOKEN": self.session_token,
+        }
+
+
+@dataclass(frozen=True)
 class SandboxConfig:
     """What runs in a sandbox; validated by the agent before it gets here."""
 
@@ -129,6 +149,8 @@ class SandboxConfig:
     environment: dict[str, str] = field(default_factory=dict)
     log_level: str = ""
     region: str = "us-east-1"
+    #: The function's credentials (None: the sandbox gets none).
+    credentials: SandboxCredentials | None = None
 
     @property
     def arn(self) -> str:
@@ -387,6 +409,7 @@ class Sandbox:
                 "HOME": "/tmp" if bwrap else str(self.tmp_dir),
                 "TMPDIR": "/tmp" if bwrap else str(self.tmp_dir),
                 "MALLOC_ARENA_MAX": "2",  # glibc's per-thread arenas would eat the address-space limit
+                **(cfg.credentials.environment() if cfg.credentials is not None else {}),
             }
         )
         if cfg.runtime.startswith("python"):

@@ -25,7 +25,7 @@ from workers.blobs import CodeStore
 from workers.code import CodeError, DirSource, Source, ZipSource
 from workers.errors import AgentError, InvalidRequest
 from workers.runtime_api import ErrorBody, Invocation
-from workers.sandbox import InitResult, Sandbox, SandboxResult, State
+from workers.sandbox import InitResult, Sandbox, SandboxCredentials, SandboxResult, State
 from workers.v1 import worker_pb2, worker_pb2_grpc
 
 __all__ = ["SERVICE_NAME", "WorkerService", "serve", "stop"]
@@ -37,6 +37,7 @@ _CODES: dict[type[AgentError], grpc.StatusCode] = {
     errors.SandboxExists: grpc.StatusCode.ALREADY_EXISTS,
     errors.CapacityExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.StaleLease: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.CredentialsExpiring: grpc.StatusCode.FAILED_PRECONDITION,
     errors.SandboxBusy: grpc.StatusCode.ABORTED,
     errors.ShuttingDown: grpc.StatusCode.UNAVAILABLE,
 }
@@ -129,6 +130,7 @@ class WorkerService(worker_pb2_grpc.WorkerServicer):
                 log_level=request.application_log_level,
                 region=request.region,
                 snap_start=request.snap_start,
+                credentials=_credentials(request),
             )
             sandbox, init = await self.agent.create(spec)
         except AgentError as exc:
@@ -191,6 +193,13 @@ class WorkerService(worker_pb2_grpc.WorkerServicer):
             free_memory_mb=self.agent.free_memory_mb,
             zone=self.agent.config.zone,
         )
+
+
+def _credentials(request: worker_pb2.CreateSandboxRequest) -> SandboxCredentials | None:
+    if not request.HasField("credentials"):
+        return None
+    given = request.credentials
+    return SandboxCredentials(given.access_key_id, given.secret_access_key, given.session_token, given.expiration_ms)
 
 
 def _created(sandbox: Sandbox, init: InitResult) -> worker_pb2.CreateSandboxResponse:

@@ -196,6 +196,8 @@ class ForkedSandbox(Sandbox):
         tmp = f"/tmp/{self.config.sandbox_id}" if self.isolation.bwrap is not None else str(self.tmp_dir)
         env["TMPDIR"] = env["HOME"] = tmp
         env.pop("LEASEHOLD_TEMPLATE_FD", None)
+        if self.config.credentials is not None:  # its own, not the template's (which may be older)
+            env.update(self.config.credentials.environment())
         return env
 
     async def _launch(self, env: dict[str, str], output_fd: int) -> None:

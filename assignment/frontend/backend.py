@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import grpc
 
 from assignment.client import AssignmentClient, RpcFailed
+from assignment.frontend.auth.sessions import SessionCredentials, SessionIssuer
 from assignment.frontend.types import FunctionConfig, InvokeResult, ServiceException, TooManyRequestsException
 from assignment.v1 import assignment_pb2 as apb
 from assignment.v1 import assignment_pb2_grpc as apb_grpc
@@ -33,7 +34,11 @@ from journal.outcomes import Outcome
 from workers.v1 import worker_pb2 as wpb
 from workers.v1 import worker_pb2_grpc as wpb_grpc
 
-__all__ = ["Backend", "LeaseBackend", "sandbox_template", "throttle_error"]
+__all__ = ["CREDENTIALS_REFRESH_S", "Backend", "LeaseBackend", "sandbox_template", "throttle_error"]
+
+#: How long a version's sandbox template keeps its session credentials before new ones are issued: every
+#: sandbox starts with credentials valid for nearly their whole TTL (12 h).
+CREDENTIALS_REFRESH_S = 60.0
 
 log = logging.getLogger("leasehold.frontend.backend")
 
@@ -81,8 +86,19 @@ def throttle_error(exc: RpcFailed) -> TooManyRequestsException | ServiceExceptio
     return ServiceException(f"The assignment service failed: {exc.code.name} {exc.error}".strip())
 
 
-def sandbox_template(config: FunctionConfig, region: str) -> wpb.CreateSandboxRequest:
-    """The CreateSandbox request the leader sends to a worker for a cold start of ``config``."""
+def sandbox_template(
+    config: FunctionConfig, region: str, credentials: SessionCredentials | None = None
+) -> wpb.CreateSandboxRequest:
+    """The CreateSandbox request the leader sends to a worker for a cold start of ``config``, with the
+    function's session ``credentials`` when given (they travel to the worker only, never into the journal)."""
+    given = None
+    if credentials is not None:
+        given = wpb.SandboxCredentials(
+            access_key_id=credentials.access_key_id,
+            secret_access_key=credentials.secret_access_key,
+            session_token=credentials.session_token,
+            expiration_ms=credentials.expiration_ms,
+        )
     return wpb.CreateSandboxRequest(
         function_name=config.name,
         function_version=config.version,
@@ -95,6 +111,7 @@ def sandbox_template(config: FunctionConfig, region: str) -> wpb.CreateSandboxRe
         handler=config.handler,
         snap_start=config.snap_start,
         region=region,
+        credentials=given,
     )
 
 
@@ -117,13 +134,16 @@ class LeaseBackend:
         region: str = "us-east-1",
         acquire_deadline_s: float = 10.0,
         local_workers: Mapping[str, Any] | None = None,
+        issuer: SessionIssuer | None = None,
     ) -> None:
         self.client = client
+        #: Issues the functions' session credentials for their sandboxes (None: sandboxes get none).
+        self.issuer = issuer
         self.region = region
         self.acquire_deadline_s = acquire_deadline_s
         #: In-process Worker stubs by address (``leasehold dev``; see :mod:`assignment.frontend.inproc`).
         self._workers: dict[str, wpb_grpc.WorkerAsyncStub] = dict(local_workers or {})
-        self._templates: dict[tuple[str, str], tuple[FunctionConfig, wpb.CreateSandboxRequest]] = {}
+        self._templates: dict[tuple[str, str], tuple[FunctionConfig, wpb.CreateSandboxRequest, float]] = {}
         self._channels: list[grpc.aio.Channel] = []
         self._releases: set[asyncio.Task[None]] = set()
         self._runs: set[asyncio.Task[InvokeResult]] = set()
@@ -141,13 +161,28 @@ class LeaseBackend:
         the leader copies it before use, so one message can be shared)."""
         key = (config.name, config.pool_version)
         hit = self._templates.get(key)
-        if hit is not None and (hit[0] is config or hit[0] == config):
+        now = time.monotonic()
+        fresh = hit is not None and (self.issuer is None or now - hit[2] < CREDENTIALS_REFRESH_S)
+        if hit is not None and fresh and (hit[0] is config or hit[0] == config):
             return hit[1]
         if len(self._templates) >= 10_000:
             self._templates.clear()
-        template = sandbox_template(config, self.region)
-        self._templates[key] = (config, template)
+        template = sandbox_template(config, self.region, self._credentials(config))
+        self._templates[key] = (config, template, now)
         return template
+
+    def _credentials(self, config: FunctionConfig) -> SessionCredentials | None:
+        """New session credentials for sandboxes of ``config`` (None without an issuer)."""
+        if self.issuer is None:
+            return None
+        unqualified = config.arn.rsplit(":", 1)[0] if config.arn.count(":") > 6 else config.arn
+        return self.issuer.issue(
+            name=config.name,
+            arn=unqualified,
+            incarnation=config.incarnation,
+            role=config.role,
+            now_ms=int(time.time() * 1000),
+        )
 
     async def run(
         self, config: FunctionConfig, payload: bytes, *, request_id: str, client_context: str = ""
@@ -268,7 +303,7 @@ class LeaseBackend:
                 config.memory_mb,
                 config.timeout_s * 1000,
                 count,
-                sandbox_template(config, self.region),
+                sandbox_template(config, self.region, self._credentials(config)),
             )
         except RpcFailed as exc:
             raise ServiceException(f"Could not provision sandboxes: {exc.code.name} {exc.reason}") from None

@@ -239,6 +239,8 @@ class FunctionVersion:
             layers=tuple(layer.sha256 for layer in self.spec.layers),
             snap_start=self.spec.snap_start,
             arn=arn,
+            incarnation=self.incarnation,
+            role=self.spec.role.rpartition("/")[2] or "leasehold",
         )
 
 

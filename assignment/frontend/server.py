@@ -4,7 +4,8 @@ Start opens the journal's database (the registry's tables and the event queue li
 routing client to the assignment servers, binds HTTP and gRPC (port 0 is allowed: see :attr:`http_port`
 and :attr:`grpc_port`), reports SERVING on the health service, re-asserts reserved concurrency and starts
 the provisioned-concurrency top-up loop and the event poller. With ``auth="sigv4"`` (the default) every
-HTTP request must be signed by an access key of the database; a bootstrap key (``bootstrap_key``,
+HTTP request must be signed by an access key of the database or a function's session (which the
+sandboxes started through this frontend carry in their environment); a bootstrap key (``bootstrap_key``,
 ``ACCESS_KEY_ID:SECRET``) is added first if absent, so a new cluster has a first admin. Stop reports
 NOT_SERVING, stops taking new requests, lets in-flight invocations finish (up to ``grace_s``), then closes everything.
 
@@ -35,7 +36,8 @@ from assignment.coordination.base import Coordinator
 from assignment.frontend.api import LambdaHttpApi
 from assignment.frontend.api.auth import Authenticator
 from assignment.frontend.auth.keys import KeyStore, parse_key
-from assignment.frontend.auth.resolver import DEFAULT_KEY_TTL_S, KeyCache, Resolver
+from assignment.frontend.auth.resolver import DEFAULT_KEY_TTL_S, FunctionStates, KeyCache, Resolver
+from assignment.frontend.auth.sessions import SessionIssuer, cluster_secret
 from assignment.frontend.backend import Backend, LeaseBackend
 from assignment.frontend.events import DEAD_LETTER_RETENTION_S, EventPoller, EventQueue
 from assignment.frontend.grpc_api import SERVICE_NAME, FrontendService, add_to_server
@@ -223,7 +225,13 @@ class Frontend:
             added = await asyncio.to_thread(keys.ensure, key)
             log.info("event=bootstrap_key access_key_id=%s added=%s", key.access_key_id, added)
         cache = KeyCache(keys, ttl_s=cfg.key_cache_ttl_s)
-        return Authenticator(Resolver(cache, account=cfg.account_id), region=cfg.region)
+        # Function sessions: the sandboxes this frontend starts get credentials its peers can check too.
+        issuer = SessionIssuer(await asyncio.to_thread(cluster_secret, keys.journal))
+        if isinstance(self.backend, LeaseBackend):
+            self.backend.issuer = issuer
+        states = FunctionStates(keys.journal, ttl_s=cfg.key_cache_ttl_s)
+        resolver = Resolver(cache, account=cfg.account_id, sessions=issuer, functions=states)
+        return Authenticator(resolver, region=cfg.region)
 
     async def stop(self) -> None:
         """Stop taking requests, finish in-flight invocations (up to ``grace_s``), close everything."""

@@ -59,6 +59,10 @@ class FunctionConfig:
     layers: tuple[str, ...] = ()
     snap_start: bool = False
     arn: str = ""
+    #: The function's incarnation (a deleted and re-created function has another): sessions are bound to it.
+    incarnation: str = ""
+    #: The name of the function's execution role (the assumed-role ARN of its sessions).
+    role: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ import pytest
 
 from assignment.frontend.auth.keys import ACCESS_KEY_ID, SECRET, KeyStore, parse_key
 from assignment.frontend.auth.resolver import KeyCache
+from assignment.frontend.auth.sessions import revoked_before_ms
 from journal.store import Journal
 from tests.harness.postgres import PostgresServer, schema_name
 
@@ -127,3 +128,15 @@ def test_the_keys_command_creates_lists_without_secrets_and_deletes(database: st
     assert missing.returncode == 1
     assert "NoSuchKey" in missing.stderr
     assert key_id not in _keys(database, "list").stdout
+
+
+def test_revoke_sessions_records_when_and_refuses_a_bad_name(database: str) -> None:
+    done = _keys(database, "revoke-sessions", "resize")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("revoked the sessions of resize issued before ")
+    with Journal.open(database) as journal:
+        assert revoked_before_ms(journal, "resize") > 0
+        assert revoked_before_ms(journal, "other") == 0
+    bad = _keys(database, "revoke-sessions", "not a name")
+    assert bad.returncode == 2
+    assert "ValidationException" in bad.stderr

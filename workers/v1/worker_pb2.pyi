@@ -130,6 +130,7 @@ class CreateSandboxRequest(_message.Message):
     SNAP_START_FIELD_NUMBER: _builtins.int
     APPLICATION_LOG_LEVEL_FIELD_NUMBER: _builtins.int
     REGION_FIELD_NUMBER: _builtins.int
+    CREDENTIALS_FIELD_NUMBER: _builtins.int
     sandbox_id: _builtins.str
     function_name: _builtins.str
     function_version: _builtins.str
@@ -156,6 +157,12 @@ class CreateSandboxRequest(_message.Message):
 
     @_builtins.property
     def environment(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def credentials(self) -> Global___SandboxCredentials:
+        """The function's short-lived credentials, set in the sandbox's environment as AWS_ACCESS_KEY_ID,
+        AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN. Never logged or journaled. Unset: no credentials.
+        """
+
     def __init__(
         self,
         *,
@@ -172,14 +179,48 @@ class CreateSandboxRequest(_message.Message):
         snap_start: _builtins.bool = ...,
         application_log_level: _builtins.str = ...,
         region: _builtins.str = ...,
+        credentials: Global___SandboxCredentials | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["code", b"code"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "credentials", b"credentials"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_log_level", b"application_log_level", "code", b"code", "environment", b"environment", "function_name", b"function_name", "function_version", b"function_version", "handler", b"handler", "layers", b"layers", "memory_mb", b"memory_mb", "region", b"region", "runtime", b"runtime", "sandbox_id", b"sandbox_id", "snap_start", b"snap_start", "timeout_ms", b"timeout_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_log_level", b"application_log_level", "code", b"code", "credentials", b"credentials", "environment", b"environment", "function_name", b"function_name", "function_version", b"function_version", "handler", b"handler", "layers", b"layers", "memory_mb", b"memory_mb", "region", b"region", "runtime", b"runtime", "sandbox_id", b"sandbox_id", "snap_start", b"snap_start", "timeout_ms", b"timeout_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CreateSandboxRequest: _TypeAlias = CreateSandboxRequest  # noqa: Y015
+
+@_typing.final
+class SandboxCredentials(_message.Message):
+    """A function session (see assignment/frontend/auth/sessions.py). The worker retires a sandbox whose
+    credentials would expire before an invocation's deadline, so a sandbox never outlives them.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCESS_KEY_ID_FIELD_NUMBER: _builtins.int
+    SECRET_ACCESS_KEY_FIELD_NUMBER: _builtins.int
+    SESSION_TOKEN_FIELD_NUMBER: _builtins.int
+    EXPIRATION_MS_FIELD_NUMBER: _builtins.int
+    access_key_id: _builtins.str
+    secret_access_key: _builtins.str
+    session_token: _builtins.str
+    expiration_ms: _builtins.int
+    """Milliseconds since the epoch."""
+    def __init__(
+        self,
+        *,
+        access_key_id: _builtins.str = ...,
+        secret_access_key: _builtins.str = ...,
+        session_token: _builtins.str = ...,
+        expiration_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_key_id", b"access_key_id", "expiration_ms", b"expiration_ms", "secret_access_key", b"secret_access_key", "session_token", b"session_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SandboxCredentials: _TypeAlias = SandboxCredentials  # noqa: Y015
 
 @_typing.final
 class ErrorInfo(_message.Message):

@@ -6,8 +6,10 @@ and in front of every handler, so a new resource module is covered without a lin
 request: read the body (at most :data:`~assignment.frontend.api.requests.MAX_BODY_BYTES`, the limit every
 route has anyway), parse and check the claim (:func:`~assignment.frontend.auth.sigv4.read_claim`), find
 the identity behind the key id (:class:`~assignment.frontend.auth.resolver.Resolver`), recompute the
-signature (:func:`~assignment.frontend.auth.sigv4.check_signature`), and hand the handler the request with
-its body and :data:`IDENTITY`. ``leasehold frontend --auth none`` builds the application without it.
+signature (:func:`~assignment.frontend.auth.sigv4.check_signature`), ask the policy whether that caller
+may call this route (:class:`~assignment.frontend.auth.policy.Policy`: function sessions may only invoke),
+and hand the handler the request with its body and :data:`IDENTITY`. ``leasehold frontend --auth none``
+builds the application without it.
 
 Example::
 
@@ -23,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from assignment.frontend.api.requests import BODY, MAX_BODY_BYTES, read_body
+from assignment.frontend.auth.policy import Policy
 from assignment.frontend.auth.resolver import Identity, Resolver
 from assignment.frontend.auth.sigv4 import HttpRequest, check_signature, read_claim
 
@@ -37,9 +40,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class Authenticator:
     """Verifies every request's SigV4 signature against the keys ``resolver`` knows."""
 
-    def __init__(self, resolver: Resolver, *, region: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, resolver: Resolver, *, region: str, policy: Policy | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
         self.resolver = resolver
         self.region = region
+        self.policy = policy or Policy(account=resolver.account, region=region)
         self._clock = clock
 
     @web.middleware
@@ -51,5 +57,8 @@ class Authenticator:
         claim = read_claim(signed, region=self.region, now=self._clock())
         identity = await self.resolver.resolve(claim)
         check_signature(signed, claim, identity.secret)
+        route = request.match_info.route.resource
+        template = route.canonical if route is not None else request.path
+        self.policy.authorize(identity, request.method, template, request.match_info)
         request[IDENTITY] = identity
         return await handler(request)

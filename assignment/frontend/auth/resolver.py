@@ -1,5 +1,9 @@
 """Who holds an access key id: its secret and the caller it names, from the database through a short cache.
 
+Two kinds of callers: admin keys (``AKIA…``, no session token) and function sessions (``ASIA…`` with the
+``X-Amz-Security-Token`` of :mod:`~assignment.frontend.auth.sessions`, checked against the function's
+current incarnation and revocation time, both read through :class:`FunctionStates`).
+
 The SigV4 middleware asks :class:`Resolver` for the identity behind a verified claim's key id before it
 recomputes the signature. Admin keys come from :class:`~assignment.frontend.auth.keys.KeyStore`, cached for
 ``ttl_s`` (hits and misses alike), so a deleted key is refused by every frontend at most ``ttl_s`` after the
@@ -21,17 +25,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from assignment.frontend.auth.keys import ACCESS_KEY_ID, AccessKey, KeyStore
-from assignment.frontend.auth.sigv4 import Claim
-from assignment.frontend.types import UnrecognizedClientException
+from sqlalchemy import select
 
-__all__ = ["DEFAULT_KEY_TTL_S", "INVALID_TOKEN", "Identity", "KeyCache", "Resolver"]
+from assignment.frontend.auth.keys import ACCESS_KEY_ID, AccessKey, KeyStore
+from assignment.frontend.auth.sessions import STATE_TTL_S, SessionIssuer, revoked_before_ms
+from assignment.frontend.auth.sigv4 import Claim
+from assignment.frontend.registry import functions
+from assignment.frontend.types import UnrecognizedClientException
+from journal.store import Journal
+
+__all__ = ["DEFAULT_KEY_TTL_S", "INVALID_TOKEN", "FunctionStates", "Identity", "KeyCache", "Resolver"]
 
 #: How long a frontend trusts what it read about a key: the bound on a delete taking effect.
 DEFAULT_KEY_TTL_S = 2.0
 #: AWS's message for an unknown key id or a bad session token.
 INVALID_TOKEN = "The security token included in the request is invalid."
 _MAX_CACHED = 10_000
+#: How soon a function state that disagrees with a genuine token is read again.
+_RECHECK_S = 0.25
 
 Kind = Literal["admin", "function"]
 
@@ -75,18 +86,78 @@ class KeyCache:
         return key
 
 
+class FunctionStates:
+    """Per function: its current incarnation (None when it does not exist) and the time before which its
+    sessions are revoked, each answer kept ``ttl_s`` seconds."""
+
+    def __init__(
+        self, journal: Journal, *, ttl_s: float = STATE_TTL_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.journal = journal
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._entries: dict[str, tuple[float, str | None, int]] = {}
+
+    def _read(self, name: str) -> tuple[str | None, int]:
+        with self.journal.reader.connect() as conn:
+            incarnation = conn.execute(select(functions.c.incarnation).where(functions.c.name == name)).scalar()
+        return incarnation, revoked_before_ms(self.journal, name)
+
+    async def get(self, name: str, expected: str | None = None) -> tuple[str | None, int]:
+        """``(incarnation or None, revoked_before_ms)``. A fresh answer naming another incarnation than
+        ``expected`` (a genuine token's) is read again once it is :data:`_RECHECK_S` old: a function just
+        created again must not wait out the TTL of the answer that said it was gone."""
+        now = self._clock()
+        cached = self._entries.get(name)
+        if cached is not None and cached[0] > now:
+            agrees = expected is None or cached[1] == expected
+            if agrees or cached[0] - self.ttl_s + _RECHECK_S > now:
+                return cached[1], cached[2]
+        incarnation, revoked = await asyncio.to_thread(self._read, name)
+        if len(self._entries) >= _MAX_CACHED:
+            self._entries.pop(next(iter(self._entries)))
+        self._entries[name] = (now + self.ttl_s, incarnation, revoked)
+        return incarnation, revoked
+
+
 class Resolver:
     """Key id (and session token) → :class:`Identity`, or ``UnrecognizedClientException``."""
 
-    def __init__(self, keys: KeyCache, *, account: str = "000000000000") -> None:
+    def __init__(
+        self,
+        keys: KeyCache,
+        *,
+        account: str = "000000000000",
+        sessions: SessionIssuer | None = None,
+        functions: FunctionStates | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.keys = keys
         self.account = account
+        self.sessions = sessions
+        self.functions = functions
+        self._clock = clock
 
     async def resolve(self, claim: Claim) -> Identity:
         """The identity that may have signed ``claim``."""
-        key_id = claim.access_key_id
-        if claim.session_token is None and ACCESS_KEY_ID.fullmatch(key_id):
+        key_id, token = claim.access_key_id, claim.session_token
+        if token is None and ACCESS_KEY_ID.fullmatch(key_id):
             key = await self.keys.get(key_id)
             if key is not None:
                 return Identity(key.access_key_id, key.secret, "admin", f"arn:aws:iam::{self.account}:user/{key_id}")
+        elif token is not None and key_id.startswith("ASIA") and self.sessions is not None:
+            return await self._session(key_id, token)
         raise UnrecognizedClientException(INVALID_TOKEN)
+
+    async def _session(self, key_id: str, token: str) -> Identity:
+        assert self.sessions is not None
+        try:
+            session, secret = self.sessions.verify(key_id, token, now_ms=int(self._clock() * 1000))
+        except (ValueError, KeyError, TypeError):  # a forged or damaged token: json, fields, base64
+            raise UnrecognizedClientException(INVALID_TOKEN) from None
+        if self.functions is not None:
+            incarnation, revoked_before = await self.functions.get(session.function, session.incarnation)
+            if incarnation != session.incarnation or session.issued_ms < revoked_before:
+                raise UnrecognizedClientException(INVALID_TOKEN)  # deleted, re-created, or revoked
+        arn = f"arn:aws:sts::{self.account}:assumed-role/{session.role}/{session.function}"
+        return Identity(key_id, secret, "function", arn)

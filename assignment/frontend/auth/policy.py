@@ -1,0 +1,85 @@
+"""What each kind of caller may do: admin keys everything; function sessions only invoke functions.
+
+Actions are named as IAM names them (``lambda:InvokeFunction``, ``lambda:GetFunction``, …), found from
+botocore's Lambda service model: each operation's HTTP method and request URI, matched against the
+route's template, so a new route of the API gets its AWS action name without a table kept here. A route
+the model does not know (the admin routes ``/_leasehold/v1/...``) is ``leasehold:<Route>``. Refusals are
+``AccessDeniedException`` in AWS's words, naming the caller's ARN, the action and the resource.
+
+Example::
+
+    policy = Policy(account="000000000000", region="us-east-1")
+    policy.authorize(identity, "GET", "/2015-03-31/functions/{name}", {"name": "resize"})
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+
+import botocore.session
+
+from assignment.frontend.auth.resolver import Identity
+from assignment.frontend.types import AccessDeniedException
+
+__all__ = ["SESSION_ACTIONS", "Policy", "action_of"]
+
+#: What a function's session may do (as on AWS with a role allowed to invoke; later: queues, streams).
+SESSION_ACTIONS = frozenset({"lambda:InvokeFunction", "lambda:InvokeAsync"})
+#: Operations whose IAM action has another name.
+_ACTION_NAMES = {"Invoke": "lambda:InvokeFunction"}
+_PLACEHOLDER = re.compile(r"\{[^}]+\}")
+
+
+def _shape(path: str) -> str:
+    """A route template without its names: ``/2015-03-31/functions/{}/invocations``."""
+    return _PLACEHOLDER.sub("{}", path.split("?", 1)[0]).rstrip("/") or "/"
+
+
+@functools.cache
+def _operations() -> dict[tuple[str, str], str]:
+    """(method, route shape) → operation name, from botocore's Lambda model (loaded once)."""
+    model = botocore.session.get_session().get_service_model("lambda")
+    found: dict[tuple[str, str], str] = {}
+    for name in model.operation_names:
+        http = model.operation_model(name).http
+        found.setdefault((http["method"], _shape(http["requestUri"])), name)
+    return found
+
+
+def action_of(method: str, route: str) -> str:
+    """The IAM action of a request to the aiohttp route template ``route``."""
+    operation = _operations().get((method, _shape(route)))
+    if operation is not None:
+        return _ACTION_NAMES.get(operation, f"lambda:{operation}")
+    words = [part for part in route.split("/") if part and not part.startswith("{")]
+    return "leasehold:" + "".join(word.capitalize() for word in words[2:] or words)
+
+
+class Policy:
+    """The authorisation rule of one frontend."""
+
+    def __init__(self, *, account: str, region: str) -> None:
+        self.account = account
+        self.region = region
+
+    def authorize(self, identity: Identity, method: str, route: str, match: Mapping[str, str]) -> None:
+        """Nothing for an allowed request; ``AccessDeniedException`` otherwise."""
+        if identity.kind == "admin":
+            return
+        action = action_of(method, route)
+        if action in SESSION_ACTIONS:
+            return
+        raise AccessDeniedException(
+            f"User: {identity.arn} is not authorized to perform: {action} on resource: {self._resource(match)} "
+            f"because no identity-based policy allows the {action} action"
+        )
+
+    def _resource(self, match: Mapping[str, str]) -> str:
+        name = match.get("name")
+        if not name:
+            return f"arn:aws:lambda:{self.region}:{self.account}:function:*"
+        if name.startswith("arn:"):
+            return name
+        return f"arn:aws:lambda:{self.region}:{self.account}:function:{name}"

@@ -231,6 +231,8 @@ class _Forwarder:
             await asyncio.gather(*pipes)
         finally:
             self._pipes.difference_update(pipes)
+            writer.close()
+            up_writer.close()
 
     async def close(self) -> None:
         if self._server is not None:
@@ -249,10 +251,7 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         if writer.can_write_eof():
             writer.write_eof()
     except (OSError, asyncio.CancelledError):
-        pass
-    finally:
-        if writer.is_closing() or not writer.can_write_eof():
-            writer.close()
+        writer.close()  # one side broke: the relay is over (the caller closes both ends)
 
 
 @dataclass

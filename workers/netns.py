@@ -57,7 +57,7 @@ import socket
 import subprocess
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 __all__ = [
@@ -113,9 +113,6 @@ class Endpoint:
     host: str
     port: int
 
-    def __str__(self) -> str:
-        return f"{self.host}:{self.port}"
-
 
 @dataclass(frozen=True)
 class EgressPolicy:
@@ -144,10 +141,6 @@ class EgressPolicy:
             else:
                 networks.append(_network(entry))
         return cls(tuple(endpoints), tuple(networks), tuple(_network(e.strip()) for e in deny if e.strip()))
-
-    def with_endpoint(self, endpoint: Endpoint) -> EgressPolicy:
-        """This policy with one more allowed endpoint."""
-        return EgressPolicy((*self.endpoints, endpoint), self.allow, self.deny)
 
 
 def _address(text: str, entry: str) -> ipaddress.IPv4Address:
@@ -270,11 +263,6 @@ class SandboxNet:
         """A path naming the namespace for ``nsenter --net=`` (valid while the agent holds ``fd``)."""
         return f"/proc/{os.getpid()}/fd/{self.fd}"
 
-    @property
-    def runtime_api(self) -> str:
-        """The value of ``AWS_LAMBDA_RUNTIME_API`` inside the namespace."""
-        return f"{RUNTIME_API[0]}:{RUNTIME_API[1]}"
-
     async def close(self) -> None:
         """Stop forwarding, stop slirp4netns and let the namespace go (it dies with its last process)."""
         if self.closed:
@@ -321,7 +309,7 @@ class NetworkPool:
         """Allow one more endpoint; only before the first namespace is made."""
         if self._ready is not None:
             raise RuntimeError("the sandbox allow-list is fixed once namespaces exist")
-        self.policy = self.policy.with_endpoint(endpoint)
+        self.policy = replace(self.policy, endpoints=(*self.policy.endpoints, endpoint))
 
     async def take(self) -> SandboxNet:
         """A ready namespace of its own for one sandbox (made now if none is waiting)."""

@@ -4,37 +4,21 @@ port from its sandbox, only the allow-listed Lambda endpoint, and there only wit
 
 from __future__ import annotations
 
-import io
 import json
 import urllib.parse
-import zipfile
 
 import pytest
 
-from tests.harness.hostile import hostile_zip
+from tests.harness.hostile import REFUSED, deploy
 from tests.harness.lambda_clients import lambda_client
 from tests.harness.platform import Platform
 
 pytestmark = pytest.mark.slow
 
-REFUSED = ("EACCES", "ECONNREFUSED", "ENETUNREACH", "EHOSTUNREACH", "TimeoutError")
-ECHO = "def handler(event, context):\n    return {'echo': event}\n"
-
 
 def test_a_hostile_function_reaches_only_the_lambda_api_and_only_with_its_credentials(platform: Platform) -> None:
     client = lambda_client(platform.endpoint)
-    echo = io.BytesIO()
-    with zipfile.ZipFile(echo, "w") as archive:
-        archive.writestr("echo.py", ECHO)
-    role = "arn:aws:iam::000000000000:role/x"
-    client.create_function(
-        FunctionName="hostile-target", Runtime="python3.11", Handler="echo.handler", Role=role,
-        Code={"ZipFile": echo.getvalue()},
-    )  # fmt: skip
-    client.create_function(
-        FunctionName="hostile", Runtime="python3.11", Handler="hostile.handler", Role=role,
-        Code={"ZipFile": hostile_zip()}, Timeout=60,
-    )  # fmt: skip
+    deploy(client, "hostile-target")
     targets = {
         f"{service.name}:{container}": f"127.0.0.1:{local}"
         for service in platform.services.values()

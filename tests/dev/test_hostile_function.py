@@ -4,19 +4,15 @@ API is, and answers it only when it signs with its own credentials, and then onl
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import socket
 import urllib.parse
-import zipfile
 from pathlib import Path
 
 from tests.dev.test_dev import Dev
-from tests.harness.hostile import hostile_zip
+from tests.harness.hostile import REFUSED, deploy
 from tests.harness.postgres import PostgresServer
-
-REFUSED = ("EACCES", "ECONNREFUSED", "ENETUNREACH", "EHOSTUNREACH", "TimeoutError")
 
 
 def _listening_ports(pid: int) -> set[int]:
@@ -45,18 +41,7 @@ def test_a_hostile_function_on_dev_reaches_only_the_lambda_api_and_only_with_its
     dev = Dev(tmp_path / "data", tmp_path / "dev.log")
     try:
         client = dev.client()
-        echo = io.BytesIO()
-        with zipfile.ZipFile(echo, "w") as archive:
-            archive.writestr("echo.py", "def handler(event, context):\n    return {'echo': event}\n")
-        role = "arn:aws:iam::000000000000:role/x"
-        client.create_function(
-            FunctionName="target", Runtime="python3.11", Handler="echo.handler", Role=role,
-            Code={"ZipFile": echo.getvalue()},
-        )  # fmt: skip
-        client.create_function(
-            FunctionName="hostile", Runtime="python3.11", Handler="hostile.handler", Role=role,
-            Code={"ZipFile": hostile_zip()}, Timeout=60,
-        )  # fmt: skip
+        deploy(client)
         http_port = urllib.parse.urlsplit(dev.http).port
         ports = _listening_ports(dev.process.pid)
         assert http_port in ports

@@ -15,8 +15,13 @@ from __future__ import annotations
 
 import io
 import zipfile
+from typing import Any
 
-__all__ = ["HOSTILE", "hostile_zip"]
+__all__ = ["HOSTILE", "REFUSED", "deploy", "hostile_zip"]
+
+REFUSED = ("EACCES", "ECONNREFUSED", "ENETUNREACH", "EHOSTUNREACH", "TimeoutError")
+"""What a refused connection reports (a deny rule, nothing listening, no route, dropped)."""
+_ECHO = "def handler(event, context):\n    return {'echo': event}\n"
 
 HOSTILE = """
 import errno, json, os, socket, urllib.error, urllib.request
@@ -87,9 +92,26 @@ def handler(event, context):
 """
 
 
-def hostile_zip() -> bytes:
-    """The hostile function as a deployment package (``hostile.handler``)."""
+def _zip(name: str, source: str) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("hostile.py", HOSTILE)
+        archive.writestr(name, source)
     return buffer.getvalue()
+
+
+def hostile_zip() -> bytes:
+    """The hostile function as a deployment package (``hostile.handler``)."""
+    return _zip("hostile.py", HOSTILE)
+
+
+def deploy(client: Any, target: str = "target") -> None:
+    """Create ``hostile`` and an echo function ``target`` (for it to invoke) through ``client``."""
+    role = "arn:aws:iam::000000000000:role/x"
+    client.create_function(
+        FunctionName=target, Runtime="python3.11", Handler="echo.handler", Role=role,
+        Code={"ZipFile": _zip("echo.py", _ECHO)},
+    )  # fmt: skip
+    client.create_function(
+        FunctionName="hostile", Runtime="python3.11", Handler="hostile.handler", Role=role,
+        Code={"ZipFile": hostile_zip()}, Timeout=60,
+    )  # fmt: skip

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from journal.v1 import records_pb2
+from tests.harness.hostile import REFUSED
 from tests.workers.harness import AgentProcess, create, function_dir, invoke, start_agent, wait_for
 from workers.netns import EgressPolicy, Endpoint
 from workers.v1 import worker_pb2
@@ -64,8 +65,6 @@ while True:
         conn.recv(1024)
         conn.sendall(b"HTTP/1.0 200 " + sys.argv[3].encode() + b"\\r\\n\\r\\n")
 """
-
-REFUSED = ("EACCES", "ECONNREFUSED", "ENETUNREACH", "EHOSTUNREACH", "TimeoutError")
 
 
 @dataclass

@@ -11,6 +11,7 @@ import argparse
 from importlib.metadata import version
 
 import journal.cli
+import workers.certs
 import workers.cli
 from assignment import commands, dev, recovery, server_cli
 from assignment.frontend import cli as frontend_cli
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.register(subparsers)
     journal.cli.register(subparsers, recovery.JOURNAL_ACTIONS)
     keys_cli.register(subparsers)
+    workers.certs.register(subparsers)
     return parser
 
 

@@ -35,6 +35,7 @@ from assignment.partitioning import partition_of
 from assignment.v1 import assignment_pb2 as pb
 from assignment.v1 import assignment_pb2_grpc as pb_grpc
 from journal.outcomes import LABELS, Outcome
+from workers.tls import Tls, aio_channel
 from workers.v1 import worker_pb2
 
 __all__ = ["AssignmentClient", "RpcFailed"]
@@ -79,10 +80,13 @@ class AssignmentClient:
         max_backoff_s: float = 0.5,
         attempt_timeout_s: float = 2.0,
         local: Mapping[str, Any] | None = None,
+        tls: Tls | None = None,
     ) -> None:
         if not seeds:
             raise ValueError("at least one seed address is needed")
         self.seeds = list(seeds)
+        #: The caller's identity for mTLS (``None``: plaintext channels).
+        self.tls = tls
         self.partitions = partitions
         self.base_backoff_s = base_backoff_s
         self.max_backoff_s = max_backoff_s
@@ -103,7 +107,7 @@ class AssignmentClient:
             if local is not None:
                 self._stubs[address] = local
                 return local
-            channel = grpc.aio.insecure_channel(address)
+            channel = aio_channel(address, self.tls, "server")
             self._channels[address] = channel
             stub = self._stubs[address] = pb_grpc.AssignmentStub(channel)
         return stub

@@ -18,8 +18,13 @@ open instead, LocalStack-like, and says so in the ready line.
 Example::
 
     leasehold dev --data-dir .leasehold --http-port 9000 --grpc-port 9001 --sample
-    # ready http=http://127.0.0.1:9000 grpc=127.0.0.1:9001 data=.leasehold auth=sigv4 sandbox-network=isolated
+    # ready http=http://127.0.0.1:9000 grpc=127.0.0.1:9001 data=.leasehold auth=sigv4 sandbox-network=isolated \
+    #       grpc-tls=.leasehold/tls/client
     # export AWS_SHARED_CREDENTIALS_FILE=... AWS_CONFIG_FILE=... AWS_PROFILE=leasehold
+
+Every gRPC port it opens (the frontend's, the assignment server's, the worker's) uses mTLS with a cluster
+CA of its own, made on the first start in ``DATA/tls`` (:mod:`workers.certs`); a gRPC client takes the
+identity ``DATA/tls/client`` (printed as ``grpc-tls=`` in the ready line). Its in-process calls need none.
 
 Each sandbox has a network namespace of its own (:mod:`workers.netns`): it reaches the public internet
 and this platform's Lambda HTTP endpoint (allow-listed here, and named by ``AWS_ENDPOINT_URL_LAMBDA``),
@@ -56,6 +61,7 @@ from assignment.service import AssignmentService
 from assignment.service import handlers as assignment_handlers
 from assignment.worker_client import GrpcWorkerClient
 from workers.agent import Agent, AgentConfig
+from workers.certs import init as init_certs
 from workers.cli import add_network_flags, network_policy
 from workers.flags import Flags
 from workers.netns import EgressPolicy
@@ -63,6 +69,7 @@ from workers.registration import NullRegistrar
 from workers.service import WorkerService
 from workers.service import serve as serve_worker
 from workers.service import stop as stop_worker
+from workers.tls import Tls
 
 __all__ = ["DevConfig", "DevPlatform", "main", "register", "sample_zip"]
 
@@ -141,6 +148,9 @@ class DevPlatform:
         self.http_endpoint = ""
         self.grpc_endpoint = ""
         self.worker_address = ""
+        #: The cluster CA of this data dir (``DATA/tls``) and the identities its ports and calls use.
+        self.tls_dir = self.data_dir / "tls"
+        self._tls: dict[str, Tls] = {}
         #: The admin key of this data dir (None with ``auth="none"``) and the profile written for it.
         self.key: AccessKey | None = None
         self.profile: Profile | None = None
@@ -149,6 +159,7 @@ class DevPlatform:
         """Start the worker, then the assignment server, then the frontend; stop what started on failure."""
         cfg = self.config
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._tls = await asyncio.to_thread(_identities, self.tls_dir)
         try:
             await self._start_worker()
             self.server = AssignmentServer(
@@ -162,9 +173,10 @@ class DevPlatform:
                         account_limit=cfg.account_limit, idle_keepalive_ms=int(cfg.idle_keepalive_s * 1000)
                     ),
                     host=HostConfig(partitions=cfg.partitions, settle_s=0.0, grace_s=2.0),
+                    tls=self._tls["server"],
                 ),
                 coordinator=self.coordinator,
-                workers=GrpcWorkerClient(),
+                workers=GrpcWorkerClient(tls=self._tls["server"]),
             )
             await self.server.start()
             frontend_config = FrontendConfig(
@@ -172,6 +184,7 @@ class DevPlatform:
                 grpc=f"{cfg.host}:{cfg.grpc_port}",
                 journal=self.journal_url,
                 assignment=[self.server.address],
+                tls=self._tls["frontend"],
                 **{"auth": cfg.auth, **cfg.frontend},
             )
             self.frontend = Frontend(frontend_config, coordinator=self.coordinator, backend=self._backend())
@@ -202,7 +215,7 @@ class DevPlatform:
         server = LocalStub(assignment_handlers(AssignmentService(self.server.host)))
         worker = WorkerService(self._agent)
         workers = {self.worker_address: LocalStub({"Invoke": worker.Invoke, "ListSandboxes": worker.ListSandboxes})}
-        client = AssignmentClient([self.server.address], local={self.server.address: server})
+        client = AssignmentClient([self.server.address], local={self.server.address: server}, tls=self._tls["frontend"])
         return LeaseBackend(client, region=self.config.frontend.get("region", "us-east-1"), local_workers=workers)
 
     async def _start_worker(self) -> None:
@@ -218,7 +231,7 @@ class DevPlatform:
             ),
             NullRegistrar(),
         )
-        server, port = await serve_worker(agent, f"{cfg.host}:{cfg.worker_port}")
+        server, port = await serve_worker(agent, f"{cfg.host}:{cfg.worker_port}", self._tls["worker"])
         self._agent, self._worker_server = agent, server
         self.worker_address = f"{cfg.host}:{port}"
         agent.info = type(agent.info)("dev-worker", self.worker_address, "dev", cfg.worker_memory_mb)
@@ -288,13 +301,19 @@ Status: .venv/bin/leasehold status    Stop: Ctrl-C
 """
 
 
+def _identities(directory: Path) -> dict[str, Tls]:
+    """The CA of ``directory`` (made on the first start) and its identities by role."""
+    init_certs(directory, exist_ok=True)
+    return {role: Tls.load(directory / role) for role in ("server", "frontend", "worker", "client")}
+
+
 def ready_lines(platform: DevPlatform, config: DevConfig) -> list[str]:
     """What ``leasehold dev`` prints once it serves: the ready line, then the key and the profile."""
     auth = "sigv4" if platform.key is not None else "none"
     network = "host" if config.network is None else "isolated"
     lines = [
         f"ready http={platform.http_endpoint} grpc={platform.grpc_endpoint} data={config.data_dir} auth={auth} "
-        f"sandbox-network={network}"
+        f"sandbox-network={network} grpc-tls={platform.tls_dir / 'client'}"
     ]
     if platform.key is not None and platform.profile is not None:
         lines.append(

@@ -32,6 +32,7 @@ from assignment.members import ServerInfo
 from assignment.service import SERVICE_NAME, AssignmentService, add_to_server
 from assignment.worker_client import AcceptingWorkers, GrpcWorkerClient, WorkerClient
 from journal.store import Journal
+from workers.tls import RoleCheck, Tls, add_port
 
 __all__ = ["WORKER_CLIENTS", "AssignmentServer", "ServerConfig", "run"]
 
@@ -39,6 +40,12 @@ __all__ = ["WORKER_CLIENTS", "AssignmentServer", "ServerConfig", "run"]
 WORKER_CLIENTS = ("grpc", "accept")
 
 log = logging.getLogger("leasehold.server")
+
+#: Who may call an assignment server (mTLS roles): its whole API serves frontends.
+POLICY = {
+    f"/{SERVICE_NAME}/{method}": frozenset({"frontend"})
+    for method in ("Acquire", "Release", "Routing", "SetConcurrency", "EnsureWarm")
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +66,8 @@ class ServerConfig:
     workers: str = "grpc"
     host: HostConfig = field(default_factory=HostConfig)
     leader: LeaderConfig = field(default_factory=LeaderConfig)
+    #: This server's identity for mTLS (serving, and calling workers); ``None``: plaintext (``--insecure``).
+    tls: Tls | None = None
 
 
 class AssignmentServer:
@@ -82,7 +91,7 @@ class AssignmentServer:
             if config.workers == "accept":
                 workers = AcceptingWorkers()
             else:
-                workers = self._own_workers = GrpcWorkerClient()
+                workers = self._own_workers = GrpcWorkerClient(tls=config.tls)
         self.workers: WorkerClient = workers
         self.journal: Journal | None = None
         self.host: PartitionHost | None = None
@@ -95,11 +104,11 @@ class AssignmentServer:
         """Open the journal, bind, join coordination, report SERVING."""
         cfg = self.config
         self.journal = await asyncio.to_thread(Journal.open, cfg.journal)
-        self.grpc = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        self.grpc = grpc.aio.server(
+            options=[("grpc.so_reuseport", 0)], interceptors=[RoleCheck(POLICY)] if cfg.tls else None
+        )
         host_part = cfg.listen.rsplit(":", 1)[0]
-        self.port = self.grpc.add_insecure_port(cfg.listen)
-        if self.port == 0:
-            raise OSError(f"cannot listen on {cfg.listen}")
+        self.port = add_port(self.grpc, cfg.listen, cfg.tls)
         self.address = cfg.advertise or f"{host_part}:{self.port}"
         me = ServerInfo(cfg.server_id, self.address, cfg.zone)
         self.host = PartitionHost(

@@ -23,7 +23,8 @@ from assignment.host import HostConfig
 from assignment.leader import LeaderConfig
 from assignment.partition_core import DEFAULT_ACCOUNT_LIMIT
 from assignment.server import ServerConfig, run
-from workers.flags import Flags
+from workers.flags import Flags, read_secret_flag
+from workers.tls import add_tls_flags, tls_from_args
 
 __all__ = ["config_from_args", "main", "register"]
 
@@ -33,9 +34,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "server", help="run an assignment server", description=__doc__.splitlines()[0]
     )
-    flag = Flags("server", parser).add
+    flags = Flags("server", parser)
+    flag = flags.add
     flag("--zk", help="ZooKeeper hosts[/chroot]; omit (or 'local') for embedded")
-    flag("--journal", default="sqlite:///leasehold-journal.db", help="journal URL")
+    flags.add_with_file("--journal", default="sqlite:///leasehold-journal.db", help="journal URL")
     flag("--listen", default="127.0.0.1:7100", help="HOST:PORT to serve gRPC on")
     flag("--advertise", help="address clients use (default: --listen)")
     flag("--id", default=socket.gethostname(), help="this server's id")
@@ -53,17 +55,19 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         default="grpc",
         help="grpc: create sandboxes on real worker agents; accept: a double that contacts nobody (tests)",
     )
+    add_tls_flags(flag, parser)
     flag("--log-level", default="INFO")
     parser.set_defaults(func=main)
     return parser
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
-    """The server configuration the flags describe."""
+    """The server configuration the flags describe; ValueError when the TLS flags are wrong."""
     return ServerConfig(
+        tls=tls_from_args(args, "server"),
         server_id=args.id,
         listen=args.listen,
-        journal=args.journal,
+        journal=read_secret_flag(args, "--journal"),
         zk=args.zk,
         zone=args.zone,
         advertise=args.advertise,
@@ -82,7 +86,11 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
 def main(args: argparse.Namespace) -> int:
     """Run the server until SIGTERM."""
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    config = config_from_args(args)
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        print(f"leasehold server: {exc}")
+        return 2
     logging.getLogger("leasehold.server").info("event=config %s", config)
     asyncio.run(run(config))
     return 0

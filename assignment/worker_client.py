@@ -28,6 +28,7 @@ from typing import Protocol
 
 import grpc
 
+from workers.tls import Tls, aio_channel
 from workers.v1 import worker_pb2, worker_pb2_grpc
 
 __all__ = [
@@ -158,8 +159,10 @@ class WorkerTimeouts:
 class GrpcWorkerClient:
     """A :class:`WorkerClient` over ``workers.v1`` gRPC; use from one event loop, then :meth:`close`."""
 
-    def __init__(self, timeouts: WorkerTimeouts | None = None) -> None:
+    def __init__(self, timeouts: WorkerTimeouts | None = None, *, tls: Tls | None = None) -> None:
         self.timeouts = timeouts or WorkerTimeouts()
+        #: The caller's identity for mTLS (``None``: plaintext channels).
+        self.tls = tls
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._stubs: dict[str, worker_pb2_grpc.WorkerAsyncStub] = {}
 
@@ -167,7 +170,7 @@ class GrpcWorkerClient:
         stub = self._stubs.get(address)
         if stub is None:
             options = [("grpc.max_send_message_length", 64 << 20), ("grpc.max_receive_message_length", 16 << 20)]
-            channel = grpc.aio.insecure_channel(address, options=options)
+            channel = aio_channel(address, self.tls, "worker", options)
             self._channels[address] = channel
             stub = self._stubs[address] = worker_pb2_grpc.WorkerStub(channel)
         return stub

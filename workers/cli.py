@@ -24,11 +24,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from workers.agent import Agent, AgentConfig
-from workers.flags import Flags
+from workers.flags import Flags, read_secret_flag
 from workers.netns import EgressPolicy
 from workers.registration import NullRegistrar, Registrar, ZooKeeperRegistrar
 from workers.sandbox import Isolation
 from workers.service import serve, stop
+from workers.tls import Tls, add_tls_flags, tls_from_args
 
 __all__ = ["add_network_flags", "main", "network_policy", "register", "run"]
 
@@ -42,7 +43,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    flag = Flags("worker", parser).add
+    flags = Flags("worker", parser)
+    flag = flags.add
     flag("--listen", default="127.0.0.1:7001", metavar="HOST:PORT")
     flag("--zone", default="zone-a")
     flag("--memory", type=int, default=4096, metavar="MB")
@@ -66,8 +68,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the Lambda API as functions reach it: allow-listed in their networks and set as "
         "AWS_ENDPOINT_URL_LAMBDA in their environment",
     )
+    add_tls_flags(flag, parser)
     flag("--heartbeat", type=float, default=5.0, metavar="S")
-    flag("--code-store", metavar="URL", help="database URL of the code store, for CodeRef.blob_sha256")
+    flags.add_with_file("--code-store", metavar="URL", help="database URL of the code store, for CodeRef.blob_sha256")
     flag(
         "--invocation-log",
         type=Path,
@@ -118,7 +121,7 @@ def network_policy(args: argparse.Namespace) -> EgressPolicy | None:
     return policy
 
 
-async def _main(args: argparse.Namespace, network: EgressPolicy | None) -> int:
+async def _main(args: argparse.Namespace, network: EgressPolicy | None, tls: Tls | None, code_store: str | None) -> int:
     isolation = Isolation(bwrap=None) if args.no_bwrap else Isolation()
     registrar: Registrar = ZooKeeperRegistrar(args.zk, args.zk_session_timeout) if args.zk else NullRegistrar()
     host = args.listen.rpartition(":")[0]
@@ -130,7 +133,7 @@ async def _main(args: argparse.Namespace, network: EgressPolicy | None) -> int:
         address=args.advertise or args.listen,
         heartbeat_s=args.heartbeat,
         isolation=isolation,
-        code_store=args.code_store,
+        code_store=code_store,
         invocation_log=args.invocation_log.resolve() if args.invocation_log else None,
         uid_base=args.uid_base,
         network=network,
@@ -141,17 +144,17 @@ async def _main(args: argparse.Namespace, network: EgressPolicy | None) -> int:
     except ValueError as exc:
         print(exc, flush=True)
         return 2
-    server, port = await serve(agent, args.listen)
+    server, port = await serve(agent, args.listen, tls)
     if not args.advertise:
         worker_id = agent.info.worker_id or f"{os.uname().nodename}:{port}"
         agent.info = dataclasses.replace(agent.info, worker_id=worker_id, address=f"{host}:{port}")
     cleaned = await agent.start()
     logging.info(
         "event=worker_config listen=%s zone=%s memory_mb=%d data_dir=%s bwrap=%s zk=%s assignment=%s cleaned=%d "
-        "code_store=%s invocation_log=%s uid_base=%d sandbox_network=%s",
+        "code_store=%s invocation_log=%s uid_base=%d sandbox_network=%s grpc_tls=%s",
         args.listen, args.zone, args.memory, config.data_dir, agent.isolation.bwrap, args.zk, args.assignment,
-        len(cleaned), "yes" if args.code_store else "no", config.invocation_log, agent.uid_base,
-        args.sandbox_network,
+        len(cleaned), "yes" if code_store else "no", config.invocation_log, agent.uid_base,
+        args.sandbox_network, f"{tls.role}/{tls.name}" if tls else "off",
     )  # fmt: skip
     print(f"event=worker_listening port={port}", flush=True)
     stopping = asyncio.Event()
@@ -174,10 +177,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         network = network_policy(args)
+        tls = tls_from_args(args, "worker")
+        code_store = read_secret_flag(args, "--code-store")
     except ValueError as exc:
         print(exc)
         return 2
-    return asyncio.run(_main(args, network))
+    return asyncio.run(_main(args, network, tls, code_store))
 
 
 def main(argv: list[str] | None = None) -> int:

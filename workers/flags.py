@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["Flags", "variable"]
+__all__ = ["Flags", "read_secret_flag", "variable"]
 
 
 class _Adds(Protocol):
@@ -48,3 +49,26 @@ class Flags:
         value = os.environ.get(name, default)
         text = f"{help} [{name}]" if help else f"[{name}]"
         return (group or self.parser).add_argument(option, default=value, help=text, **kwargs)
+
+    def add_with_file(self, option: str, *, default: Any = None, help: str | None = None, **kwargs: Any) -> None:
+        """``option`` and its twin ``option-file`` (one or the other) that reads the value from a file, so a
+        secret such as a database password stays out of argv (Docker secrets, ``/run/secrets/...``)."""
+        group = self.parser.add_mutually_exclusive_group()  # type: ignore[attr-defined]
+        self.add(option, default=default, group=group, help=help, **kwargs)
+        self.add(f"{option}-file", group=group, type=Path, metavar="FILE", help=f"read {option} from FILE")
+
+
+def read_secret_flag(args: argparse.Namespace, option: str) -> Any:
+    """The value of ``option`` (``--journal``), read from its ``option-file`` twin when that is given;
+    ValueError names an unreadable or empty file."""
+    attribute = option.lstrip("-").replace("-", "_")
+    path = getattr(args, f"{attribute}_file", None)
+    if path is None:
+        return getattr(args, attribute)
+    try:
+        value = Path(path).read_text().strip()
+    except OSError as exc:
+        raise ValueError(f"{option}-file {path}: {exc.strerror or exc}") from None
+    if not value:
+        raise ValueError(f"{option}-file {path}: empty")
+    return value

@@ -26,6 +26,7 @@ from workers.code import CodeError, DirSource, Source, ZipSource
 from workers.errors import AgentError, InvalidRequest
 from workers.runtime_api import ErrorBody, Invocation
 from workers.sandbox import InitResult, Sandbox, SandboxCredentials, SandboxResult, State
+from workers.tls import RoleCheck, Tls, add_port
 from workers.v1 import worker_pb2, worker_pb2_grpc
 
 __all__ = ["SERVICE_NAME", "WorkerService", "serve", "stop"]
@@ -231,16 +232,31 @@ def invoke_response(result: SandboxResult) -> worker_pb2.InvokeResponse:
     return response
 
 
-async def serve(agent: Agent, listen: str) -> tuple[grpc.aio.Server, int]:
-    """Start the gRPC server (Worker + health + reflection) on ``listen``; return it and its port."""
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 8 * 1024 * 1024)])
+#: Who may call the worker (mTLS roles): sandboxes are made and removed by assignment servers only; invocations
+#: come from frontends; both list them (reconciliation, the frontend's admin view).
+POLICY = {
+    f"/{SERVICE_NAME}/CreateSandbox": frozenset({"server"}),
+    f"/{SERVICE_NAME}/DestroySandbox": frozenset({"server"}),
+    f"/{SERVICE_NAME}/ResetSandbox": frozenset({"server"}),
+    f"/{SERVICE_NAME}/Invoke": frozenset({"frontend"}),
+    f"/{SERVICE_NAME}/ListSandboxes": frozenset({"server", "frontend"}),
+}
+
+
+async def serve(agent: Agent, listen: str, tls: Tls | None) -> tuple[grpc.aio.Server, int]:
+    """Start the gRPC server (Worker + health + reflection) on ``listen``; return it and its port.
+
+    With ``tls`` callers need a cluster certificate and the role :data:`POLICY` names for the method;
+    ``None`` serves plaintext to anyone (``--insecure``)."""
+    server = grpc.aio.server(
+        options=[("grpc.max_receive_message_length", 8 * 1024 * 1024)],
+        interceptors=[RoleCheck(POLICY)] if tls else None,
+    )
     worker_pb2_grpc.add_WorkerServicer_to_server(WorkerService(agent), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    port = server.add_insecure_port(listen)
-    if port == 0:
-        raise OSError(f"cannot listen on {listen}")
+    port = add_port(server, listen, tls)
     await server.start()
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

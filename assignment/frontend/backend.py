@@ -31,6 +31,7 @@ from assignment.frontend.types import FunctionConfig, InvokeResult, ServiceExcep
 from assignment.v1 import assignment_pb2 as apb
 from assignment.v1 import assignment_pb2_grpc as apb_grpc
 from journal.outcomes import Outcome
+from workers.tls import aio_channel
 from workers.v1 import worker_pb2 as wpb
 from workers.v1 import worker_pb2_grpc as wpb_grpc
 
@@ -137,6 +138,8 @@ class LeaseBackend:
         issuer: SessionIssuer | None = None,
     ) -> None:
         self.client = client
+        #: The identity of the workers' channels: the routing client's.
+        self.tls = client.tls
         #: Issues the functions' session credentials for their sandboxes (None: sandboxes get none).
         self.issuer = issuer
         self.region = region
@@ -151,7 +154,7 @@ class LeaseBackend:
     def _worker(self, address: str) -> wpb_grpc.WorkerAsyncStub:
         stub = self._workers.get(address)
         if stub is None:
-            channel = grpc.aio.insecure_channel(address)
+            channel = aio_channel(address, self.tls, "worker")
             self._channels.append(channel)
             stub = self._workers[address] = wpb_grpc.WorkerStub(channel)
         return stub
@@ -312,7 +315,7 @@ class LeaseBackend:
     async def routes(self) -> list[dict[str, object]]:
         """The routing table from the first server that answers."""
         for address in list(self.client.seeds):
-            channel = grpc.aio.insecure_channel(address)
+            channel = aio_channel(address, self.tls, "server")
             try:
                 answer: apb.RoutingResponse = await apb_grpc.AssignmentStub(channel).Routing(
                     apb.RoutingRequest(), timeout=2.0

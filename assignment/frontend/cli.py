@@ -29,7 +29,8 @@ from assignment.frontend.auth.keys import parse_key
 from assignment.frontend.auth.resolver import DEFAULT_KEY_TTL_S
 from assignment.frontend.server import Frontend, FrontendConfig
 from assignment.partition_core import DEFAULT_ACCOUNT_LIMIT
-from workers.flags import Flags
+from workers.flags import Flags, read_secret_flag
+from workers.tls import add_tls_flags, tls_from_args
 
 __all__ = ["config_from_args", "main", "register", "run"]
 
@@ -39,11 +40,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "frontend", help="run a frontend (Lambda HTTP + gRPC API)", description=__doc__.splitlines()[0]
     )
-    flag = Flags("frontend", parser).add
+    flags = Flags("frontend", parser)
+    flag = flags.add
     flag("--http", default="127.0.0.1:9000", help="HOST:PORT of the Lambda HTTP API")
     flag("--grpc", default="127.0.0.1:9001", help="HOST:PORT of the gRPC API")
     flag("--zk", help="ZooKeeper hosts[/chroot] (membership)")
-    flag("--journal", default="sqlite:///leasehold-journal.db", help="database URL")
+    flags.add_with_file("--journal", default="sqlite:///leasehold-journal.db", help="database URL")
     flag(
         "--assignment",
         default="",
@@ -81,6 +83,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         metavar="S",
         help="seconds a key is trusted from the cache: a deleted key is refused after at most this",
     )
+    add_tls_flags(flag, parser)
     flag("--log-level", default="INFO")
     parser.set_defaults(func=main)
     return parser
@@ -106,7 +109,7 @@ def config_from_args(args: argparse.Namespace) -> FrontendConfig:
     return FrontendConfig(
         http=args.http,
         grpc=args.grpc,
-        journal=args.journal,
+        journal=read_secret_flag(args, "--journal"),
         assignment=[a.strip() for a in (args.assignment or "").split(",") if a.strip()],
         zk=args.zk or None,
         region=args.region,
@@ -118,6 +121,7 @@ def config_from_args(args: argparse.Namespace) -> FrontendConfig:
         auth=args.auth,
         bootstrap_key=bootstrap_key(args),
         key_cache_ttl_s=args.key_cache_ttl,
+        tls=tls_from_args(args, "frontend"),
     )
 
 

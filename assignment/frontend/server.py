@@ -47,6 +47,7 @@ from assignment.frontend.provisioning import Provisioner
 from assignment.frontend.registry import Registry
 from assignment.partition_core import DEFAULT_ACCOUNT_LIMIT
 from journal.store import Journal
+from workers.tls import RoleCheck, Tls, add_port
 
 __all__ = ["Frontend", "FrontendConfig"]
 
@@ -88,6 +89,13 @@ class FrontendConfig:
     bootstrap_key: str | None = field(default=None, repr=False)
     #: How long a key (or its absence) is trusted from the cache: a deleted key is refused after this.
     key_cache_ttl_s: float = DEFAULT_KEY_TTL_S
+    #: This frontend's identity for mTLS: its gRPC port (clients need a ``client`` certificate) and its calls
+    #: to servers and workers. ``None``: plaintext (``--insecure``).
+    tls: Tls | None = None
+
+
+#: Who may call the frontend's gRPC API (mTLS roles): users, with a ``client`` certificate.
+POLICY = {f"/{SERVICE_NAME}/Invoke": frozenset({"client"})}
 
 
 def _split(address: str) -> tuple[str, int]:
@@ -152,7 +160,7 @@ class Frontend:
         if self._own_coordinator and self.coordinator is not None:
             await self.coordinator.start(None, lambda: None)
         if self._backend is None:
-            self._backend = LeaseBackend(AssignmentClient(await self._seeds()), region=cfg.region)
+            self._backend = LeaseBackend(AssignmentClient(await self._seeds(), tls=cfg.tls), region=cfg.region)
         self.backend = self._backend
         logs = LogBuffer(per_function=cfg.logs_per_function)
         self.invoker = Invoker(self.registry, self.backend, logs, cache_ttl_s=cfg.cache_ttl_s)
@@ -178,10 +186,10 @@ class Frontend:
         sockets = getattr(server, "sockets", None) or []
         self.http_port = sockets[0].getsockname()[1] if sockets else port
 
-        self._grpc = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-        self.grpc_port = self._grpc.add_insecure_port(cfg.grpc)
-        if self.grpc_port == 0:
-            raise OSError(f"cannot listen on {cfg.grpc}")
+        self._grpc = grpc.aio.server(
+            options=[("grpc.so_reuseport", 0)], interceptors=[RoleCheck(POLICY)] if cfg.tls else None
+        )
+        self.grpc_port = add_port(self._grpc, cfg.grpc, cfg.tls)
         add_to_server(FrontendService(self.invoker, events=self.events), self._grpc)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._grpc)
         await self._grpc.start()

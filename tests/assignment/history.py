@@ -46,6 +46,7 @@ from assignment.client import AssignmentClient, RpcFailed
 from assignment.v1 import assignment_pb2 as pb
 from journal.store import Journal
 from journal.v1 import records_pb2
+from tests.harness import tls
 from workers.audit import read
 from workers.v1 import worker_pb2, worker_pb2_grpc
 
@@ -264,7 +265,9 @@ class Load:
     """``clients`` tasks that acquire, hold briefly and release, recording everything in a history."""
 
     def __init__(self, seeds: list[str], functions: list[str], *, clients: int = 8, partitions: int = 8) -> None:
-        self.client = AssignmentClient(seeds, partitions=partitions, max_backoff_s=0.2, attempt_timeout_s=1.0)
+        self.client = AssignmentClient(
+            seeds, partitions=partitions, max_backoff_s=0.2, attempt_timeout_s=1.0, tls=tls.identity("frontend")
+        )
         self.functions = functions
         self.clients = clients
         self.history = History()
@@ -321,7 +324,9 @@ class InvokeLoad:
         clients: int = 6,
         partitions: int = 8,
     ) -> None:
-        self.client = AssignmentClient(seeds, partitions=partitions, max_backoff_s=0.2, attempt_timeout_s=1.0)
+        self.client = AssignmentClient(
+            seeds, partitions=partitions, max_backoff_s=0.2, attempt_timeout_s=1.0, tls=tls.identity("frontend")
+        )
         self.functions = functions
         self.template = template
         self.clients = clients
@@ -349,7 +354,7 @@ class InvokeLoad:
     async def _invoke(self, lease: pb.Lease, request_id: str) -> tuple[str, bool]:
         channel = self._channels.get(lease.worker_address)
         if channel is None:
-            channel = self._channels[lease.worker_address] = grpc.aio.insecure_channel(lease.worker_address)
+            channel = self._channels[lease.worker_address] = tls.aio_channel(lease.worker_address, "worker")
         request = worker_pb2.InvokeRequest(
             sandbox_id=lease.sandbox_id, token=lease.token, payload=b'{"n": 1}', request_id=request_id
         )

@@ -20,6 +20,7 @@ from assignment.v1 import assignment_pb2_grpc as pb_grpc
 from journal.store import Journal
 from tests.assignment.conftest import Servers, Workers
 from tests.assignment.history import Load
+from tests.harness import tls
 from tests.harness.cluster import ServerProcess
 from tests.harness.zookeeper import ZooKeeperCluster
 
@@ -32,7 +33,7 @@ def function_of(partition: int) -> str:
 
 
 async def routing(address: str) -> dict[int, str]:
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with tls.aio_channel(address, "server") as channel:
         answer = await pb_grpc.AssignmentStub(channel).Routing(pb.RoutingRequest(), timeout=1.0)
     return {r.partition: r.leader_address for r in answer.routes if r.leader_address}
 
@@ -95,7 +96,7 @@ async def test_election_balance_and_routing(servers: Servers, workers: Workers) 
         return views[0] == views[1] == views[2] and len(views[0]) == PARTITIONS
 
     await until(agree, 10, "every server to publish the same routes")
-    async with AssignmentClient([started[0].address]) as client:
+    async with AssignmentClient([started[0].address], tls=tls.identity("frontend")) as client:
         for partition in range(PARTITIONS):
             assert await serves(client, function_of(partition))
 
@@ -154,7 +155,7 @@ async def test_sigstop_leader_is_fenced_after_sigcont(servers: Servers, workers:
             resumed_at = time.monotonic()
             await until(lambda: load.history.successes_since(resumed_at, partition) > 5, 20, "service after it resumed")
         # the old leader must never grant again on its old epoch: ask it directly, repeatedly
-        async with grpc.aio.insecure_channel(old.address) as channel:
+        async with tls.aio_channel(old.address, "server") as channel:
             stub = pb_grpc.AssignmentStub(channel)
             refused: list[grpc.StatusCode] = []
             for i in range(30):
@@ -186,7 +187,7 @@ async def test_zookeeper_restart_keeps_serving(servers: Servers, workers: Worker
 
 async def test_lost_worker_fails_its_leases_and_gets_no_placements(servers: Servers, workers: Workers) -> None:
     started = await start_cluster(servers, workers)
-    async with AssignmentClient([started[0].address]) as client:
+    async with AssignmentClient([started[0].address], tls=tls.identity("frontend")) as client:
         leases = [await client.acquire(f, "1", 128, 60_000, deadline_s=5) for f in FUNCTIONS[:8]]
         on_w1 = [lease for lease in leases if lease.worker_id == "w1"]
         assert on_w1

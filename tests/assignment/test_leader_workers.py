@@ -19,6 +19,7 @@ from assignment.worker_client import GrpcWorkerClient, NoTemplate, SandboxSpec, 
 from journal.group_commit import GroupCommitter
 from journal.store import Journal
 from tests.assignment.doubles import FakeWorkers
+from tests.harness import tls
 from workers.v1 import worker_pb2
 
 P = 5
@@ -102,7 +103,7 @@ async def test_a_template_every_worker_finds_malformed_is_a_bad_argument(make: M
 
 
 async def test_a_real_worker_client_needs_the_template() -> None:
-    client = GrpcWorkerClient()
+    client = GrpcWorkerClient(tls=tls.identity("server"))
     with pytest.raises(NoTemplate) as info:
         await client.create_sandbox("127.0.0.1:1", SandboxSpec("p1-s1", "f", "1", 128))
     assert info.value.invalid

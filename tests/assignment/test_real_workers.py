@@ -32,6 +32,7 @@ from journal.blobs import BlobStore
 from journal.store import Journal
 from journal.v1 import records_pb2
 from tests.assignment.conftest import Servers
+from tests.harness import tls
 from tests.workers.harness import AgentProcess, start_agent
 from workers.registration import split_chroot
 from workers.sandbox import unmount
@@ -85,7 +86,7 @@ async def until(check: Callable[[], Awaitable[T | None]], timeout_s: float, what
 
 async def invoke(lease: pb.Lease, a: int, b: int) -> dict[str, float]:
     """Run one invocation on the lease's worker with the lease's token."""
-    async with grpc.aio.insecure_channel(lease.worker_address) as channel:
+    async with tls.aio_channel(lease.worker_address, "worker") as channel:
         stub = worker_pb2_grpc.WorkerStub(channel)
         answer: worker_pb2.InvokeResponse = await stub.Invoke(
             worker_pb2.InvokeRequest(
@@ -103,7 +104,7 @@ async def invoke(lease: pb.Lease, a: int, b: int) -> dict[str, float]:
 
 async def listed(agent: AgentProcess) -> set[str]:
     """The sandbox ids the worker holds."""
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{agent.port}") as channel:
+    async with tls.aio_channel(f"127.0.0.1:{agent.port}", "worker", as_role="server") as channel:
         answer = await worker_pb2_grpc.WorkerStub(channel).ListSandboxes(worker_pb2.ListSandboxesRequest(), timeout=5)
     return {s.sandbox_id for s in answer.sandboxes}
 
@@ -194,7 +195,7 @@ async def test_leases_on_real_workers(servers: Servers, agents: Agents, blob: st
     server = servers.start("s1", partitions=PARTITIONS, workers="grpc")
     await asyncio.to_thread(server.wait_serving)
     sandbox = template(blob)
-    async with AssignmentClient([server.address]) as client:
+    async with AssignmentClient([server.address], tls=tls.identity("frontend")) as client:
         # cold: the worker fetches the code from the code store and runs init
         lease = await acquire_when_ready(client, "hello", sandbox)
         assert lease.cold
@@ -300,7 +301,7 @@ async def test_a_worker_restarted_faster_than_its_session_expires_is_not_trusted
     await asyncio.to_thread(server.wait_serving)
     sandbox = template(blob)
     partition = partition_of("hello", PARTITIONS)
-    async with AssignmentClient([server.address]) as client:
+    async with AssignmentClient([server.address], tls=tls.identity("frontend")) as client:
         lease = await acquire_when_ready(client, "hello", sandbox)
         assert (await invoke(lease, 1, 2))["sum"] == 3
         assert await client.release(lease, "ok")
@@ -324,7 +325,7 @@ async def test_bad_templates_and_reconcile_after_restart(
     server = servers.start("s1", partitions=PARTITIONS, workers="grpc")
     await asyncio.to_thread(server.wait_serving)
     sandbox = template(blob)
-    async with AssignmentClient([server.address]) as client:
+    async with AssignmentClient([server.address], tls=tls.identity("frontend")) as client:
         kept = await acquire_when_ready(client, "hello", sandbox)
         lost = await client.acquire("hello", "1", 128, 3000, sandbox=sandbox)
         assert lost.cold
@@ -364,7 +365,7 @@ async def test_bad_templates_and_reconcile_after_restart(
     assert server.terminate() == 0
     partition = partition_of("hello", PARTITIONS)
     orphan = sandbox_name(partition, 999)
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{worker.port}") as channel:
+    async with tls.aio_channel(f"127.0.0.1:{worker.port}", "worker", as_role="server") as channel:
         stub = worker_pb2_grpc.WorkerStub(channel)
         await stub.DestroySandbox(worker_pb2.DestroySandboxRequest(sandbox_id=lost.sandbox_id), timeout=10)
         request = template(blob, sandbox_id=orphan, function_name="hello", memory_mb=128)
@@ -372,7 +373,7 @@ async def test_bad_templates_and_reconcile_after_restart(
     assert await listed(worker) == {kept.sandbox_id, orphan}
     server.launch()
     await asyncio.to_thread(server.wait_serving)
-    async with AssignmentClient([server.address]) as client:
+    async with AssignmentClient([server.address], tls=tls.identity("frontend")) as client:
         warm = await until(lambda: _acquire_or_none(client, sandbox), 20, "the restarted leader")
         assert not warm.cold
         assert warm.sandbox_id == kept.sandbox_id

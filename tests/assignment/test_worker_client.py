@@ -11,7 +11,6 @@ import zipfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import grpc
 import pytest
 
 from assignment.client import AssignmentClient, RpcFailed
@@ -22,6 +21,7 @@ from assignment.server import AssignmentServer, ServerConfig
 from assignment.worker_client import GrpcWorkerClient, SandboxSpec, WorkerRefused, WorkerTimeouts
 from journal.blobs import BlobStore
 from journal.store import Journal
+from tests.harness import tls
 from tests.harness.cluster import free_port
 from tests.workers.harness import AgentProcess, start_agent
 from workers.v1 import worker_pb2, worker_pb2_grpc
@@ -57,7 +57,7 @@ def agent(tmp_path_factory: pytest.TempPathFactory, store_url: str, blob: str) -
 
 @pytest.fixture
 async def client() -> AsyncIterator[GrpcWorkerClient]:
-    made = GrpcWorkerClient()
+    made = GrpcWorkerClient(tls=tls.identity("server"))
     yield made
     await made.close()
 
@@ -154,20 +154,22 @@ async def test_refusals_are_named(agent: AgentProcess, client: GrpcWorkerClient,
 
 
 async def test_deadlines_apply_per_call(agent: AgentProcess, blob: str) -> None:
-    hasty = GrpcWorkerClient(WorkerTimeouts(create_s=0.001, list_s=0.001))
+    hasty = GrpcWorkerClient(WorkerTimeouts(create_s=0.001, list_s=0.001), tls=tls.identity("server"))
     try:
         with pytest.raises(WorkerRefused) as slow:
             await hasty.create_sandbox(address(agent), spec("p5-s1", blob))
         assert slow.value.reason == "DEADLINE_EXCEEDED"
     finally:
         await hasty.close()
-        async with grpc.aio.insecure_channel(address(agent)) as channel:  # it may have been created after all
+        async with tls.aio_channel(
+            address(agent), "worker", as_role="server"
+        ) as channel:  # it may have been created after all
             stub = worker_pb2_grpc.WorkerStub(channel)
             await stub.DestroySandbox(worker_pb2.DestroySandboxRequest(sandbox_id="p5-s1"), timeout=10)
 
 
 async def test_one_channel_per_address_closed_on_close(agent: AgentProcess) -> None:
-    client = GrpcWorkerClient()
+    client = GrpcWorkerClient(tls=tls.identity("server"))
     for _ in range(3):
         await client.list_sandboxes(address(agent))
     assert len(client._channels) == 1
@@ -184,6 +186,7 @@ async def test_embedded_mode_with_a_registered_real_agent(agent: AgentProcess, b
         listen="127.0.0.1:0",
         journal=f"sqlite:///{tmp_path / 'journal.db'}",
         host=HostConfig(partitions=2, settle_s=0.0, tick_s=0.05),
+        tls=tls.identity("server"),
     )
     server = AssignmentServer(config, coordinator=coordinator)
     assert isinstance(server.workers, GrpcWorkerClient)  # the default: real workers
@@ -192,7 +195,7 @@ async def test_embedded_mode_with_a_registered_real_agent(agent: AgentProcess, b
         await coordinator.register_worker(WorkerInfo("w-local", address(agent), "zone-a", 1024))
         template = spec("", blob).template
         assert template is not None
-        async with AssignmentClient([server.address]) as client:
+        async with AssignmentClient([server.address], tls=tls.identity("frontend")) as client:
             lease = None
             for _ in range(200):  # until the leaders have started and synced the worker
                 try:
@@ -203,7 +206,7 @@ async def test_embedded_mode_with_a_registered_real_agent(agent: AgentProcess, b
             assert lease is not None
             assert lease.cold
             assert lease.worker_address == address(agent)
-            async with grpc.aio.insecure_channel(address(agent)) as channel:
+            async with tls.aio_channel(address(agent), "worker") as channel:
                 answer = await worker_pb2_grpc.WorkerStub(channel).Invoke(
                     worker_pb2.InvokeRequest(
                         sandbox_id=lease.sandbox_id, token=lease.token, payload=b'{"x": 1}', request_id="r1"
@@ -212,7 +215,7 @@ async def test_embedded_mode_with_a_registered_real_agent(agent: AgentProcess, b
                 )
             assert json.loads(answer.payload)["echo"] == {"x": 1}
             assert await client.release(lease, "crash")  # broken: the leader destroys it on the worker
-            async with grpc.aio.insecure_channel(address(agent)) as channel:
+            async with tls.aio_channel(address(agent), "worker", as_role="server") as channel:
                 stub = worker_pb2_grpc.WorkerStub(channel)
                 for _ in range(200):
                     listed = await stub.ListSandboxes(worker_pb2.ListSandboxesRequest(), timeout=5)

@@ -30,6 +30,7 @@ from assignment.v1 import assignment_pb2_grpc as pb_grpc
 from journal.v1 import records_pb2
 from tests.benchmarks.echo import ECHO_SERVER
 from tests.benchmarks.report import Row, print_table
+from tests.harness import tls
 from tests.harness.cluster import ServerProcess, free_port
 from tests.harness.zookeeper import ZooKeeperCluster
 
@@ -90,7 +91,7 @@ async def _echo_rate(address: str) -> float:
 
 
 async def _lease_rate(address: str) -> float:
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with tls.aio_channel(address, "server") as channel:
         stub = pb_grpc.AssignmentStub(channel)
         index = iter(range(10**9))
 
@@ -174,7 +175,9 @@ async def _failover_trials(hosts: str, folder: Path, sig: str) -> list[float]:
     try:
         for server in servers:
             server.wait_serving()
-        async with AssignmentClient([s.address for s in servers], partitions=4, base_backoff_s=0.01) as client:
+        async with AssignmentClient(
+            [s.address for s in servers], partitions=4, base_backoff_s=0.01, tls=tls.identity("frontend")
+        ) as client:
             for _ in range(TRIALS):
                 lease = await client.acquire(function, "1", 128, 60_000, deadline_s=30)
                 await client.release(lease, "ok")

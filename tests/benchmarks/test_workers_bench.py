@@ -31,6 +31,7 @@ import pytest
 
 from journal.v1 import records_pb2
 from tests.benchmarks.report import Row, Stats, print_table, us
+from tests.harness import tls
 from tests.workers.harness import AgentProcess, function_dir, start_agent
 from workers.v1 import worker_pb2, worker_pb2_grpc
 
@@ -239,7 +240,7 @@ def test_warm_invoke_vs_grpc_echo(agent: AgentProcess, tmp_path: Path) -> None:
     async def measure() -> tuple[Stats, Stats]:
         async with (
             grpc.aio.insecure_channel(f"127.0.0.1:{echo_port}") as echo_channel,
-            grpc.aio.insecure_channel(f"127.0.0.1:{agent.port}") as agent_channel,
+            tls.aio_channel(f"127.0.0.1:{agent.port}", "worker") as agent_channel,
         ):
             call: Any = echo_channel.unary_unary("/bench.Echo/Echo")
             stub = worker_pb2_grpc.WorkerStub(agent_channel)

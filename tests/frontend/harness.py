@@ -32,6 +32,7 @@ from mypy_boto3_lambda import LambdaClient
 
 from assignment.dev import DevConfig, DevPlatform
 from assignment.frontend.auth.keys import new_access_key_id, new_secret
+from tests.harness import tls
 from tests.harness.lambda_clients import KeyPair, remember, signed_headers
 from tests.harness.lambda_clients import lambda_client as shared_lambda_client
 
@@ -100,7 +101,11 @@ def frontend_process(log_path: Path, *args: str, key: KeyPair | None = None) -> 
     with (
         log_path.open("w") as log_file,
         subprocess.Popen(
-            [*command, "--log-level=INFO", *args], stdout=subprocess.PIPE, stderr=log_file, text=True, env=env
+            [*command, "--log-level=INFO", *tls.tls_args("frontend"), *args],
+            stdout=subprocess.PIPE,
+            stderr=log_file,
+            text=True,
+            env=env,
         ) as process,
     ):
         try:

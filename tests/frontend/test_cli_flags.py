@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 
 from assignment.frontend import cli
+from tests.harness import tls
 
 
 def parse(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="leasehold")
     cli.register(parser.add_subparsers())
-    return parser.parse_args(["frontend", *argv])
+    return parser.parse_args(["frontend", *tls.tls_args("frontend"), *argv])
 
 
 def test_retention_and_intervals_reach_the_configuration() -> None:
@@ -62,3 +63,16 @@ def test_the_bootstrap_flags_exclude_each_other(capsys: pytest.CaptureFixture[st
     with pytest.raises(SystemExit):
         parse("--bootstrap-key", "a:b", "--bootstrap-key-file", "x")
     assert "not allowed with" in capsys.readouterr().err
+
+
+def test_the_journal_url_may_come_from_a_file_and_a_bad_file_is_named(tmp_path: Path) -> None:
+    secret = tmp_path / "journal-url"
+    secret.write_text("postgresql://leasehold:s3cret@db:5432/leasehold\n")
+    assert cli.config_from_args(parse("--journal-file", str(secret))).journal == secret.read_text().strip()
+    secret.write_text("  \n")
+    with pytest.raises(ValueError, match=r"--journal-file .*: empty"):
+        cli.config_from_args(parse("--journal-file", str(secret)))
+    with pytest.raises(ValueError, match=r"--journal-file .*: No such file"):
+        cli.config_from_args(parse("--journal-file", str(tmp_path / "missing")))
+    with pytest.raises(SystemExit):  # one or the other
+        parse("--journal", "sqlite:///x.db", "--journal-file", str(secret))

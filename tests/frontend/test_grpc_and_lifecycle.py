@@ -27,6 +27,7 @@ from tests.frontend.harness import (
     raw_request,
     running_platform,
 )
+from workers.tls import Tls, channel
 
 CODE = make_zip({"app.py": HANDLERS})
 
@@ -42,7 +43,8 @@ def functions(lam: LambdaClient) -> None:
 @pytest.fixture(scope="module")
 def stub(platform: DevPlatform) -> pb_grpc.FrontendStub:
     """A blocking gRPC stub of the Frontend service."""
-    return pb_grpc.FrontendStub(grpc.insecure_channel(platform.grpc_endpoint))
+    client = Tls.load(platform.tls_dir / "client")  # the identity the ready line names
+    return pb_grpc.FrontendStub(channel(platform.grpc_endpoint, client, "frontend"))
 
 
 def error_of(error: grpc.RpcError) -> tuple[grpc.StatusCode, str, str]:
@@ -159,11 +161,11 @@ def test_a_caller_that_goes_away_does_not_keep_the_lease(lam: LambdaClient, stub
 
 
 def test_health_is_serving(platform: DevPlatform) -> None:
-    channel = grpc.insecure_channel(platform.grpc_endpoint)
-    check = health_pb2_grpc.HealthStub(channel).Check  # type: ignore[attr-defined]
+    dial = channel(platform.grpc_endpoint, Tls.load(platform.tls_dir / "client"), "frontend")
+    check = health_pb2_grpc.HealthStub(dial).Check  # type: ignore[attr-defined]
     answer: health_pb2.HealthCheckResponse = check(health_pb2.HealthCheckRequest(service=""))
     assert answer.status == health_pb2.HealthCheckResponse.SERVING
-    channel.close()
+    dial.close()
 
 
 def test_second_frontend_process_on_the_same_database(
@@ -171,6 +173,7 @@ def test_second_frontend_process_on_the_same_database(
 ) -> None:
     assert platform.server is not None
     args = ["--journal", platform.journal_url, "--assignment", platform.server.address]
+    args += ["--tls-dir", str(platform.tls_dir / "frontend")]  # dev's server and worker trust dev's CA
     with frontend_process(tmp_path / "frontend.log", *args) as endpoint:
         other = lambda_client(endpoint)
         answer = other.invoke(FunctionName="g-echo", Qualifier="1", Payload=b'{"from": "second"}')

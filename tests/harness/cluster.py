@@ -27,6 +27,8 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from tests.harness import tls
+
 __all__ = ["ServerProcess", "free_port"]
 
 _ROOT = Path(__file__).resolve().parents[2]
@@ -52,6 +54,8 @@ class ServerProcess:
     #: ``accept`` (worker doubles that register in coordination only) or ``grpc`` (real worker agents).
     workers: str = "accept"
     process: subprocess.Popen[bytes] | None = None
+    #: Serve and call plaintext (``--insecure``) instead of mTLS with the session's ``server`` identity.
+    insecure: bool = False
 
     @property
     def address(self) -> str:
@@ -69,10 +73,11 @@ class ServerProcess:
         partitions: int = 8,
         extra: list[str] | None = None,
         workers: str = "accept",
+        insecure: bool = False,
     ) -> ServerProcess:
         """Start a server process (it keeps its port across restarts)."""
         args = ["--partitions", str(partitions), *(extra or [])]
-        server = cls(server_id, zk, journal, folder / f"{server_id}.log", free_port(), args, workers)
+        server = cls(server_id, zk, journal, folder / f"{server_id}.log", free_port(), args, workers, None, insecure)
         server.launch()
         return server
 
@@ -98,6 +103,7 @@ class ServerProcess:
                 "zone-a",
                 "--workers",
                 self.workers,
+                *(["--insecure"] if self.insecure else tls.tls_args("server")),
                 *self.extra,
             ],
             stdout=log,
@@ -118,13 +124,18 @@ class ServerProcess:
         while time.monotonic() < deadline:
             if self.process is None or self.process.poll() is not None:
                 raise RuntimeError(f"server {self.server_id} exited:\n{self.log_tail()}")
-            with contextlib.suppress(grpc.RpcError), grpc.insecure_channel(self.address) as channel:
+            with contextlib.suppress(grpc.RpcError), self._health_channel() as channel:
                 stub: Any = health_pb2_grpc.HealthStub(channel)  # the typeshed stub declares no methods
                 answer = stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
                 if answer.status == health_pb2.HealthCheckResponse.SERVING:
                     return
             time.sleep(0.05)
         raise TimeoutError(f"server {self.server_id} not serving in {timeout_s}s:\n{self.log_tail()}")
+
+    def _health_channel(self) -> grpc.Channel:
+        if self.insecure:
+            return grpc.insecure_channel(self.address)
+        return tls.channel(self.address, "server")
 
     def signal(self, sig: signal.Signals) -> None:
         """Send a signal to the process."""

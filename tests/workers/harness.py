@@ -13,11 +13,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import grpc
 
 from journal.v1 import records_pb2
+from tests.harness import tls
 from workers.v1 import worker_pb2, worker_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,13 +45,22 @@ class AgentProcess:
     port: int
     data_dir: Path
     log_path: Path
+    #: Plaintext (``--insecure``) instead of mTLS with the session's identities.
+    insecure: bool = False
     channel: grpc.Channel = field(init=False)
+    frontend_channel: grpc.Channel = field(init=False)
     stub: worker_pb2_grpc.WorkerStub = field(init=False)
 
     def __post_init__(self) -> None:
         options = [("grpc.max_receive_message_length", 16 << 20), ("grpc.max_send_message_length", 16 << 20)]
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}", options=options)
-        self.stub = worker_pb2_grpc.WorkerStub(self.channel)
+        address = f"127.0.0.1:{self.port}"
+        if self.insecure:
+            self.channel = grpc.insecure_channel(address, options=options)
+            self.frontend_channel = grpc.insecure_channel(address, options=options)
+        else:
+            self.channel = tls.channel(address, "worker", as_role="server", options=options)
+            self.frontend_channel = tls.channel(address, "worker", as_role="frontend", options=options)
+        self.stub = cast(worker_pb2_grpc.WorkerStub, _ClusterCalls(self.channel, self.frontend_channel))
 
     def log(self) -> str:
         """The agent's own log so far."""
@@ -59,6 +69,7 @@ class AgentProcess:
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         """Signal the agent and wait for it to exit; return its exit status."""
         self.channel.close()
+        self.frontend_channel.close()
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         code = self.proc.wait(timeout)
@@ -67,13 +78,33 @@ class AgentProcess:
         return code
 
 
-def start_agent(data_dir: Path, memory_mb: int = 8192, *extra: str) -> AgentProcess:
+class _ClusterCalls:
+    """A Worker stub that makes each call as the role that makes it in a cluster (the worker's policy):
+    sandboxes are managed by a server, invoked by a frontend."""
+
+    def __init__(self, as_server: grpc.Channel, as_frontend: grpc.Channel) -> None:
+        server, frontend = worker_pb2_grpc.WorkerStub(as_server), worker_pb2_grpc.WorkerStub(as_frontend)
+        self.CreateSandbox = server.CreateSandbox
+        self.DestroySandbox = server.DestroySandbox
+        self.ResetSandbox = server.ResetSandbox
+        self.ListSandboxes = server.ListSandboxes
+        self.Invoke = frontend.Invoke
+
+
+def start_agent(data_dir: Path, memory_mb: int = 8192, *extra: str, insecure: bool = False) -> AgentProcess:
     """Start ``python -m workers.cli`` on an ephemeral port; wait for its ``worker_listening`` line."""
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir.parent / f"{data_dir.name}-agent.log"
     log_file = open(log_path, "ab")  # noqa: SIM115 - owned by the child
     command = [sys.executable, "-m", "workers.cli", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir)]
-    command += ["--memory", str(memory_mb), "--heartbeat", "0.2", *extra]
+    command += [
+        "--memory",
+        str(memory_mb),
+        "--heartbeat",
+        "0.2",
+        *(["--insecure"] if insecure else tls.tls_args("worker")),
+        *extra,
+    ]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log_file, cwd=ROOT)
     log_file.close()
     assert proc.stdout is not None
@@ -92,7 +123,7 @@ def start_agent(data_dir: Path, memory_mb: int = 8192, *extra: str) -> AgentProc
     if not found:
         proc.kill()
         raise AssertionError(f"agent did not start: {log_path.read_text(errors='replace')}")
-    return AgentProcess(proc, found[0], data_dir, log_path)
+    return AgentProcess(proc, found[0], data_dir, log_path, insecure)
 
 
 def function_dir(root: Path, code: str, name: str = "app.py", files: dict[str, str] | None = None) -> Path:

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from journal.v1 import records_pb2
+from tests.harness import tls
 from tests.harness.hostile import REFUSED
 from tests.workers.harness import AgentProcess, create, function_dir, invoke, start_agent, wait_for
 from workers.netns import EgressPolicy, Endpoint
@@ -332,6 +333,7 @@ def test_bad_allow_list_entries_are_refused_with_the_entry_named() -> None:
 
 def test_the_worker_refuses_bad_network_flags(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "workers.cli", "--data-dir", str(tmp_path), "--listen", "127.0.0.1:0"]
+    command += tls.tls_args("worker")
     bad = subprocess.run(
         [*command, "--sandbox-allow", "nope.invalid:1"], capture_output=True, text=True, timeout=60, check=False
     )
@@ -359,6 +361,7 @@ def test_the_lambda_endpoint_is_allow_listed_and_named_in_the_environment(
 
 def test_a_bad_lambda_endpoint_is_refused(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "workers.cli", "--data-dir", str(tmp_path), "--listen", "127.0.0.1:0"]
+    command += tls.tls_args("worker")
     for url in ("ftp://x:1", "http://127.0.0.1:9000/path", "nonsense"):
         done = subprocess.run(
             [*command, "--lambda-endpoint", url], capture_output=True, text=True, timeout=60, check=False

@@ -187,6 +187,10 @@ class Compose:
         """Services that run the Leasehold image (they have a ``build``)."""
         return [name for name, spec in self.services.items() if "build" in spec]
 
+    def components(self) -> list[str]:
+        """The long-running Leasehold services (server, worker, frontend); not the one-shot ``certs``."""
+        return [name for name in self.leasehold_services() if self.command(name)[:1] != ["certs"]]
+
     def by_subcommand(self, subcommand: str) -> list[str]:
         """Leasehold services whose command is ``leasehold <subcommand> ...``, in file order."""
         return [name for name in self.leasehold_services() if self.command(name)[:1] == [subcommand]]

@@ -46,7 +46,8 @@ def _args(compose: Compose, service: str) -> argparse.Namespace:
 
 
 def test_the_topology_is_the_one_asked_for(compose: Compose) -> None:
-    assert set(compose.document) == {"name", "services", "volumes"}
+    assert set(compose.document) == {"name", "services", "volumes", "secrets"}
+    assert compose.by_subcommand("certs") == ["certs"]
     assert compose.by_subcommand("server") == ["server1", "server2", "server3"]
     assert compose.by_subcommand("worker") == ["worker1", "worker2"]
     assert compose.by_subcommand("frontend") == ["frontend"]
@@ -126,8 +127,19 @@ def test_only_the_frontend_publishes_and_its_ports_match_its_flags(compose: Comp
 
 def test_coordinates_name_services_that_exist(compose: Compose) -> None:
     postgres_env = compose.services["postgres"]["environment"]
-    for name in compose.leasehold_services():
+    password_file = compose.services["postgres"]["environment"]["POSTGRES_PASSWORD_FILE"]
+    assert password_file == "/run/secrets/postgres-password"
+    assert compose.services["postgres"]["secrets"] == ["postgres-password"]
+    password = _secret(compose, "postgres-password")
+    for name in compose.components():
         args = _args(compose, name)
+        assert "postgresql://" not in " ".join(compose.command(name)), f"{name}: a password in argv"
+        for option in ("journal_file", "code_store_file"):
+            path = getattr(args, option, None)
+            if path is not None:
+                assert str(path).startswith("/run/secrets/"), (name, option)
+                assert str(path).rpartition("/")[2] in compose.services[name]["secrets"], (name, path)
+                setattr(args, option.removesuffix("_file"), _secret(compose, str(path).rpartition("/")[2]))
         for host in (args.zk or "").split("/")[0].split(","):
             assert host == f"zookeeper:{ZK_PORT}", (name, host)
         for url in (getattr(args, "journal", None), getattr(args, "code_store", None)):
@@ -137,12 +149,32 @@ def test_coordinates_name_services_that_exist(compose: Compose) -> None:
             assert parsed.scheme == "postgresql", (name, url)
             assert (parsed.hostname, parsed.port) == ("postgres", PG_PORT), (name, url)
             assert parsed.username == postgres_env["POSTGRES_USER"], name
-            assert parsed.password == postgres_env["POSTGRES_PASSWORD"], name
+            assert parsed.password == password, name
             assert parsed.path == "/" + postgres_env["POSTGRES_DB"], name
         for address in str(getattr(args, "assignment", "") or "").split(","):
             if address:
                 assert _host(address) in compose.by_subcommand("server"), (name, address)
-    assert _args(compose, "worker1").code_store, "workers fetch code blobs from the code store"
+    assert _args(compose, "worker1").code_store_file, "workers fetch code blobs from the code store"
+
+
+def _secret(compose: Compose, name: str) -> str:
+    """The content of a declared Docker secret's file."""
+    return (ROOT / str(compose.document["secrets"][name]["file"])).read_text().strip()
+
+
+def test_every_grpc_port_uses_mtls_with_its_roles_identity_only(compose: Compose) -> None:
+    certs = compose.services["certs"]
+    assert compose.command("certs") == ["certs", "init", "/certs", "--exist-ok"]
+    roles = ("server", "frontend", "worker", "client")
+    assert sorted(certs["volumes"]) == sorted(["tls-ca:/certs", *(f"tls-{r}:/certs/{r}" for r in roles)])
+    for name in compose.components():
+        role = compose.command(name)[0]
+        args = _args(compose, name)
+        assert str(args.tls_dir) == "/tls", name
+        assert not args.insecure, name
+        tls_mounts = [v for v in compose.services[name]["volumes"] if v.startswith("tls-")]
+        assert tls_mounts == [f"tls-{role}:/tls:ro"], f"{name}: its own identity, read-only, nothing else"
+        assert compose.services[name]["depends_on"]["certs"] == {"condition": "service_completed_successfully"}
 
 
 def test_dependencies_exist_are_acyclic_and_wait_for_health(compose: Compose) -> None:
@@ -153,15 +185,18 @@ def test_dependencies_exist_are_acyclic_and_wait_for_health(compose: Compose) ->
         for target, rule in depends.items():
             assert target in compose.services, (name, target)
             assert target != name, name
-            assert rule["condition"] in ("service_started", "service_healthy"), (name, target)
+            allowed = (
+                ("service_completed_successfully",) if target == "certs" else ("service_started", "service_healthy")
+            )
+            assert rule["condition"] in allowed, (name, target)
             if rule["condition"] == "service_healthy":
                 assert "healthcheck" in compose.services[target], (name, target)
         graph[name] = list(depends)
-    for name in compose.leasehold_services():
+    for name in compose.components():
         needs = set(graph[name])
         if name != "frontend":
             assert {"zookeeper", "postgres"} <= needs, name
-    assert set(graph["frontend"]) == {*compose.by_subcommand("server"), *compose.by_subcommand("worker")}
+    assert set(graph["frontend"]) == {"certs", *compose.by_subcommand("server"), *compose.by_subcommand("worker")}
 
     state: dict[str, str] = {}
 
@@ -194,13 +229,17 @@ def _health_port(compose: Compose, name: str) -> int | None:
 
 def test_healthchecks_probe_the_service_port(compose: Compose) -> None:
     for name, spec in compose.services.items():
+        if name == "certs":
+            assert "healthcheck" not in spec, "a one-shot"
+            continue
         test = spec["healthcheck"]["test"]
         assert test[0] in ("CMD", "CMD-SHELL"), name
         if name not in compose.leasehold_services():
             continue
         assert test[1:5] == ["python", "-m", "assignment.commands.probe", "grpc"], name
-        assert test[5] == f"127.0.0.1:{_health_port(compose, name)}", name
-        assert len(test) == 6, name
+        assert test[5:7] == ["--tls-dir", "/tls"], f"{name}: the probe authenticates with the service's identity"
+        assert test[7] == f"127.0.0.1:{_health_port(compose, name)}", name
+        assert len(test) == 8, name
 
 
 def test_workers_may_use_bubblewrap_and_keep_their_data(compose: Compose) -> None:
@@ -218,7 +257,7 @@ def test_workers_may_use_bubblewrap_and_keep_their_data(compose: Compose) -> Non
         data_dir = str(_args(compose, name).data_dir)
         mounts = [v.partition(":")[2] for v in spec.get("volumes") or []]
         assert any(data_dir.startswith(m) for m in mounts), (name, data_dir)
-    for name in compose.leasehold_services():
+    for name in compose.components():
         assert compose.services[name].get("init") is True, f"{name}: an init reaps sandbox processes"
 
 
@@ -287,7 +326,7 @@ def test_dockerfile_stages_and_copies() -> None:
     assert "leasehold" in config["project"]["scripts"]
     exposed = {int(p) for keyword, rest in instructions if keyword == "EXPOSE" for p in rest.split()}
     compose = load_compose()
-    ports = {_listen_port(compose, n) for n in compose.leasehold_services()} | {9001}
+    ports = {_listen_port(compose, n) for n in compose.components()} | {9001}
     assert ports <= exposed
 
 

@@ -4,7 +4,10 @@ The Leasehold processes run exactly the commands of ``docker-compose.yml`` (read
 ``tests/deploy/compose.py``), with only addresses rewritten so the two cannot drift: a ``host:port``
 that names a compose service becomes that service's loopback address (every listening flag gets a
 free port), ``--zk`` the test ZooKeeper, ``postgresql://...@postgres`` URLs a fresh schema of the test
-PostgreSQL, ``--data-dir`` a temporary folder. Tests may append flags per subcommand (shorter session
+PostgreSQL, ``--data-dir`` a temporary folder, a Docker secret (``/run/secrets/NAME``) a file of the same
+name in the platform's folder (``journal-url`` holds the test database's URL), ``--tls-dir /tls`` the
+identity of the process's role made by the compose file's one-shot ``certs`` service (run first, to
+completion, as ``service_completed_successfully`` asks). Tests may append flags per subcommand (shorter session
 timeouts). Services start in dependency order and, like compose, wait only for dependencies marked
 ``service_healthy``; readiness is gRPC health SERVING, as the compose healthchecks ask (a frontend's on
 its ``--grpc`` port). The frontend is bootstrapped with a fresh admin key through its environment
@@ -34,17 +37,15 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
+from assignment.commands.probe import probe_grpc
 from assignment.frontend.auth.keys import new_access_key_id, new_secret
 from tests.deploy.compose import Compose, load_compose
 from tests.harness.cluster import free_port
 from tests.harness.lambda_clients import remember
 from tests.harness.postgres import PostgresServer
 from tests.harness.zookeeper import ZooKeeperCluster
+from workers.tls import Tls
 
 __all__ = ["LISTEN_FLAGS", "Platform", "PlatformError", "ServiceProcess", "local_command", "service_ports"]
 
@@ -52,6 +53,8 @@ _ROOT = Path(__file__).resolve().parents[2]
 #: Flags whose value is an address a process listens on (each gets a free loopback port).
 LISTEN_FLAGS = ("--listen", "--http", "--grpc")
 _URL_FLAGS = ("--journal", "--code-store")
+#: Where Docker mounts a service's secrets.
+SECRETS = "/run/secrets/"
 
 
 class PlatformError(RuntimeError):
@@ -171,6 +174,10 @@ def local_command(
             value = url._replace(netloc=f"127.0.0.1:{ports[(url.hostname, url.port)]}").geturl()
         elif flag == "--data-dir":
             value = str(data_root / name)
+        elif flag == "--tls-dir":
+            value = str(data_root / "certs" / argv[0])
+        elif value.startswith(SECRETS):
+            value = str(data_root / "secrets" / value.removeprefix(SECRETS))
         else:
             addresses = []
             for part in value.split(","):
@@ -180,6 +187,8 @@ def local_command(
             value = ",".join(addresses)
         out.append(value)
         i += 2
+    if out[:2] == ["certs", "init"]:
+        out[2] = str(data_root / "certs")
     return out
 
 
@@ -196,14 +205,6 @@ def _start_order(compose: Compose) -> list[str]:
     for name in compose.leasehold_services():
         visit(name)
     return [name for name in order if name in compose.leasehold_services()]
-
-
-def _grpc_serving(address: str) -> bool:
-    with contextlib.suppress(grpc.RpcError), grpc.insecure_channel(address) as channel:
-        stub: Any = health_pb2_grpc.HealthStub(channel)
-        answer = stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
-        return bool(answer.status == health_pb2.HealthCheckResponse.SERVING)
-    return False
 
 
 @dataclass
@@ -244,6 +245,9 @@ class Platform:
     def _launch_all(self, extra: dict[str, list[str]], timeout_s: float) -> None:
         """Launch in dependency order, waiting only where compose would: ``condition: service_healthy``."""
         ports = service_ports(self.compose)
+        secrets = self.root / "secrets"
+        secrets.mkdir(parents=True, exist_ok=True)
+        (secrets / "journal-url").write_text(self.database + "\n")
         for name in _start_order(self.compose):
             for target, rule in (self.compose.services[name].get("depends_on") or {}).items():
                 if target in self.services and rule.get("condition") == "service_healthy":
@@ -251,6 +255,12 @@ class Platform:
             argv = local_command(
                 self.compose, name, ports, zk=self.zk.hosts, database=self.database, data_root=self.root
             )
+            if argv[0] == "certs":  # the one-shot
+                command = [sys.executable, "-m", "assignment.cli", *argv]
+                done = subprocess.run(command, check=False, capture_output=True, text=True, cwd=_ROOT)
+                if done.returncode != 0:
+                    raise PlatformError(f"{name} failed: {done.stdout}{done.stderr}")
+                continue
             argv += extra.get(argv[0], [])
             own = {container: local for (service, container), local in ports.items() if service == name}
             service = ServiceProcess(name, argv, self.root / f"{name}.log", own)
@@ -270,11 +280,15 @@ class Platform:
         while True:
             if not service.alive:
                 raise PlatformError(f"{name} exited ({service.process and service.process.returncode})")
-            if _grpc_serving(address):
+            if not probe_grpc(address, 1.0, self.identity(service.subcommand)):
                 return
             if time.monotonic() > deadline:
                 raise PlatformError(f"{name} not ready in {timeout_s}s")
             time.sleep(0.1)
+
+    def identity(self, role: str) -> Tls:
+        """The platform's identity of ``role`` (``client`` for a gRPC caller outside the cluster)."""
+        return Tls.load(self.root / "certs" / role)
 
     @property
     def endpoint(self) -> str:

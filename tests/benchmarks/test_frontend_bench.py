@@ -11,7 +11,10 @@ every measured invoke must be warm and succeed. Floors, measured in the same run
 - throughput: invokes/s with 32 concurrent clients vs the echo at 32 in flight; goal >= 1,000 invokes/s;
 - SigV4: warm invoke p50 and p99 through a frontend process with ``--auth sigv4`` vs one with
   ``--auth none`` (same server and worker, same run), and the verifier alone (parse, key from a warm cache,
-  botocore's recomputation) in µs per request vs the open frontend's warm-invoke p50; goal <= 5%.
+  botocore's recomputation) in µs per request vs the open frontend's warm-invoke p50; goal <= 5%;
+- mTLS: two clusters of the real shape (ZooKeeper, a server, a worker and a frontend, each its own
+  process), one with mTLS on every gRPC hop and one ``--insecure``, invoked in turns request by request;
+  warm invoke p50 and p99 with mTLS vs without; goal <= 5% at p50.
 
 Requests are signed by the client once a minute and the signed headers reused (a SigV4 signature is
 valid for five minutes), so the difference between the two frontends is the server's verification, not
@@ -30,6 +33,7 @@ import sys
 import time
 import zipfile
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +44,16 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from assignment.frontend.auth.keys import AccessKey, KeyStore
+from assignment.frontend.auth.keys import AccessKey, KeyStore, new_access_key_id, new_secret
 from assignment.frontend.auth.resolver import KeyCache, Resolver
 from assignment.frontend.auth.sigv4 import HttpRequest, check_signature, read_claim
 from journal.store import Journal
 from tests.benchmarks.echo import ECHO_SERVER
 from tests.benchmarks.report import Row, Stats, print_table, us
+from tests.harness import tls
+from tests.harness.cluster import ServerProcess
+from tests.harness.zookeeper import ZooKeeperCluster
+from tests.workers.harness import AgentProcess, start_agent
 
 pytestmark = pytest.mark.benchmark
 
@@ -250,7 +258,10 @@ def _figures_rows(where: str, latency: Stats, rate: float, echo_latency: Stats, 
     )
 
 
-def _frontend(journal_url: str, server_address: str, key: AccessKey, auth: str) -> tuple[subprocess.Popen[str], str]:
+def _frontend(
+    journal_url: str, server_address: str, key: AccessKey | None, auth: str, tls_flags: list[str]
+) -> tuple[subprocess.Popen[str], str]:
+    key = key or AccessKey(new_access_key_id(), new_secret())
     process, ready = _child(
         _FRONTEND,
         "frontend",
@@ -260,6 +271,7 @@ def _frontend(journal_url: str, server_address: str, key: AccessKey, auth: str) 
         f"--assignment={server_address}",
         f"--auth={auth}",
         "--log-level=WARNING",
+        *tls_flags,
         env={"LEASEHOLD_FRONTEND_BOOTSTRAP_KEY": f"{key.access_key_id}:{key.secret}"},
     )
     assert ready.startswith("ready http="), ready
@@ -304,7 +316,7 @@ def test_warm_invoke_latency_and_throughput(tmp_path: Path) -> None:
         cold = errors.pop("cold", 0)
         assert not errors, errors
         _figures_rows("all in one process (leasehold dev)", latency, rate, echo_latency, echo_rate, cold)
-        frontend, url = _frontend(journal_url, server_address, key, "sigv4")
+        frontend, url = _frontend(journal_url, server_address, key, "sigv4", _dev_identity(tmp_path))
         try:
             latency, rate, errors = asyncio.run(_invoke_figures(url, create=False, key=key))
             cold = errors.pop("cold", 0)
@@ -312,16 +324,21 @@ def test_warm_invoke_latency_and_throughput(tmp_path: Path) -> None:
             _figures_rows("frontend in its own process", latency, rate, echo_latency, echo_rate, cold)
         finally:
             _stop(frontend)
-        _sigv4_rows(journal_url, server_address, key)
+        _sigv4_rows(journal_url, server_address, key, _dev_identity(tmp_path))
     finally:
         _stop(platform)
 
 
-def _sigv4_rows(journal_url: str, server_address: str, key: AccessKey) -> None:
+def _dev_identity(tmp_path: Path) -> list[str]:
+    """A frontend identity of the benchmark's ``leasehold dev`` (its server and worker serve mTLS)."""
+    return ["--tls-dir", str(tmp_path / "data" / "tls" / "frontend")]
+
+
+def _sigv4_rows(journal_url: str, server_address: str, key: AccessKey, tls_flags: list[str]) -> None:
     """Warm invokes through an ``--auth sigv4`` and an ``--auth none`` frontend, measured in turns (three
     rounds each, the best p50 of each kept, so drift on a shared machine hits both alike)."""
-    signed, signed_url = _frontend(journal_url, server_address, key, "sigv4")
-    open_, open_url = _frontend(journal_url, server_address, key, "none")
+    signed, signed_url = _frontend(journal_url, server_address, key, "sigv4", tls_flags)
+    open_, open_url = _frontend(journal_url, server_address, key, "none", tls_flags)
     try:
         on: list[Stats] = []
         off: list[Stats] = []
@@ -364,3 +381,95 @@ def _sigv4_rows(journal_url: str, server_address: str, key: AccessKey) -> None:
             "<= 5%",
         )
     )
+
+
+@contextmanager
+def _cluster(root: Path, zk: ZooKeeperCluster, *, insecure: bool) -> Iterator[str]:
+    """A server, a worker and an ``--auth none`` frontend, each its own process (mTLS unless ``insecure``);
+    the frontend's HTTP endpoint."""
+    root.mkdir()
+    hosts = f"{zk.hosts}/{root.name}"
+    journal = f"sqlite:///{root / 'leasehold.db'}"
+    server = ServerProcess.start("s1", hosts, journal, root, partitions=1, workers="grpc", insecure=insecure,
+                                 extra=["--log-level", "WARNING"])  # fmt: skip
+    agent: AgentProcess | None = None
+    frontend: subprocess.Popen[str] | None = None
+    try:
+        agent = start_agent(root / "w1", 8192, "--zk", hosts, "--code-store", journal, insecure=insecure)
+        server.wait_serving()
+        flags = ["--insecure"] if insecure else tls.tls_args("frontend")
+        frontend, url = _frontend(journal, server.address, None, "none", flags)
+        yield url
+    finally:
+        if frontend is not None:
+            _stop(frontend)
+        if agent is not None:
+            agent.stop()
+        server.terminate()
+
+
+@pytest.fixture
+def zk() -> Iterator[ZooKeeperCluster]:
+    with ZooKeeperCluster.start(size=1, tick_ms=200) as cluster:
+        yield cluster
+
+
+async def _paired_latency(urls: list[str], samples: int) -> list[Stats]:
+    """Warm invokes of ``noop`` (created here) on each endpoint in turn, one request at a time, the order
+    swapped every round: paired samples, so a noisy neighbour slows both alike."""
+    function = {
+        "FunctionName": "noop",
+        "Runtime": "python3.11",
+        "Role": "arn:aws:iam::000000000000:role/bench",
+        "Handler": "app.handler",
+        "Code": {"ZipFile": _noop_zip()},
+    }
+    sessions = [aiohttp.ClientSession(url) for url in urls]
+    path = "/2015-03-31/functions/noop/invocations"
+    try:
+        for session in sessions:
+            async with session.post("/2015-03-31/functions", data=json.dumps(function).encode()) as answer:
+                assert answer.status == 201, await answer.text()
+
+        async def invoke(session: aiohttp.ClientSession, warm: bool) -> int:
+            started = time.perf_counter_ns()
+            async with session.post(path, data=b"{}") as answer:
+                await answer.read()
+                assert answer.status == 200, answer.status
+                assert not answer.headers.get("X-Amz-Function-Error")
+                if warm:
+                    assert answer.headers.get("X-Leasehold-Cold-Start") == "0", "a cold start while measuring"
+            return time.perf_counter_ns() - started
+
+        for _ in range(100):
+            for session in sessions:
+                await invoke(session, warm=False)
+        times: list[list[int]] = [[] for _ in sessions]
+        for round_ in range(samples):
+            order = range(len(sessions)) if round_ % 2 == 0 else reversed(range(len(sessions)))
+            for i in order:
+                times[i].append(await invoke(sessions[i], warm=True))
+        return [Stats.of(t) for t in times]
+    finally:
+        for session in sessions:
+            await session.close()
+
+
+def test_mtls_cost_on_the_warm_invoke(tmp_path: Path, zk: ZooKeeperCluster) -> None:
+    """Three gRPC hops per warm invoke (Acquire, the worker's Invoke, Release) with mTLS, against a cluster
+    of the same shape with ``--insecure``, in paired samples."""
+    with (
+        _cluster(tmp_path / "mtls", zk, insecure=False) as secure,
+        _cluster(tmp_path / "plain", zk, insecure=True) as plain,
+    ):
+        on, off = asyncio.run(_paired_latency([secure, plain], LATENCY_SAMPLES * 2))
+    for figure, with_tls, without in (("p50", on.p50_ns, off.p50_ns), ("p99", on.p99_ns, off.p99_ns)):
+        _rows.append(
+            Row(
+                f"warm invoke {figure}, server+worker+frontend processes, mTLS on every hop",
+                us(with_tls),
+                f"--insecure {figure} {us(without)} (paired)",
+                f"{(with_tls - without) / without:+.1%}",
+                "<= +5%" if figure == "p50" else "-",
+            )
+        )

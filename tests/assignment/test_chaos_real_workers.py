@@ -187,7 +187,7 @@ async def leader_of(started: list[ServerProcess], partition: int) -> ServerProce
 
 
 @pytest.mark.chaos
-@pytest.mark.timeout(400)
+@pytest.mark.timeout(max(400, FAULTS * 8))  # 200 faults take ~10 min on a busy 2-core machine
 async def test_chaos_with_real_workers(
     servers: Servers, audited_workers: AuditedWorkers, zookeeper: ZooKeeperCluster
 ) -> None:

@@ -14,6 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import inspect
 
 from assignment.frontend.queues.store import (
     DEDUP_WINDOW_MS,
@@ -41,7 +44,12 @@ from assignment.frontend.queues.store import (
     TooManyEntriesInBatchRequest,
     md5_of_attributes,
     md5_of_body,
+    sqs_dedup,
+    sqs_deleted_queues,
+    sqs_messages,
+    sqs_queues,
 )
+from journal import migrations
 from journal.store import Journal
 from tests.harness.postgres import PostgresServer, schema_name
 
@@ -1074,3 +1082,75 @@ def test_concurrent_fifo_pollers_never_split_a_group(url: str) -> None:
         for key, parts in groups.items():
             assert len(parts) == 1
             assert parts[0] == [f"{key}:{i}" for i in range(len(parts[0]))]
+
+
+# ------------------------------------------------------------------------------------------- schema
+
+
+def test_the_tables_match_the_migration(journal: Journal) -> None:
+    inspector = inspect(journal.writer)
+    for table in (sqs_queues, sqs_messages, sqs_dedup, sqs_deleted_queues):
+        migrated = {column["name"] for column in inspector.get_columns(table.name)}
+        assert migrated == {column.name for column in table.columns}, table.name
+
+
+def test_the_migration_goes_down_and_up_again(journal: Journal) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    with journal.writer.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0006")
+    assert not {"sqs_queues", "sqs_messages"} & set(inspect(journal.writer).get_table_names())
+    with journal.writer.begin() as conn:
+        migrations.upgrade(conn)
+    store = QueueStore(journal)
+    store.create_queue(ACCOUNT, "jobs", now_ms=T0)
+    assert send(store, "jobs").message_id
+
+
+def test_an_entry_too_large_alone_makes_the_batch_too_long(store: QueueStore) -> None:
+    store.create_queue(ACCOUNT, "jobs", now_ms=T0)
+    with pytest.raises(BatchRequestTooLong):
+        store.send_message_batch(ACCOUNT, "jobs", entries("x", "y" * MIB), sender_id=SENDER, now_ms=T0)
+    assert counts(store, "jobs") == (0, 0, 0)
+
+
+# ---------------------------------------------------------------------------- attributes kept as given
+
+
+def test_policy_sse_and_fifo_throughput_attributes_are_kept(store: QueueStore) -> None:
+    policy = json.dumps({"Version": "2012-10-17", "Statement": []})
+    store.create_queue(ACCOUNT, "jobs", {"Policy": policy, "SqsManagedSseEnabled": "TRUE"}, now_ms=T0)
+    values = store.get_queue_attributes(ACCOUNT, "jobs", ["Policy", "SqsManagedSseEnabled"], queue_arn="", now_ms=T0)
+    assert values == {"Policy": policy, "SqsManagedSseEnabled": "true"}
+    # Equal on create again; different is a conflict.
+    store.create_queue(ACCOUNT, "jobs", {"Policy": policy}, now_ms=T0)
+    with pytest.raises(QueueNameExists):
+        store.create_queue(ACCOUNT, "jobs", {"KmsDataKeyReusePeriodSeconds": "300"}, now_ms=T0)
+    store.set_queue_attributes(ACCOUNT, "jobs", {"Policy": "", "KmsDataKeyReusePeriodSeconds": "300"}, now_ms=T0)
+    values = store.get_queue_attributes(ACCOUNT, "jobs", queue_arn="", now_ms=T0)
+    assert "Policy" not in values
+    assert values["KmsDataKeyReusePeriodSeconds"] == "300"
+    for name, bad in [
+        ("Policy", "not json"),
+        ("Policy", "[]"),
+        ("KmsDataKeyReusePeriodSeconds", "59"),
+        ("SqsManagedSseEnabled", "maybe"),
+    ]:
+        with pytest.raises(InvalidAttributeValue):
+            store.set_queue_attributes(ACCOUNT, "jobs", {name: bad}, now_ms=T0)
+    with pytest.raises(InvalidAttributeName):  # FIFO-only
+        store.set_queue_attributes(ACCOUNT, "jobs", {"DeduplicationScope": "queue"}, now_ms=T0)
+    fifo(store, FifoThroughputLimit="perMessageGroupId", DeduplicationScope="messageGroup")
+    with pytest.raises(InvalidAttributeValue):
+        store.set_queue_attributes(ACCOUNT, "jobs.fifo", {"FifoThroughputLimit": "perGroup"}, now_ms=T0)
+
+
+def test_deduplication_scope_message_group(store: QueueStore) -> None:
+    fifo(store, DeduplicationScope="messageGroup")
+    first = send(store, "jobs.fifo", group_id="a", deduplication_id="d")
+    assert send(store, "jobs.fifo", group_id="a", deduplication_id="d").duplicate
+    other = send(store, "jobs.fifo", group_id="b", deduplication_id="d")  # another group: not a duplicate
+    assert not other.duplicate
+    assert other.message_id != first.message_id
+    assert [m.attributes["MessageDeduplicationId"] for m in receive(store, "jobs.fifo")] == ["d", "d"]

@@ -294,6 +294,7 @@ sqs_queues = Table(
     Column("dlq_name", String(80), nullable=False),
     Column("max_receive_count", Integer, nullable=False),
     Column("redrive_allow_policy", Text, nullable=False),
+    Column("extra", Text, nullable=False),
     Column("tags", Text, nullable=False),
     Column("created_ms", BigInteger, nullable=False),
     Column("modified_ms", BigInteger, nullable=False),
@@ -353,7 +354,20 @@ _INT_ATTRIBUTES: dict[str, tuple[str, int, int, int]] = {
     "ReceiveMessageWaitTimeSeconds": ("receive_wait", 0, 20, 0),
     "VisibilityTimeout": ("visibility_timeout", 0, _MAX_VISIBILITY_S, 30),
 }
-_SETTABLE = (*_INT_ATTRIBUTES, "RedrivePolicy", "RedriveAllowPolicy", "ContentBasedDeduplication")
+#: Attributes kept and returned as given, with the values each may take (() for any its rule allows): SSE
+#: and the policy mean nothing here (the API's own auth decides), the FIFO throughput settings change no
+#: behaviour but DeduplicationScope's (``messageGroup``: ids are deduplicated within their group).
+_KEPT: dict[str, tuple[str, ...]] = {
+    "Policy": (),
+    "KmsMasterKeyId": (),
+    "KmsDataKeyReusePeriodSeconds": (),
+    "SqsManagedSseEnabled": (),
+    "DeduplicationScope": ("messageGroup", "queue"),
+    "FifoThroughputLimit": ("perQueue", "perMessageGroupId"),
+}
+_FIFO_ONLY = ("DeduplicationScope", "FifoThroughputLimit")
+_MAX_POLICY_CHARS = 20_480
+_SETTABLE = (*_INT_ATTRIBUTES, "RedrivePolicy", "RedriveAllowPolicy", "ContentBasedDeduplication", *_KEPT)
 _COUNTS = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed")
 #: Every attribute GetQueueAttributes knows (besides ``All``).
 QUEUE_ATTRIBUTES = (
@@ -386,6 +400,8 @@ class Queue:
     dlq_name: str
     max_receive_count: int
     redrive_allow_policy: str
+    #: The attributes kept as given (Policy, SSE, FIFO throughput), by SQS name.
+    extra: dict[str, str]
     tags: dict[str, str]
     created_ms: int
     modified_ms: int
@@ -402,6 +418,7 @@ class Queue:
         if self.fifo:
             out["FifoQueue"] = "true"
             out["ContentBasedDeduplication"] = "true" if self.content_dedup else "false"
+        out.update(self.extra)
         return out
 
 
@@ -422,6 +439,7 @@ def _queue(row: Row[Any]) -> Queue:
         dlq_name=str(row.dlq_name),
         max_receive_count=int(row.max_receive_count),
         redrive_allow_policy=str(row.redrive_allow_policy),
+        extra=dict(json.loads(row.extra)),
         tags=dict(json.loads(row.tags)),
         created_ms=int(row.created_ms),
         modified_ms=int(row.modified_ms),
@@ -509,9 +527,59 @@ def _parse_attributes(attributes: Mapping[str, str], *, fifo: bool) -> dict[str,
             values["redrive_allow_policy"] = _redrive_allow_policy(value)
         elif name == "ContentBasedDeduplication" and fifo:
             values["content_dedup"] = _bool_attribute(name, value)
+        elif name in _KEPT and (fifo or name not in _FIFO_ONLY):
+            extra = values.setdefault("extra", {})
+            assert isinstance(extra, dict)
+            extra[name] = _kept_attribute(name, value)
         else:
             raise InvalidAttributeName(f"Unknown Attribute {name!s:.256}.")
     return values
+
+
+def _kept_attribute(name: str, value: str) -> str:
+    """The canonical value of an attribute kept as given (no behaviour here but DeduplicationScope's)."""
+    invalid = InvalidAttributeValue(f"Invalid value for the parameter {name}.")
+    if name == "Policy":
+        if value:
+            try:
+                document = json.loads(value)
+            except ValueError:
+                raise invalid from None
+            if not isinstance(document, dict) or len(value) > _MAX_POLICY_CHARS:
+                raise invalid
+        return value
+    if name == "KmsMasterKeyId":
+        if len(value) > 2048 or _BAD_CHARACTERS.search(value):
+            raise invalid
+        return value
+    if name == "KmsDataKeyReusePeriodSeconds":
+        if not _INTEGER.fullmatch(value) or not 60 <= int(value) <= 86_400:
+            raise invalid
+        return str(int(value))
+    if name == "SqsManagedSseEnabled":
+        return "true" if _bool_attribute(name, value) else "false"
+    if value not in _KEPT[name]:
+        raise invalid
+    return value
+
+
+def _differs(queue: Queue, given: Mapping[str, object]) -> bool:
+    """Whether a given attribute (as :func:`_parse_attributes` returns them) differs from the queue's."""
+    for column, value in given.items():
+        if column == "extra":
+            assert isinstance(value, dict)
+            if any(queue.extra.get(name, "") != kept for name, kept in value.items()):
+                return True
+        elif getattr(queue, column) != value:
+            return True
+    return False
+
+
+def _kept_json(current: Mapping[str, str], given: object) -> str:
+    """The ``extra`` column: ``current`` with the ``given`` values (an empty one removes its attribute)."""
+    assert isinstance(given, dict)
+    merged = {**current, **given}
+    return json.dumps({name: value for name, value in merged.items() if value})
 
 
 def _check_account(account_id: str) -> None:
@@ -648,6 +716,24 @@ def _attribute_size(attributes: Mapping[str, MessageAttribute]) -> int:
     return total
 
 
+def _rough_size(message: object) -> int:
+    """A message's size as :func:`_attribute_size` and the body's UTF-8 count it, before it is validated
+    (wrong types count 0, lone surrogates as UTF-8 would encode them)."""
+    if not isinstance(message, NewMessage):
+        return 0
+    size = len(message.body.encode("utf-8", "surrogatepass")) if isinstance(message.body, str) else 0
+    if isinstance(message.attributes, Mapping):
+        for name, attribute in message.attributes.items():
+            if isinstance(name, str) and isinstance(attribute, MessageAttribute):
+                value = attribute.binary_value if attribute.binary_value is not None else attribute.string_value
+                size += len(name.encode("utf-8", "surrogatepass")) + len(str(attribute.data_type))
+                if isinstance(value, bytes):
+                    size += len(value)
+                elif isinstance(value, str):
+                    size += len(value.encode("utf-8", "surrogatepass"))
+    return size
+
+
 def _check_attributes(attributes: Mapping[str, MessageAttribute]) -> None:
     """Message attributes as SQS takes them: up to 10, valid names, types and values."""
     if not isinstance(attributes, Mapping) or len(attributes) > _MAX_MESSAGE_ATTRIBUTES:
@@ -721,6 +807,9 @@ class _Checked:
     body: bytes
     size: int
     dedup_id: str
+    #: What ``sqs_dedup`` is keyed by: the id, or with DeduplicationScope ``messageGroup`` a hash of the
+    #: group and the id ("" on standard queues).
+    dedup_key: str
 
 
 def _check_message(queue: Queue, message: NewMessage) -> _Checked:
@@ -759,7 +848,7 @@ def _check_message(queue: Queue, message: NewMessage) -> _Checked:
             raise InvalidParameterValue(
                 "The request include parameter MessageDeduplicationId that is not valid for this queue type."
             )
-        return _Checked(message, body, size, "")
+        return _Checked(message, body, size, "", "")
     if message.group_id is None:
         raise InvalidParameterValue("The request must contain the parameter MessageGroupId.")
     dedup_id = message.deduplication_id
@@ -770,7 +859,10 @@ def _check_message(queue: Queue, message: NewMessage) -> _Checked:
                 " provided explicitly."
             )
         dedup_id = hashlib.sha256(body).hexdigest()
-    return _Checked(message, body, size, dedup_id)
+    key = dedup_id
+    if queue.extra.get("DeduplicationScope") == "messageGroup":
+        key = hashlib.sha256(f"{message.group_id}\x00{dedup_id}".encode()).hexdigest()
+    return _Checked(message, body, size, dedup_id, key)
 
 
 def _encode_attributes(attributes: Mapping[str, MessageAttribute]) -> str:
@@ -983,7 +1075,7 @@ class QueueStore:
             existing = conn.execute(select(sqs_queues).where(q.account_id == account_id, q.name == name)).first()
             if existing is not None:
                 queue = _queue(existing)
-                if any(getattr(queue, column) != value for column, value in given.items()):
+                if _differs(queue, given):
                     raise QueueNameExists(
                         "A queue already exists with the same name and a different value for attribute(s)"
                         f" {', '.join(sorted(attributes))}."
@@ -1008,6 +1100,7 @@ class QueueStore:
                 redrive_allow_policy="",
             )
             values.update(given)
+            values["extra"] = _kept_json({}, given.get("extra", {}))
             queue_id = secrets.token_hex(_TOKEN_BYTES)
             conn.execute(delete(sqs_deleted_queues).where(d.account_id == account_id, d.name == name))
             conn.execute(
@@ -1133,6 +1226,8 @@ class QueueStore:
                 raise InvalidAttributeName("FifoQueue can only be set when the queue is created.")
             values = _parse_attributes(attributes, fifo=queue.fifo)
             self._check_redrive(conn, account_id, name, queue.fifo, values)
+            if "extra" in values:
+                values["extra"] = _kept_json(queue.extra, values["extra"])
             if values:
                 q = sqs_queues.c
                 conn.execute(
@@ -1194,6 +1289,9 @@ class QueueStore:
         1 MiB in all; an entry that is invalid on its own fails alone (BatchResultErrorEntry).
         """
         _check_batch([entry_id for entry_id, _ in entries])
+        # Every entry counts, valid or not (an entry too large alone makes the batch too long, as in SQS).
+        if sum(_rough_size(message) for _, message in entries) > MAX_BATCH_BYTES:
+            raise BatchRequestTooLong(f"Batch requests cannot be longer than {MAX_BATCH_BYTES} bytes.")
         with self._writing() as conn:
             queue, first_seq = self._reserve(conn, account_id, name, len(entries))
             checked: list[_Checked | BatchError] = []
@@ -1202,9 +1300,6 @@ class QueueStore:
                     checked.append(_check_message(queue, message))
                 except QueueError as exc:
                     checked.append(BatchError(entry_id, exc.code, exc.message, exc.sender_fault))
-            total = sum(c.size for c in checked if isinstance(c, _Checked))
-            if total > MAX_BATCH_BYTES:
-                raise BatchRequestTooLong(f"Batch requests cannot be longer than {MAX_BATCH_BYTES} bytes.")
             return [
                 c if isinstance(c, BatchError) else self._store(conn, queue, seq, c, sender_id=sender_id, now_ms=now_ms)
                 for seq, c in enumerate(checked, start=first_seq)
@@ -1238,14 +1333,14 @@ class QueueStore:
             d = sqs_dedup.c
             seen = conn.execute(
                 select(d.message_id, d.seq, d.created_ms).where(
-                    d.queue_id == queue.queue_id, d.dedup_id == checked.dedup_id
+                    d.queue_id == queue.queue_id, d.dedup_id == checked.dedup_key
                 )
             ).first()
             if seen is not None and now_ms < int(seen.created_ms) + DEDUP_WINDOW_MS:
                 sequence = _sequence_number(int(seen.seq))
                 return SendResult(str(seen.message_id), md5_body, md5_attributes, md5_system, sequence, duplicate=True)
             if seen is not None:
-                conn.execute(delete(sqs_dedup).where(d.queue_id == queue.queue_id, d.dedup_id == checked.dedup_id))
+                conn.execute(delete(sqs_dedup).where(d.queue_id == queue.queue_id, d.dedup_id == checked.dedup_key))
         message_id = str(uuid.uuid4())
         delay = queue.delay_seconds if message.delay_seconds is None else message.delay_seconds
         conn.execute(
@@ -1274,7 +1369,7 @@ class QueueStore:
             conn.execute(
                 insert(sqs_dedup).values(
                     queue_id=queue.queue_id,
-                    dedup_id=checked.dedup_id,
+                    dedup_id=checked.dedup_key,
                     message_id=message_id,
                     seq=seq,
                     created_ms=now_ms,

@@ -4,7 +4,8 @@
   gets another, so its old messages and receipt handles can never apply to the new one) and unique by
   ``(account_id, name)``. The attributes are columns (the retention period is needed in SQL to expire
   messages); ``redrive_policy`` / ``redrive_allow_policy`` keep the JSON documents, and ``dlq_account`` /
-  ``dlq_name`` the dead-letter target's, so a dead-letter queue's sources are one indexed query.
+  ``dlq_name`` the dead-letter target's, so a dead-letter queue's sources are one indexed query;
+  ``extra`` the attributes kept as given (Policy, SSE, FIFO throughput settings) as a JSON object.
   ``next_seq`` numbers the queue's messages (FIFO SequenceNumber and the receive order).
 * ``sqs_messages`` — one row per stored message: the body, user and system attributes (JSON), their MD5s,
   when it was sent and from when its retention counts, when it is next visible, the receive count and the
@@ -48,6 +49,7 @@ def upgrade() -> None:
         sa.Column("dlq_name", sa.String(80), nullable=False),
         sa.Column("max_receive_count", sa.Integer, nullable=False),
         sa.Column("redrive_allow_policy", sa.Text, nullable=False),
+        sa.Column("extra", sa.Text, nullable=False),
         sa.Column("tags", sa.Text, nullable=False),
         sa.Column("created_ms", sa.BigInteger, nullable=False),
         sa.Column("modified_ms", sa.BigInteger, nullable=False),

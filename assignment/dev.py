@@ -19,7 +19,7 @@ Example::
 
     leasehold dev --data-dir .leasehold --http-port 9000 --grpc-port 9001 --sample
     # ready http=http://127.0.0.1:9000 grpc=127.0.0.1:9001 data=.leasehold auth=sigv4 sandbox-network=isolated \
-    #       grpc-tls=.leasehold/tls/client
+    #       grpc-tls=/abs/path/.leasehold/tls/client
     # export AWS_SHARED_CREDENTIALS_FILE=... AWS_CONFIG_FILE=... AWS_PROFILE=leasehold
 
 Every gRPC port it opens (the frontend's, the assignment server's, the worker's) uses mTLS with a cluster

@@ -61,6 +61,7 @@ from assignment.service import AssignmentService
 from assignment.service import handlers as assignment_handlers
 from assignment.worker_client import GrpcWorkerClient
 from workers.agent import Agent, AgentConfig
+from workers.certs import ROLES
 from workers.certs import init as init_certs
 from workers.cli import add_network_flags, network_policy
 from workers.flags import Flags
@@ -304,7 +305,7 @@ Status: .venv/bin/leasehold status    Stop: Ctrl-C
 def _identities(directory: Path) -> dict[str, Tls]:
     """The CA of ``directory`` (made on the first start) and its identities by role."""
     init_certs(directory, exist_ok=True)
-    return {role: Tls.load(directory / role) for role in ("server", "frontend", "worker", "client")}
+    return {role: Tls.load(directory / role) for role in ROLES}
 
 
 def ready_lines(platform: DevPlatform, config: DevConfig) -> list[str]:

@@ -138,8 +138,6 @@ class LeaseBackend:
         issuer: SessionIssuer | None = None,
     ) -> None:
         self.client = client
-        #: The identity of the workers' channels: the routing client's.
-        self.tls = client.tls
         #: Issues the functions' session credentials for their sandboxes (None: sandboxes get none).
         self.issuer = issuer
         self.region = region
@@ -154,7 +152,7 @@ class LeaseBackend:
     def _worker(self, address: str) -> wpb_grpc.WorkerAsyncStub:
         stub = self._workers.get(address)
         if stub is None:
-            channel = aio_channel(address, self.tls, "worker")
+            channel = aio_channel(address, self.client.tls, "worker")
             self._channels.append(channel)
             stub = self._workers[address] = wpb_grpc.WorkerStub(channel)
         return stub
@@ -315,7 +313,7 @@ class LeaseBackend:
     async def routes(self) -> list[dict[str, object]]:
         """The routing table from the first server that answers."""
         for address in list(self.client.seeds):
-            channel = aio_channel(address, self.tls, "server")
+            channel = aio_channel(address, self.client.tls, "server")
             try:
                 answer: apb.RoutingResponse = await apb_grpc.AssignmentStub(channel).Routing(
                     apb.RoutingRequest(), timeout=2.0

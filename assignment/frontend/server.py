@@ -44,6 +44,9 @@ from assignment.frontend.grpc_api import SERVICE_NAME, FrontendService, add_to_s
 from assignment.frontend.invoker import Invoker
 from assignment.frontend.logbuffer import LogBuffer
 from assignment.frontend.provisioning import Provisioner
+from assignment.frontend.queues import QueueStore
+from assignment.frontend.queues.operations import SqsOperations
+from assignment.frontend.queues.retention import DEFAULT_SWEEP_INTERVAL_S, RetentionSweeper
 from assignment.frontend.registry import Registry
 from assignment.partition_core import DEFAULT_ACCOUNT_LIMIT
 from journal.store import Journal
@@ -92,6 +95,8 @@ class FrontendConfig:
     #: This frontend's identity for mTLS: its gRPC port (clients need a ``client`` certificate) and its calls
     #: to servers and workers. ``None``: plaintext (``--insecure``).
     tls: Tls | None = None
+    #: How often expired queue messages are deleted (a receive never returns them anyway).
+    queue_sweep_interval_s: float = DEFAULT_SWEEP_INTERVAL_S
 
 
 #: Who may call the frontend's gRPC API (mTLS roles): users, with a ``client`` certificate.
@@ -124,6 +129,8 @@ class Frontend:
         self.invoker: Invoker | None = None
         self.http_api: LambdaHttpApi | None = None
         self.keys: KeyStore | None = None
+        self.queues: QueueStore | None = None
+        self.sweeper: RetentionSweeper | None = None
         self.health = health.aio.HealthServicer()
         self._runner: web.AppRunner | None = None
         self._grpc: grpc.aio.Server | None = None
@@ -168,6 +175,8 @@ class Frontend:
         self.provisioner = Provisioner(self.registry, self.backend, interval_s=cfg.provision_interval_s)
         self.keys = KeyStore(self.journal)
         auth = await self._authenticator(cfg, self.keys)
+        self.queues = QueueStore(self.journal)
+        sqs = SqsOperations(self.queues, account_id=cfg.account_id, region=cfg.region)
         self.http_api = LambdaHttpApi(
             self.registry,
             self.invoker,
@@ -176,6 +185,7 @@ class Frontend:
             coordinator=self.coordinator,
             account_limit=cfg.account_limit,
             auth=auth,
+            queues=sqs,
         )
         self._runner = web.AppRunner(self.http_api.app(), access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -195,6 +205,8 @@ class Frontend:
         await self._grpc.start()
 
         await self.provisioner.start()
+        self.sweeper = RetentionSweeper(self.queues, interval_s=cfg.queue_sweep_interval_s)
+        await self.sweeper.start()
         if cfg.event_poller:
             self.poller = EventPoller(
                 self.events,
@@ -253,6 +265,9 @@ class Frontend:
             self.poller = None
         if self.provisioner is not None:
             await self.provisioner.stop()
+        if self.sweeper is not None:
+            await self.sweeper.stop()
+            self.sweeper = None
         stops: list[asyncio.Future[object] | asyncio.Task[object]] = []
         if self._grpc is not None:
             stops.append(asyncio.ensure_future(self._grpc.stop(grace)))

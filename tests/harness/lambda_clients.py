@@ -1,4 +1,4 @@
-"""boto3 Lambda clients for tests, signed with the key of the platform they talk to, closed by the suite at
+"""boto3 Lambda (and SQS) clients for tests, signed with the key of the platform they talk to, closed by the suite at
 the end of the module that made them; and the same signing for hand-built requests.
 
 Every platform a test starts (:func:`tests.frontend.harness.running_platform`, a ``leasehold frontend``
@@ -38,12 +38,12 @@ from botocore.response import StreamingBody
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
 
-__all__ = ["KeyPair", "close_all", "credentials_for", "lambda_client", "remember", "signed_headers"]
+__all__ = ["KeyPair", "close_all", "credentials_for", "lambda_client", "remember", "signed_headers", "sqs_client"]
 
 #: An access key id and its secret (a session token third, for function credentials).
 KeyPair = tuple[str, str] | tuple[str, str, str]
 
-_open: list[LambdaClient] = []
+_open: list[Any] = []
 _known: dict[str, KeyPair] = {}
 
 
@@ -65,9 +65,22 @@ def lambda_client(
 ) -> LambdaClient:
     """A boto3 Lambda client for ``endpoint``: signed with ``credentials`` (default: the endpoint's
     remembered key), us-east-1, ``max_attempts`` tries."""
+    client: LambdaClient = _client("lambda", endpoint, read_timeout_s, max_attempts, credentials)
+    client.meta.events.register("after-call.lambda.Invoke", _read_payload)
+    return client
+
+
+def sqs_client(
+    endpoint: str, *, read_timeout_s: float = 60.0, max_attempts: int = 1, credentials: KeyPair | None = None
+) -> Any:
+    """A boto3 SQS client for ``endpoint``, made like :func:`lambda_client`."""
+    return _client("sqs", endpoint, read_timeout_s, max_attempts, credentials)
+
+
+def _client(service: str, endpoint: str, read_timeout_s: float, max_attempts: int, credentials: KeyPair | None) -> Any:
     key = credentials if credentials is not None else credentials_for(endpoint)
-    client = boto3.client(
-        "lambda",
+    client = boto3.client(  # type: ignore[call-overload]
+        service,
         endpoint_url=endpoint,
         region_name="us-east-1",
         aws_access_key_id=key[0],
@@ -79,7 +92,6 @@ def lambda_client(
             max_pool_connections=64,
         ),
     )
-    client.meta.events.register("after-call.lambda.Invoke", _read_payload)
     _open.append(client)
     return client
 

@@ -2,7 +2,8 @@
 unless the frontend runs with ``--auth none``, the SigV4 middleware inside it.
 
 :class:`LambdaHttpApi` is what the frontend process (:mod:`assignment.frontend.server`) serves. Each
-resource (functions and versions, invoke, concurrency, event invoke configs, layers, admin) is a class in
+resource (functions and versions, invoke, concurrency, event invoke configs, layers, admin, and the SQS
+API on ``POST /`` when the frontend serves queues) is a class in
 its own module with a ``routes()`` method; a new resource is a new module whose class is added to
 :meth:`LambdaHttpApi.__init__`'s list. Every error is a Lambda error document with ``x-amzn-ErrorType``,
 answered here once (a storage error as :func:`~assignment.frontend.api.errors.lambda_error` maps it);
@@ -37,9 +38,11 @@ from assignment.frontend.api.event_configs import EventConfigsApi
 from assignment.frontend.api.functions import FunctionsApi
 from assignment.frontend.api.invoke import InvokeApi
 from assignment.frontend.api.layers import LayersApi
-from assignment.frontend.api.requests import MAX_BODY_BYTES, REQUEST_ID
+from assignment.frontend.api.requests import MAX_BODY_BYTES, REQUEST_ID, sqs_operation
+from assignment.frontend.api.sqs import SqsApi, sqs_error_response
 from assignment.frontend.invoker import Invoker
 from assignment.frontend.provisioning import Provisioner
+from assignment.frontend.queues.operations import SqsOperations
 from assignment.frontend.registry import Registry
 from assignment.frontend.storage_errors import StorageError
 from assignment.frontend.types import LambdaError, ServiceException
@@ -78,6 +81,7 @@ class LambdaHttpApi:
         coordinator: Coordinator | None = None,
         account_limit: int = DEFAULT_ACCOUNT_LIMIT,
         auth: Authenticator | None = None,
+        queues: SqsOperations | None = None,
     ) -> None:
         #: The SigV4 middleware; None answers every request unsigned (``--auth none``).
         self.auth = auth
@@ -94,6 +98,8 @@ class LambdaHttpApi:
             LayersApi(self.context),
             AdminApi(self.context),
         ]
+        if queues is not None:
+            self.resources.append(SqsApi(queues))
 
     @property
     def in_flight(self) -> int:
@@ -121,7 +127,8 @@ class LambdaHttpApi:
         try:
             response = await handler(request)
         except LambdaError as exc:
-            response = _error(exc, request_id)
+            # An SQS request refused before its handler (by the SigV4 middleware) gets SQS's error document.
+            response = sqs_error_response(exc) if sqs_operation(request) is not None else _error(exc, request_id)
         except StorageError as exc:
             response = _error(lambda_error(exc, self.context.registry), request_id)
         except web.HTTPException as exc:
@@ -136,6 +143,8 @@ class LambdaHttpApi:
             log.exception(
                 "event=http_error method=%s path=%.200s request_id=%s", request.method, request.path, request_id
             )
-            response = _error(ServiceException("An internal error occurred"), request_id)
+            internal = ServiceException("An internal error occurred")
+            sqs = sqs_operation(request) is not None
+            response = sqs_error_response(internal) if sqs else _error(internal, request_id)
         response.headers.setdefault("x-amzn-RequestId", request_id)
         return response

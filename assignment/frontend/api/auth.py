@@ -7,7 +7,8 @@ request: read the body (at most :data:`~assignment.frontend.api.requests.MAX_BOD
 route has anyway), parse and check the claim (:func:`~assignment.frontend.auth.sigv4.read_claim`), find
 the identity behind the key id (:class:`~assignment.frontend.auth.resolver.Resolver`), recompute the
 signature (:func:`~assignment.frontend.auth.sigv4.check_signature`), ask the policy whether that caller
-may call this route (:class:`~assignment.frontend.auth.policy.Policy`: function sessions may only invoke),
+may call this route (:class:`~assignment.frontend.auth.policy.Policy`: function sessions may only invoke
+and use queues' messages), an SQS request (``X-Amz-Target: AmazonSQS.*``) being scoped to ``sqs``,
 and hand the handler the request with its body and :data:`IDENTITY`. ``leasehold frontend --auth none``
 builds the application without it.
 
@@ -24,7 +25,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from assignment.frontend.api.requests import BODY, MAX_BODY_BYTES, read_body
+from assignment.frontend.api.requests import BODY, MAX_BODY_BYTES, read_body, sqs_operation
 from assignment.frontend.auth.policy import Policy
 from assignment.frontend.auth.resolver import Identity, Resolver
 from assignment.frontend.auth.sigv4 import HttpRequest, check_signature, read_claim
@@ -54,11 +55,16 @@ class Authenticator:
         body = await read_body(request, MAX_BODY_BYTES)
         request[BODY] = body
         signed = HttpRequest(request.method, request.raw_path, tuple(request.headers.items()), body)
-        claim = read_claim(signed, region=self.region, now=self._clock())
+        operation = sqs_operation(request)
+        service = "lambda" if operation is None else "sqs"
+        claim = read_claim(signed, region=self.region, now=self._clock(), service=service)
         identity = await self.resolver.resolve(claim)
         check_signature(signed, claim, identity.secret)
-        route = request.match_info.route.resource
-        template = route.canonical if route is not None else request.path
-        self.policy.authorize(identity, request.method, template, request.match_info)
+        if operation is not None:
+            self.policy.authorize_sqs(identity, operation)
+        else:
+            route = request.match_info.route.resource
+            template = route.canonical if route is not None else request.path
+            self.policy.authorize(identity, request.method, template, request.match_info)
         request[IDENTITY] = identity
         return await handler(request)

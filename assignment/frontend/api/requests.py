@@ -47,6 +47,7 @@ __all__ = [
     "reject_unsupported",
     "required_qualifier",
     "single",
+    "sqs_operation",
 ]
 
 #: The request id of a request (also its ``x-amzn-RequestId``).
@@ -54,6 +55,9 @@ REQUEST_ID = web.RequestKey("request_id", str)
 
 #: The whole body of a request, when a middleware had to read it before the handler.
 BODY = web.RequestKey("body", bytes)
+
+#: The ``X-Amz-Target`` prefix of an SQS request (boto3's ``sqs`` client: AWS JSON 1.0, ``POST /``).
+_SQS_TARGET = "AmazonSQS."
 
 #: Largest management request body (AWS: about 70 MB, a 50 MB zip in base64).
 MAX_BODY_BYTES = 69_905_067
@@ -84,6 +88,15 @@ _MAX_MARKER = 1024
 #: Largest number AWS allows for a layer version (a ``long``).
 _MAX_LONG = 2**63 - 1
 _LAYER_NUMBER = re.compile(r"[0-9]{1,19}")
+
+
+def sqs_operation(request: web.Request) -> str | None:
+    """The SQS operation a request names (``POST /`` with ``X-Amz-Target: AmazonSQS.<Operation>``), or
+    ``None`` when it is not an SQS request (then it is a Lambda one)."""
+    target = request.headers.get("X-Amz-Target", "")
+    if request.method != "POST" or request.path != "/" or not target.startswith(_SQS_TARGET):
+        return None
+    return target[len(_SQS_TARGET) :]
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:

@@ -1,9 +1,11 @@
-"""What each kind of caller may do: admin keys everything; function sessions only invoke functions.
+"""What each kind of caller may do: admin keys everything; function sessions invoke functions and use the
+account's queues (send, receive, delete, change visibility, find a queue and read its attributes).
 
 Actions are named as IAM names them (``lambda:InvokeFunction``, ``lambda:GetFunction``, …), found from
 botocore's Lambda service model: each operation's HTTP method and request URI, matched against the
 route's template, so a new route of the API gets its AWS action name without a table kept here. A route
-the model does not know (the admin routes ``/_leasehold/v1/...``) is ``leasehold:<Route>``. Refusals are
+the model does not know (the admin routes ``/_leasehold/v1/...``) is ``leasehold:<Route>``. An SQS
+request's action is ``sqs:<Operation>`` (the ``X-Amz-Target``). Refusals are
 ``AccessDeniedException`` in AWS's words, naming the caller's ARN, the action and the resource.
 
 Example::
@@ -25,8 +27,23 @@ from assignment.frontend.types import AccessDeniedException
 
 __all__ = ["SESSION_ACTIONS", "Policy", "action_of"]
 
-#: What a function's session may do (as on AWS with a role allowed to invoke; later: queues, streams).
-SESSION_ACTIONS = frozenset({"lambda:InvokeFunction", "lambda:InvokeAsync"})
+#: What a function's session may do: as on AWS with an execution role allowed to invoke functions and to
+#: produce and consume the account's queues (Leasehold has no IAM roles to say more); never manage them.
+SESSION_ACTIONS = frozenset(
+    {
+        "lambda:InvokeFunction",
+        "lambda:InvokeAsync",
+        "sqs:SendMessage",
+        "sqs:SendMessageBatch",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:DeleteMessageBatch",
+        "sqs:ChangeMessageVisibility",
+        "sqs:ChangeMessageVisibilityBatch",
+        "sqs:GetQueueUrl",
+        "sqs:GetQueueAttributes",
+    }
+)
 #: Operations whose IAM action has another name.
 _ACTION_NAMES = {"Invoke": "lambda:InvokeFunction"}
 _PLACEHOLDER = re.compile(r"\{[^}]+\}")
@@ -66,13 +83,18 @@ class Policy:
 
     def authorize(self, identity: Identity, method: str, route: str, match: Mapping[str, str]) -> None:
         """Nothing for an allowed request; ``AccessDeniedException`` otherwise."""
-        if identity.kind == "admin":
-            return
-        action = action_of(method, route)
-        if action in SESSION_ACTIONS:
+        self._allow(identity, action_of(method, route), self._resource(match))
+
+    def authorize_sqs(self, identity: Identity, operation: str) -> None:
+        """:meth:`authorize` for an SQS request of ``operation`` (its queue is in the body, unread here:
+        no session action depends on which queue)."""
+        self._allow(identity, f"sqs:{operation[:64]}", f"arn:aws:sqs:{self.region}:{self.account}:*")
+
+    def _allow(self, identity: Identity, action: str, resource: str) -> None:
+        if identity.kind == "admin" or action in SESSION_ACTIONS:
             return
         raise AccessDeniedException(
-            f"User: {identity.arn} is not authorized to perform: {action} on resource: {self._resource(match)} "
+            f"User: {identity.arn} is not authorized to perform: {action} on resource: {resource} "
             f"because no identity-based policy allows the {action} action"
         )
 

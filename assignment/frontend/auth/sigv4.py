@@ -4,8 +4,9 @@ Two steps, with a key lookup between them (done by the caller, who owns the data
 
 1. :func:`read_claim` parses the ``Authorization`` header (or, for a presigned GET, the ``X-Amz-*`` query
    parameters) and checks everything that needs no secret: the parts are there and well formed, ``host``
-   and ``x-amz-date`` are signed, the credential scope is ``<date>/<region>/lambda/aws4_request`` with this
-   frontend's region, and ``X-Amz-Date`` is within five minutes of ``now`` (a presigned URL: not past its
+   and ``x-amz-date`` are signed, the credential scope is ``<date>/<region>/<service>/aws4_request``
+   with this frontend's region and the service the request is for (``lambda``, or ``sqs`` for the SQS
+   API), and ``X-Amz-Date`` is within five minutes of ``now`` (a presigned URL: not past its
    ``X-Amz-Expires``).
 2. :func:`check_signature` recomputes the signature with botocore's own signer (``SigV4Auth``, or
    ``SigV4QueryAuth`` for presigned URLs) over an ``AWSRequest`` rebuilt from what arrived: the raw path
@@ -123,6 +124,8 @@ class Claim:
     session_token: str | None
     #: Query-string (presigned) authentication rather than an ``Authorization`` header.
     presigned: bool = False
+    #: The signing name of the scope (``lambda``, ``sqs``).
+    service: str = SERVICE
 
 
 def _echo(text: str) -> str:
@@ -150,8 +153,9 @@ def _query_pairs(query: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def read_claim(request: HttpRequest, *, region: str, now: float) -> Claim:
-    """The request's claim, checked for everything that needs no secret (see the module docstring)."""
+def read_claim(request: HttpRequest, *, region: str, now: float, service: str = SERVICE) -> Claim:
+    """The request's claim, checked for everything that needs no secret (see the module docstring), its
+    scope naming ``service``."""
     for name in _SINGLE:
         if len(request.values(name)) > 1:
             raise IncompleteSignatureException(f"The {name} header may be given only once")
@@ -164,10 +168,10 @@ def read_claim(request: HttpRequest, *, region: str, now: float) -> Claim:
             "header should be specified"
         )
     if authorization:
-        claim = _header_claim(request, authorization[0])
+        claim = _header_claim(request, authorization[0], service)
         _check_clock(claim.date, now, expires_s=None)
     elif presigned:
-        claim, expires_s = _query_claim(request, query)
+        claim, expires_s = _query_claim(request, query, service)
         _check_clock(claim.date, now, expires_s=expires_s)
     else:
         raise MissingAuthenticationTokenException("Missing Authentication Token")
@@ -176,7 +180,7 @@ def read_claim(request: HttpRequest, *, region: str, now: float) -> Claim:
     return claim
 
 
-def _header_claim(request: HttpRequest, header: str) -> Claim:
+def _header_claim(request: HttpRequest, header: str, service: str) -> Claim:
     algorithm, _, rest = header.strip().partition(" ")
     params: dict[str, str] = {}
     if algorithm == ALGORITHM:
@@ -205,11 +209,11 @@ def _header_claim(request: HttpRequest, header: str) -> Claim:
     if "x-amz-date" not in signed:
         raise IncompleteSignatureException("'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.")
     tokens = request.values("x-amz-security-token")
-    claim = _scoped(params["Credential"], dates[0], signed, params["Signature"])
+    claim = _scoped(params["Credential"], dates[0], signed, params["Signature"], service)
     return dataclasses.replace(claim, session_token=tokens[0] if tokens else None)
 
 
-def _query_claim(request: HttpRequest, query: list[tuple[str, str]]) -> tuple[Claim, int]:
+def _query_claim(request: HttpRequest, query: list[tuple[str, str]], service: str) -> tuple[Claim, int]:
     params: dict[str, str] = {}
     for key, value in query:
         if key in _QUERY_AUTH:
@@ -233,11 +237,11 @@ def _query_claim(request: HttpRequest, query: list[tuple[str, str]]) -> tuple[Cl
     signed = tuple(params["X-Amz-SignedHeaders"].split(";"))
     if "host" not in signed:
         raise IncompleteSignatureException("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
-    claim = _scoped(params["X-Amz-Credential"], params["X-Amz-Date"], signed, params["X-Amz-Signature"])
+    claim = _scoped(params["X-Amz-Credential"], params["X-Amz-Date"], signed, params["X-Amz-Signature"], service)
     return dataclasses.replace(claim, session_token=params.get("X-Amz-Security-Token"), presigned=True), int(expires)
 
 
-def _scoped(credential: str, date: str, signed: tuple[str, ...], signature: str) -> Claim:
+def _scoped(credential: str, date: str, signed: tuple[str, ...], signature: str, expected: str) -> Claim:
     """The claim of a credential ``keyid/date/region/service/aws4_request``, its scope checked."""
     if not _DATE.fullmatch(date) or _epoch(date) is None:
         raise IncompleteSignatureException(
@@ -254,14 +258,14 @@ def _scoped(credential: str, date: str, signed: tuple[str, ...], signature: str)
         raise InvalidSignatureException(
             f"Credential should be scoped with a valid terminator: 'aws4_request', not '{_echo(terminator)}'."
         )
-    if service != SERVICE:
-        raise InvalidSignatureException(f"Credential should be scoped to correct service: '{SERVICE}'.")
+    if service != expected:
+        raise InvalidSignatureException(f"Credential should be scoped to correct service: '{expected}'.")
     if day != date[:8]:
         raise InvalidSignatureException(
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: "
             f"'{_echo(day)}' != '{date[:8]}', from '{date}'."
         )
-    return Claim(key_id, date, region, signed, signature, None)
+    return Claim(key_id, date, region, signed, signature, None, service=service)
 
 
 def _epoch(date: str) -> int | None:
@@ -302,8 +306,8 @@ class _AsReceived:
     anew: exactly the headers the client signed (botocore would drop a few, e.g. ``user-agent``, and add
     ``host``) and the payload hash known here (botocore would hash the body again)."""
 
-    def __init__(self, credentials: Credentials, region: str, payload_hash: str) -> None:
-        super().__init__(credentials, SERVICE, region)  # type: ignore[call-arg]  # the botocore signer's
+    def __init__(self, credentials: Credentials, service: str, region: str, payload_hash: str) -> None:
+        super().__init__(credentials, service, region)  # type: ignore[call-arg]  # the botocore signer's
         self._payload_hash = payload_hash
 
     def headers_to_sign(self, request: AWSRequest) -> HTTPHeaders:
@@ -350,7 +354,7 @@ def check_signature(request: HttpRequest, claim: Claim, secret: str) -> None:
         aws = AWSRequest(method=request.method, url=url, data=request.body)
         aws.headers = headers  # set, not passed: the constructor wants a Mapping, which would drop repeats
         aws.context["timestamp"] = claim.date
-        signer = (_Query if claim.presigned else _Header)(credentials, claim.region, payload)
+        signer = (_Query if claim.presigned else _Header)(credentials, claim.service, claim.region, payload)
         try:
             canonical = signer.canonical_request(aws)
             expected = signer.signature(signer.string_to_sign(aws, canonical), aws)

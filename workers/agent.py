@@ -67,7 +67,7 @@ from workers.sandbox import (
 )
 from workers.templates import ForkedSandbox, TemplateSandbox
 
-__all__ = ["Agent", "AgentConfig", "CreateSpec"]
+__all__ = ["PLATFORM_ENDPOINT_VARIABLES", "Agent", "AgentConfig", "CreateSpec"]
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 #: The longest value of an invocation field that becomes a ``Lambda-Runtime-*`` header (AWS caps the client
 #: context at 3,583 bytes; the others are far shorter).
 MAX_HEADER_VALUE = 8192
+#: The variables naming the platform's endpoint (``--lambda-endpoint``) to functions: boto3's per-service
+#: endpoint settings for the APIs the frontend serves there.
+PLATFORM_ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_LAMBDA", "AWS_ENDPOINT_URL_SQS")
 #: A sandbox is retired when its credentials expire less than this after an invocation's deadline.
 CREDENTIALS_MARGIN_MS = 60_000
 
@@ -122,7 +125,8 @@ class AgentConfig:
     """Where to append the invocation audit log (``workers/audit.py``); ``None``: no audit."""
     lambda_endpoint: str = ""
     """The platform's Lambda API as functions reach it (``http://HOST:PORT``): allow-listed in their
-    networks and given to them as ``AWS_ENDPOINT_URL_LAMBDA``, so ``boto3.client("lambda")`` finds it."""
+    networks and given to them as ``AWS_ENDPOINT_URL_LAMBDA`` and ``AWS_ENDPOINT_URL_SQS`` (the frontend
+    serves both APIs there), so ``boto3.client("lambda")`` and ``boto3.client("sqs")`` find it."""
     network: EgressPolicy | None = field(default_factory=EgressPolicy)
     """Each sandbox in a network namespace of its own with this egress policy (:mod:`workers.netns`);
     ``None``: sandboxes share the host's network (``--sandbox-network host``)."""
@@ -201,7 +205,9 @@ class Agent:
             endpoint = EgressPolicy.parse([f"{host}:{port}"], []).endpoints[0]
             self.isolation.network.allow(endpoint)
             host = endpoint.host  # resolved once, here: the address the sandbox's forwarder listens on
-        self.platform_environment["AWS_ENDPOINT_URL_LAMBDA"] = f"{parts.scheme}://{host}:{port}"
+        # The frontend serves Lambda and SQS on one endpoint: boto3 in a function finds both unchanged.
+        for variable in PLATFORM_ENDPOINT_VARIABLES:
+            self.platform_environment[variable] = f"{parts.scheme}://{host}:{port}"
 
     @property
     def free_memory_mb(self) -> int:

@@ -66,7 +66,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         default="",
         metavar="URL",
         help="the Lambda API as functions reach it: allow-listed in their networks and set as "
-        "AWS_ENDPOINT_URL_LAMBDA in their environment",
+        "AWS_ENDPOINT_URL_LAMBDA and AWS_ENDPOINT_URL_SQS in their environment",
     )
     add_tls_flags(flag, parser)
     flag("--heartbeat", type=float, default=5.0, metavar="S")

@@ -145,12 +145,13 @@ def raw_request(
     *,
     sign: bool = True,
     credentials: KeyPair | None = None,
+    service: str = "lambda",
 ) -> tuple[int, dict[str, str], bytes]:
     """A raw HTTP request (no SDK validation), signed with ``credentials`` or the endpoint's key unless
-    ``sign`` is False: ``(status, headers (lower-case), body)``."""
+    ``sign`` is False (for ``service``, the signing name): ``(status, headers (lower-case), body)``."""
     sent = dict(headers or {})
     if sign:
-        sent = signed_headers(method, endpoint + path, headers, body, credentials=credentials)
+        sent = signed_headers(method, endpoint + path, headers, body, credentials=credentials, service=service)
     request = urllib.request.Request(endpoint + path, data=body, method=method, headers=sent)
     try:
         with urllib.request.urlopen(request, timeout=60) as answer:

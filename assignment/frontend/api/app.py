@@ -38,7 +38,7 @@ from assignment.frontend.api.event_configs import EventConfigsApi
 from assignment.frontend.api.functions import FunctionsApi
 from assignment.frontend.api.invoke import InvokeApi
 from assignment.frontend.api.layers import LayersApi
-from assignment.frontend.api.requests import MAX_BODY_BYTES, REQUEST_ID, sqs_operation
+from assignment.frontend.api.requests import MAX_BODY_BYTES, REQUEST_ID, is_sqs_request
 from assignment.frontend.api.sqs import SqsApi, sqs_error_response
 from assignment.frontend.invoker import Invoker
 from assignment.frontend.provisioning import Provisioner
@@ -128,7 +128,7 @@ class LambdaHttpApi:
             response = await handler(request)
         except LambdaError as exc:
             # An SQS request refused before its handler (by the SigV4 middleware) gets SQS's error document.
-            response = sqs_error_response(exc) if sqs_operation(request) is not None else _error(exc, request_id)
+            response = sqs_error_response(exc) if is_sqs_request(request) else _error(exc, request_id)
         except StorageError as exc:
             response = _error(lambda_error(exc, self.context.registry), request_id)
         except web.HTTPException as exc:
@@ -144,7 +144,7 @@ class LambdaHttpApi:
                 "event=http_error method=%s path=%.200s request_id=%s", request.method, request.path, request_id
             )
             internal = ServiceException("An internal error occurred")
-            sqs = sqs_operation(request) is not None
+            sqs = is_sqs_request(request)
             response = sqs_error_response(internal) if sqs else _error(internal, request_id)
         response.headers.setdefault("x-amzn-RequestId", request_id)
         return response

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from assignment.frontend.api.requests import BODY, MAX_BODY_BYTES, read_body, sqs_operation
+from assignment.frontend.api.requests import BODY, MAX_BODY_BYTES, is_sqs_request, read_body, sqs_operation
 from assignment.frontend.auth.policy import Policy
 from assignment.frontend.auth.resolver import Identity, Resolver
 from assignment.frontend.auth.sigv4 import HttpRequest, check_signature, read_claim
@@ -55,13 +55,12 @@ class Authenticator:
         body = await read_body(request, MAX_BODY_BYTES)
         request[BODY] = body
         signed = HttpRequest(request.method, request.raw_path, tuple(request.headers.items()), body)
-        operation = sqs_operation(request)
-        service = "lambda" if operation is None else "sqs"
-        claim = read_claim(signed, region=self.region, now=self._clock(), service=service)
+        sqs = is_sqs_request(request)
+        claim = read_claim(signed, region=self.region, now=self._clock(), service="sqs" if sqs else "lambda")
         identity = await self.resolver.resolve(claim)
         check_signature(signed, claim, identity.secret)
-        if operation is not None:
-            self.policy.authorize_sqs(identity, operation)
+        if sqs:
+            self.policy.authorize_sqs(identity, sqs_operation(request) or "")
         else:
             route = request.match_info.route.resource
             template = route.canonical if route is not None else request.path

@@ -40,6 +40,7 @@ __all__ = [
     "UNSUPPORTED",
     "decode_zip",
     "function_name",
+    "is_sqs_request",
     "layer_number",
     "page",
     "read_body",
@@ -90,11 +91,15 @@ _MAX_LONG = 2**63 - 1
 _LAYER_NUMBER = re.compile(r"[0-9]{1,19}")
 
 
+def is_sqs_request(request: web.Request) -> bool:
+    """Whether a request is for the SQS API (``POST /``: no Lambda operation has that path)."""
+    return request.method == "POST" and request.path == "/"
+
+
 def sqs_operation(request: web.Request) -> str | None:
-    """The SQS operation a request names (``POST /`` with ``X-Amz-Target: AmazonSQS.<Operation>``), or
-    ``None`` when it is not an SQS request (then it is a Lambda one)."""
+    """The SQS operation an SQS request names (``X-Amz-Target: AmazonSQS.<Operation>``), or ``None``."""
     target = request.headers.get("X-Amz-Target", "")
-    if request.method != "POST" or request.path != "/" or not target.startswith(_SQS_TARGET):
+    if not is_sqs_request(request) or not target.startswith(_SQS_TARGET):
         return None
     return target[len(_SQS_TARGET) :]
 

@@ -9,6 +9,7 @@ from mypy_boto3_lambda import LambdaClient
 
 from assignment.dev import DevPlatform
 from tests.frontend.harness import LoopThread, lambda_client, running_platform
+from tests.harness.postgres import PostgresServer, schema_name
 
 HANDLERS = """
 import json, os, time
@@ -61,3 +62,12 @@ def endpoint(platform: DevPlatform) -> str:
 def lam(endpoint: str) -> LambdaClient:
     """A boto3 Lambda client for the platform."""
     return lambda_client(endpoint)
+
+
+@pytest.fixture
+def database(postgres: PostgresServer, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A PostgreSQL schema of the test's own."""
+    schema = schema_name("fc_", request.node.name)
+    url = postgres.create_schema(schema)
+    yield url
+    postgres.drop_schema(schema)

@@ -91,10 +91,12 @@ def new_key() -> KeyPair:
 
 
 @contextmanager
-def frontend_process(log_path: Path, *args: str, key: KeyPair | None = None) -> Iterator[str]:
+def frontend_child(
+    log_path: Path, *args: str, key: KeyPair | None = None
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """``leasehold frontend`` as a child process on free ports with ``args``, bootstrapped (through its
     environment variable) with ``key`` or a fresh one, remembered for its endpoint; yields its HTTP endpoint
-    and checks that SIGTERM stops it cleanly (exit status 0)."""
+    and the process (a test may kill it), and kills it on exit if it still runs."""
     command = [sys.executable, "-c", _FRONTEND_MAIN, "frontend", "--http=127.0.0.1:0", "--grpc=127.0.0.1:0"]
     key = key or new_key()
     env = {**os.environ, "LEASEHOLD_FRONTEND_BOOTSTRAP_KEY": f"{key[0]}:{key[1]}"}
@@ -114,10 +116,21 @@ def frontend_process(log_path: Path, *args: str, key: KeyPair | None = None) -> 
             assert line.startswith("ready http="), (line, log_path.read_text()[-3000:])
             endpoint = f"http://127.0.0.1:{line.split()[1].split('=')[1]}"
             remember(endpoint, key)
-            yield endpoint
+            yield endpoint, process
         finally:
-            process.send_signal(signal.SIGTERM)
-            code = process.wait(30)
+            if process.poll() is None:
+                process.kill()
+                process.wait(30)
+
+
+@contextmanager
+def frontend_process(log_path: Path, *args: str, key: KeyPair | None = None) -> Iterator[str]:
+    """:func:`frontend_child`, yielding its HTTP endpoint, and checking that SIGTERM stops it cleanly
+    (exit status 0)."""
+    with frontend_child(log_path, *args, key=key) as (endpoint, process):
+        yield endpoint
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(30)
         assert code == 0, log_path.read_text()[-3000:]
 
 

@@ -12,7 +12,6 @@ import pytest
 
 from tests.frontend.harness import ROLE, frontend_process, lambda_client, make_zip, raw_request
 from tests.harness.cluster import ServerProcess
-from tests.harness.postgres import PostgresServer, schema_name
 from tests.harness.zookeeper import ZooKeeperCluster
 from tests.workers.harness import start_agent
 
@@ -22,15 +21,6 @@ def zookeeper() -> Iterator[ZooKeeperCluster]:
     """One ZooKeeper server (tickTime 200 ms)."""
     with ZooKeeperCluster.start(size=1, tick_ms=200) as cluster:
         yield cluster
-
-
-@pytest.fixture
-def database(postgres: PostgresServer, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A PostgreSQL schema of the test's own."""
-    schema = schema_name("fc_", request.node.name)
-    url = postgres.create_schema(schema)
-    yield url
-    postgres.drop_schema(schema)
 
 
 def test_frontend_finds_servers_and_workers_through_zookeeper(

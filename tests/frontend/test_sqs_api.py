@@ -461,3 +461,30 @@ def test_the_query_protocol_is_refused_by_name(endpoint: str) -> None:
 
 def test_the_lambda_api_still_answers_beside_it(endpoint: str) -> None:
     assert "Functions" in lambda_client(endpoint).list_functions()
+
+
+PRODUCER = """
+import boto3
+from botocore.config import Config
+
+def handler(event, context):
+    sqs = boto3.client("sqs", config=Config(retries={"max_attempts": 1}))  # env: endpoint, region, keys
+    url = sqs.get_queue_url(QueueName=event["queue"])["QueueUrl"]
+    sent = sqs.send_message(QueueUrl=url, MessageBody=event["body"])
+    return {"id": sent["MessageId"]}
+"""
+
+
+def test_a_function_sends_to_a_queue_with_unchanged_boto3_code(sqs: Any, endpoint: str, queue: str) -> None:
+    lam = lambda_client(endpoint)
+    lam.create_function(
+        FunctionName="producer", Runtime="python3.11", Handler="app.handler", Role=ROLE, Timeout=30,
+        Code={"ZipFile": make_zip({"app.py": PRODUCER})},
+    )  # fmt: skip
+    payload = json.dumps({"queue": queue.rsplit("/", 1)[1], "body": "made inside"}).encode()
+    answer = lam.invoke(FunctionName="producer", Payload=payload)
+    result = json.loads(answer["Payload"].read())
+    assert "FunctionError" not in answer, result
+    got = sqs.receive_message(QueueUrl=queue, AttributeNames=["SenderId"])["Messages"]
+    assert [(m["MessageId"], m["Body"]) for m in got] == [(result["id"], "made inside")]
+    assert got[0]["Attributes"]["SenderId"].startswith("ASIA")  # the function's own session signed it

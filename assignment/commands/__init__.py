@@ -1,7 +1,7 @@
-"""The ``leasehold`` commands for people: functions, invocations, cluster status, logs and the DLQ.
+"""The ``leasehold`` commands for people: functions, invocations, cluster status, logs, the DLQ and queues.
 
 They talk to a frontend over HTTP (``--endpoint``, env ``LEASEHOLD_ENDPOINT``, default
-``http://127.0.0.1:9000``): boto3's Lambda client for the Lambda API, plain ``urllib`` for the admin JSON
+``http://127.0.0.1:9000``): boto3's Lambda and SQS clients for those APIs, plain ``urllib`` for the admin JSON
 endpoints. Tables for people by default, ``--json`` for scripts. Exit codes: 0 ok, 1 the invoked function
 failed, 2 the command failed (one ``error: <Type>: <Message>`` line on stderr).
 
@@ -17,13 +17,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from assignment.commands import cluster, functions, invoke
+from assignment.commands import cluster, functions, invoke, queues
 
 __all__ = ["register"]
 
 
 def register(subparsers: Any) -> None:
-    """Add ``function``, ``invoke``, ``status``, ``logs`` and ``dlq`` to ``subparsers``."""
+    """Add ``function``, ``invoke``, ``status``, ``logs``, ``dlq`` and ``queue`` to ``subparsers``."""
     functions.register(subparsers)
     invoke.register(subparsers)
     cluster.register(subparsers)
+    queues.register(subparsers)

@@ -1,4 +1,4 @@
-"""How the people's CLI talks to a frontend: boto3's Lambda client and the admin JSON endpoints.
+"""How the people's CLI talks to a frontend: boto3's Lambda and SQS clients and the admin JSON endpoints.
 
 Every failure becomes one :class:`CliError` (a Lambda error type or a transport error name plus a
 message), which the commands print as ``error: <Type>: <Message>`` and exit 2.
@@ -40,6 +40,7 @@ __all__ = [
     "call",
     "lambda_client",
     "signed_headers",
+    "sqs_client",
     "translated_errors",
 ]
 
@@ -105,6 +106,17 @@ def lambda_client(endpoint: str, *, retries: int = 2, credentials: tuple[str, st
     ``retries`` is the number of attempts after the first; invocations pass 0, since retrying one that
     timed out on the way back could run the function twice.
     """
+    client: LambdaClient = _client("lambda", endpoint, retries, credentials)
+    return client
+
+
+def sqs_client(endpoint: str, *, retries: int = 2) -> Any:
+    """boto3's SQS client for the frontend at ``endpoint`` (which serves SQS beside Lambda), made like
+    :func:`lambda_client`. Receives pass ``retries=0``: a retried receive could hide messages it took."""
+    return _client("sqs", endpoint, retries, None)
+
+
+def _client(service: str, endpoint: str, retries: int, credentials: tuple[str, str] | None) -> Any:
     import botocore.config  # noqa: PLC0415 (lazy, as in _session)
 
     session = _session(credentials)
@@ -116,7 +128,7 @@ def lambda_client(endpoint: str, *, retries: int = 2, credentials: tuple[str, st
         user_agent_extra="leasehold-cli",
     )
     try:
-        return session.client("lambda", endpoint_url=endpoint, config=config)
+        return session.client(service, endpoint_url=endpoint, config=config)  # type: ignore[call-overload]
     except ValueError as exc:  # botocore refuses a malformed endpoint URL with a ValueError
         raise CliError("InvalidEndpoint", f"{endpoint!r}: {exc}") from exc
 

@@ -18,7 +18,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import inspect
 
-from assignment.frontend.queues.store import (
+from assignment.frontend.queues import (
     DEDUP_WINDOW_MS,
     BatchEntryIdsNotDistinct,
     BatchError,

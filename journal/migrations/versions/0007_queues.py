@@ -13,7 +13,7 @@
 * ``sqs_dedup`` — FIFO deduplication ids of the last five minutes and the message each one stood for.
 * ``sqs_deleted_queues`` — names deleted in the last 60 seconds (SQS refuses to create them again).
 
-The tables are described (and queried) in :mod:`assignment.frontend.queues.store`.
+The tables are described in :mod:`assignment.frontend.queues.tables`.
 
 Revision ID: 0007
 Revises: 0006

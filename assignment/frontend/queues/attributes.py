@@ -5,6 +5,17 @@ Attribute values arrive as strings (as on the wire) and leave as the column valu
 (:func:`parse_attributes`); :meth:`Queue.attributes` turns them back into SQS's strings. Nothing here
 touches the database: the store reads a row and builds a :class:`Queue` with :func:`queue_from_row`.
 
+No attribute is kept without its effect. Those that need what Leasehold has not got are refused with
+InvalidAttributeValue naming the attribute and why (the names are SQS's, so InvalidAttributeName would
+say they do not exist): ``Policy`` (no resource policies; SigV4 keys decide), ``KmsMasterKeyId`` and
+``KmsDataKeyReusePeriodSeconds`` (no KMS), ``SqsManagedSseEnabled`` ``true`` (messages are not encrypted at
+rest). The one value that states what every queue here is, is taken: an empty Policy or KmsMasterKeyId,
+SqsManagedSseEnabled ``false``; and GetQueueAttributes answers ``SqsManagedSseEnabled`` ``false`` for
+every queue, where SQS answers ``true`` for a queue created since it encrypts by default. The FIFO
+throughput settings are kept: DeduplicationScope has its effect; FifoThroughputLimit is a ceiling that
+Leasehold does not enforce, so its values behave alike, but ``perMessageGroupId`` still needs
+DeduplicationScope ``messageGroup``, as SQS documents; both read as SQS's defaults until set.
+
 Example::
 
     values = parse_attributes({"VisibilityTimeout": "60", "RedrivePolicy": policy}, fifo=False)
@@ -42,6 +53,7 @@ __all__ = [
     "Queue",
     "bool_attribute",
     "check_account",
+    "default_throughput",
     "differs",
     "kept_json",
     "parse_arn",
@@ -84,24 +96,35 @@ INT_ATTRIBUTES: dict[str, tuple[str, int, int, int]] = {
     "ReceiveMessageWaitTimeSeconds": ("receive_wait", 0, 20, 0),
     "VisibilityTimeout": ("visibility_timeout", 0, MAX_VISIBILITY_S, 30),
 }
-#: Attributes kept and returned as given, with the values each may take (() for any its rule allows): SSE
-#: and the policy mean nothing here (the API's own auth decides), the FIFO throughput settings change no
-#: behaviour but DeduplicationScope's (``messageGroup``: ids are deduplicated within their group).
-_KEPT: dict[str, tuple[str, ...]] = {
-    "Policy": (),
-    "KmsMasterKeyId": (),
-    "KmsDataKeyReusePeriodSeconds": (),
-    "SqsManagedSseEnabled": (),
-    "DeduplicationScope": ("messageGroup", "queue"),
+#: The FIFO throughput settings (FIFO queues only), kept in the ``extra`` column: the values each may take,
+#: SQS's default first. DeduplicationScope ``messageGroup`` deduplicates ids within their group.
+#: FifoThroughputLimit is a ceiling on throughput; Leasehold enforces none, so its two values behave alike,
+#: but their rule holds: ``perMessageGroupId`` only with DeduplicationScope ``messageGroup``.
+_THROUGHPUT: dict[str, tuple[str, ...]] = {
+    "DeduplicationScope": ("queue", "messageGroup"),
     "FifoThroughputLimit": ("perQueue", "perMessageGroupId"),
 }
-_FIFO_ONLY = ("DeduplicationScope", "FifoThroughputLimit")
-_MAX_POLICY_CHARS = 20_480
-_SETTABLE = (*INT_ATTRIBUTES, "RedrivePolicy", "RedriveAllowPolicy", "ContentBasedDeduplication", *_KEPT)
+#: SQS attributes that need what Leasehold has not got, by name: the one value each takes (the state every
+#: queue here is in; ``None`` for none) and why no other. A value that asks for an effect is refused rather
+#: than kept without one.
+_UNSUPPORTED: dict[str, tuple[str | None, str]] = {
+    "Policy": (
+        "",
+        "Leasehold has no resource policies; who may use a queue is decided by the caller's SigV4 key.",
+    ),
+    "KmsMasterKeyId": ("", "Leasehold has no KMS; messages are stored unencrypted in the platform's database."),
+    "KmsDataKeyReusePeriodSeconds": (None, "Leasehold has no KMS, so there is no data key to reuse."),
+    "SqsManagedSseEnabled": (
+        "false",
+        "Leasehold does not encrypt messages at rest; they are stored in the platform's database as sent.",
+    ),
+}
+_SETTABLE = (*INT_ATTRIBUTES, "RedrivePolicy", "RedriveAllowPolicy", "ContentBasedDeduplication", *_UNSUPPORTED)
 COUNTS = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed")
 #: Every attribute GetQueueAttributes knows (besides ``All``).
 QUEUE_ATTRIBUTES = (
     *_SETTABLE,
+    *_THROUGHPUT,
     "FifoQueue",
     "QueueArn",
     "CreatedTimestamp",
@@ -130,14 +153,19 @@ class Queue:
     dlq_name: str
     max_receive_count: int
     redrive_allow_policy: str
-    #: The attributes kept as given (Policy, SSE, FIFO throughput), by SQS name.
+    #: The FIFO throughput settings by SQS name, both of them on a FIFO queue (none on a standard one).
     extra: dict[str, str]
     tags: dict[str, str]
     created_ms: int
     modified_ms: int
 
     def attributes(self) -> dict[str, str]:
-        """The stored attributes by SQS name, as strings (without the counts and QueueArn)."""
+        """The stored attributes by SQS name, as strings (without the counts and QueueArn).
+
+        SqsManagedSseEnabled is ``false`` on every queue: SQS encrypts new queues by default and answers
+        ``true``, but messages here are not encrypted at rest, and the answer says so. Policy and the KMS
+        attributes are left out, as SQS leaves them out of a queue that has none.
+        """
         out = {name: str(getattr(self, column)) for name, (column, _, _, _) in INT_ATTRIBUTES.items()}
         out["CreatedTimestamp"] = str(self.created_ms // 1000)
         out["LastModifiedTimestamp"] = str(self.modified_ms // 1000)
@@ -148,6 +176,7 @@ class Queue:
         if self.fifo:
             out["FifoQueue"] = "true"
             out["ContentBasedDeduplication"] = "true" if self.content_dedup else "false"
+        out["SqsManagedSseEnabled"] = "false"
         out.update(self.extra)
         return out
 
@@ -170,17 +199,28 @@ def queue_from_row(row: Row[Any]) -> Queue:
         dlq_name=str(row.dlq_name),
         max_receive_count=int(row.max_receive_count),
         redrive_allow_policy=str(row.redrive_allow_policy),
-        extra=dict(json.loads(row.extra)),
+        extra=_throughput(bool(row.fifo), json.loads(row.extra)),
         tags=dict(json.loads(row.tags)),
         created_ms=int(row.created_ms),
         modified_ms=int(row.modified_ms),
     )
 
 
+def default_throughput(fifo: bool) -> dict[str, str]:
+    """The FIFO throughput settings of a new queue: SQS's defaults on a FIFO queue, none on a standard one."""
+    return {name: values[0] for name, values in _THROUGHPUT.items()} if fifo else {}
+
+
+def _throughput(fifo: bool, stored: Mapping[str, str]) -> dict[str, str]:
+    # Rows written before these settings were filled in at creation lack them (they are the defaults), and
+    # may hold attributes that were once kept without effect (Policy, SSE): those are not read back.
+    return {**default_throughput(fifo), **{k: v for k, v in stored.items() if k in _THROUGHPUT and fifo}}
+
+
 def bool_attribute(name: str, value: str) -> bool:
     """A ``true``/``false`` attribute (any case), or :class:`InvalidAttributeValue`."""
     if value.lower() not in ("true", "false"):
-        raise InvalidAttributeValue(f"Invalid value for the parameter {name}.")
+        raise InvalidAttributeValue(f"Invalid value for the parameter {name}.", attribute=name)
     return value.lower() == "true"
 
 
@@ -247,11 +287,11 @@ def parse_attributes(attributes: Mapping[str, str], *, fifo: bool) -> dict[str, 
     values: dict[str, object] = {}
     for name, value in attributes.items():
         if not isinstance(value, str):
-            raise InvalidAttributeValue(f"Invalid value for the parameter {name!s:.256}.")
+            raise InvalidAttributeValue(f"Invalid value for the parameter {name!s:.256}.", attribute=str(name))
         if name in INT_ATTRIBUTES:
             column, low, high, _ = INT_ATTRIBUTES[name]
             if not _INTEGER.fullmatch(value) or not low <= int(value) <= high:
-                raise InvalidAttributeValue(f"Invalid value for the parameter {name}.")
+                raise InvalidAttributeValue(f"Invalid value for the parameter {name}.", attribute=name)
             values[column] = int(value)
         elif name == "RedrivePolicy":
             values.update(_redrive_policy(value))
@@ -259,40 +299,31 @@ def parse_attributes(attributes: Mapping[str, str], *, fifo: bool) -> dict[str, 
             values["redrive_allow_policy"] = _redrive_allow_policy(value)
         elif name == "ContentBasedDeduplication" and fifo:
             values["content_dedup"] = bool_attribute(name, value)
-        elif name in _KEPT and (fifo or name not in _FIFO_ONLY):
+        elif name in _UNSUPPORTED:
+            _check_unsupported(name, value)
+        elif name in _THROUGHPUT and fifo:
+            if value not in _THROUGHPUT[name]:
+                raise InvalidAttributeValue(f"Invalid value for the parameter {name}.", attribute=name)
             extra = values.setdefault("extra", {})
             assert isinstance(extra, dict)
-            extra[name] = _kept_attribute(name, value)
+            extra[name] = value
         else:
             raise InvalidAttributeName(f"Unknown Attribute {name!s:.256}.")
     return values
 
 
-def _kept_attribute(name: str, value: str) -> str:
-    """The canonical value of an attribute kept as given (no behaviour here but DeduplicationScope's)."""
-    invalid = InvalidAttributeValue(f"Invalid value for the parameter {name}.")
-    if name == "Policy":
-        if value:
-            try:
-                document = json.loads(value)
-            except ValueError:
-                raise invalid from None
-            if not isinstance(document, dict) or len(value) > _MAX_POLICY_CHARS:
-                raise invalid
-        return value
-    if name == "KmsMasterKeyId":
-        if len(value) > 2048 or BAD_CHARACTERS.search(value):
-            raise invalid
-        return value
-    if name == "KmsDataKeyReusePeriodSeconds":
-        if not _INTEGER.fullmatch(value) or not 60 <= int(value) <= 86_400:
-            raise invalid
-        return str(int(value))
-    if name == "SqsManagedSseEnabled":
-        return "true" if bool_attribute(name, value) else "false"
-    if value not in _KEPT[name]:
-        raise invalid
-    return value
+def _refused(name: str, why: str) -> InvalidAttributeValue:
+    return InvalidAttributeValue(f"Invalid value for the parameter {name}. Reason: {why}", attribute=name, reason=why)
+
+
+def _check_unsupported(name: str, value: str) -> None:
+    """Accept the one value of an unsupported attribute that states what the queue is; refuse any other
+    with InvalidAttributeValue (the name is SQS's, so InvalidAttributeName, "does not exist", would be
+    wrong: it is the value this platform cannot honour)."""
+    accepted, why = _UNSUPPORTED[name]
+    given = str(bool_attribute(name, value)).lower() if name == "SqsManagedSseEnabled" else value
+    if given != accepted:
+        raise _refused(name, why)
 
 
 def differs(queue: Queue, given: Mapping[str, object]) -> bool:
@@ -300,7 +331,7 @@ def differs(queue: Queue, given: Mapping[str, object]) -> bool:
     for column, value in given.items():
         if column == "extra":
             assert isinstance(value, dict)
-            if any(queue.extra.get(name, "") != kept for name, kept in value.items()):
+            if any(queue.extra.get(name) != kept for name, kept in value.items()):
                 return True
         elif getattr(queue, column) != value:
             return True
@@ -308,10 +339,16 @@ def differs(queue: Queue, given: Mapping[str, object]) -> bool:
 
 
 def kept_json(current: Mapping[str, str], given: object) -> str:
-    """The ``extra`` column: ``current`` with the ``given`` values (an empty one removes its attribute)."""
+    """The ``extra`` column: the ``current`` FIFO throughput settings with the ``given`` ones, refused
+    (InvalidAttributeValue) when FifoThroughputLimit ``perMessageGroupId`` would stand without
+    DeduplicationScope ``messageGroup``, whichever of the two the change sets."""
     assert isinstance(given, dict)
     merged = {**current, **given}
-    return json.dumps({name: value for name, value in merged.items() if value})
+    if merged.get("FifoThroughputLimit") == "perMessageGroupId" and merged.get("DeduplicationScope") != "messageGroup":
+        why = "FifoThroughputLimit perMessageGroupId is allowed only when DeduplicationScope is messageGroup."
+        name = "DeduplicationScope" if "DeduplicationScope" in given else "FifoThroughputLimit"
+        raise _refused(name, why)
+    return json.dumps(merged)
 
 
 def check_account(account_id: str) -> None:

@@ -187,7 +187,13 @@ class InvalidAttributeName(QueueError):
 
 
 class InvalidAttributeValue(QueueError):
-    """A queue attribute's value is out of range, malformed, or one this platform cannot honour."""
+    """A queue attribute's value is out of range, malformed, or one this platform cannot honour:
+    ``attribute`` names it ("" when not known), ``reason`` says why when there is more to say than that."""
+
+    def __init__(self, message: str, *, attribute: str = "", reason: str = "") -> None:
+        super().__init__(message)
+        self.attribute = attribute
+        self.reason = reason
 
 
 class InvalidParameterValue(QueueError):

@@ -67,6 +67,7 @@ from assignment.frontend.queues.attributes import (
     Queue,
     bool_attribute,
     check_account,
+    default_throughput,
     differs,
     kept_json,
     parse_arn,
@@ -235,7 +236,7 @@ class QueueStore:
         fifo_text = attributes.pop("FifoQueue", "false")
         fifo = bool_attribute("FifoQueue", fifo_text) if isinstance(fifo_text, str) else None
         if fifo is None:
-            raise InvalidAttributeValue("Invalid value for the parameter FifoQueue.")
+            raise InvalidAttributeValue("Invalid value for the parameter FifoQueue.", attribute="FifoQueue")
         if not isinstance(name, str) or not (FIFO_NAME if fifo else STANDARD_NAME).fullmatch(name):
             raise InvalidParameterValue(
                 "The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, must"
@@ -275,7 +276,7 @@ class QueueStore:
                 redrive_allow_policy="",
             )
             values.update(given)
-            values["extra"] = kept_json({}, given.get("extra", {}))
+            values["extra"] = kept_json(default_throughput(fifo), given.get("extra", {}))
             queue_id = secrets.token_hex(TOKEN_BYTES)
             conn.execute(delete(sqs_deleted_queues).where(d.account_id == account_id, d.name == name))
             conn.execute(

@@ -1,7 +1,7 @@
 """The SQL tables of SQS-compatible queues (SQLAlchemy Core), as migration ``0007_queues`` creates them.
 
-* ``sqs_queues`` — one row per queue (its attributes are columns; ``extra`` holds the attributes kept as
-  given, as a JSON object, ``tags`` the tags);
+* ``sqs_queues`` — one row per queue (its attributes are columns; ``extra`` holds the FIFO throughput
+  settings as a JSON object, ``tags`` the tags);
 * ``sqs_messages`` — one row per stored message, with its visibility, receive count and latest receipt token;
 * ``sqs_dedup`` — FIFO deduplication ids of the last five minutes;
 * ``sqs_deleted_queues`` — names deleted in the last 60 seconds.

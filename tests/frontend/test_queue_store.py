@@ -18,7 +18,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import inspect
 
-from assignment.frontend.queues.store import (
+from assignment.frontend.queues import (
     DEDUP_WINDOW_MS,
     BatchEntryIdsNotDistinct,
     BatchError,
@@ -188,6 +188,7 @@ def test_defaults_and_stored_timestamps(store: QueueStore) -> None:
     store.create_queue(ACCOUNT, "jobs", now_ms=T0)
     values = store.get_queue_attributes(ACCOUNT, "jobs", queue_arn=arn("jobs"), now_ms=T0)
     assert values == {
+        "SqsManagedSseEnabled": "false",
         "VisibilityTimeout": "30",
         "MessageRetentionPeriod": "345600",
         "DelaySeconds": "0",
@@ -1115,35 +1116,162 @@ def test_an_entry_too_large_alone_makes_the_batch_too_long(store: QueueStore) ->
     assert counts(store, "jobs") == (0, 0, 0)
 
 
-# ---------------------------------------------------------------------------- attributes kept as given
+# ------------------------------------------------------------------ attributes Leasehold cannot honour
 
 
-def test_policy_sse_and_fifo_throughput_attributes_are_kept(store: QueueStore) -> None:
-    policy = json.dumps({"Version": "2012-10-17", "Statement": []})
-    store.create_queue(ACCOUNT, "jobs", {"Policy": policy, "SqsManagedSseEnabled": "TRUE"}, now_ms=T0)
-    values = store.get_queue_attributes(ACCOUNT, "jobs", ["Policy", "SqsManagedSseEnabled"], queue_arn="", now_ms=T0)
-    assert values == {"Policy": policy, "SqsManagedSseEnabled": "true"}
-    # Equal on create again; different is a conflict.
-    store.create_queue(ACCOUNT, "jobs", {"Policy": policy}, now_ms=T0)
-    with pytest.raises(QueueNameExists):
-        store.create_queue(ACCOUNT, "jobs", {"KmsDataKeyReusePeriodSeconds": "300"}, now_ms=T0)
-    store.set_queue_attributes(ACCOUNT, "jobs", {"Policy": "", "KmsDataKeyReusePeriodSeconds": "300"}, now_ms=T0)
+@pytest.mark.parametrize(
+    ("name", "value", "why"),
+    [
+        ("Policy", json.dumps({"Version": "2012-10-17", "Statement": []}), "SigV4"),
+        ("Policy", "not json", "SigV4"),
+        ("KmsMasterKeyId", "alias/aws/sqs", "no KMS"),
+        ("KmsDataKeyReusePeriodSeconds", "300", "no KMS"),
+        ("KmsDataKeyReusePeriodSeconds", "", "no KMS"),
+        ("SqsManagedSseEnabled", "true", "not encrypt"),
+        ("SqsManagedSseEnabled", "TRUE", "not encrypt"),
+    ],
+)
+def test_attributes_that_need_what_leasehold_has_not_are_refused(
+    store: QueueStore, name: str, value: str, why: str
+) -> None:
+    def create() -> object:
+        return store.create_queue(ACCOUNT, "jobs", {name: value}, now_ms=T0)
+
+    def change() -> object:
+        return store.set_queue_attributes(ACCOUNT, "jobs", {name: value}, now_ms=T0 + 1000)
+
+    for attempt in (create, change):
+        with pytest.raises(InvalidAttributeValue) as info:
+            attempt()
+        assert (info.value.code, info.value.attribute) == ("InvalidAttributeValue", name)
+        assert why in info.value.reason
+        assert name in info.value.message
+        if attempt is create:
+            store.create_queue(ACCOUNT, "jobs", now_ms=T0)
+    # Nothing of the refused change stuck.
+    queue = store.get_queue(ACCOUNT, "jobs")
+    assert queue.modified_ms == T0
+    assert store.get_queue_attributes(ACCOUNT, "jobs", [name], queue_arn="", now_ms=T0) == (
+        {"SqsManagedSseEnabled": "false"} if name == "SqsManagedSseEnabled" else {}
+    )
+
+
+def test_values_that_state_what_every_queue_is_are_taken(store: QueueStore) -> None:
+    # No policy, no KMS key, no SSE: true of every queue here, so a client that says so is not refused.
+    given = {"Policy": "", "KmsMasterKeyId": "", "SqsManagedSseEnabled": "False"}
+    first = store.create_queue(ACCOUNT, "jobs", given, now_ms=T0)
+    assert store.create_queue(ACCOUNT, "jobs", given, now_ms=T0).queue_id == first.queue_id
+    store.set_queue_attributes(ACCOUNT, "jobs", given, now_ms=T0)
+    names = ["Policy", "KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds", "SqsManagedSseEnabled"]
+    assert store.get_queue_attributes(ACCOUNT, "jobs", names, queue_arn="", now_ms=T0) == {
+        "SqsManagedSseEnabled": "false"
+    }
+
+
+def test_sqs_managed_sse_is_reported_false_on_every_queue(store: QueueStore) -> None:
+    store.create_queue(ACCOUNT, "jobs", now_ms=T0)
+    fifo(store)
+    for name in ("jobs", "jobs.fifo"):
+        assert store.get_queue_attributes(ACCOUNT, name, queue_arn="", now_ms=T0)["SqsManagedSseEnabled"] == "false"
+
+
+def test_attributes_once_kept_without_effect_are_not_read_back(store: QueueStore, journal: Journal) -> None:
+    # The store used to keep Policy and the SSE settings as given; a row written then reads as it behaves.
+    store.create_queue(ACCOUNT, "jobs", now_ms=T0)
+    fifo(store)
+    old = {"Policy": "{}", "SqsManagedSseEnabled": "true", "KmsDataKeyReusePeriodSeconds": "300"}
+    with journal.writer.begin() as conn:
+        conn.execute(sqs_queues.update().where(sqs_queues.c.name == "jobs").values(extra=json.dumps(old)))
+        conn.execute(sqs_queues.update().where(sqs_queues.c.name == "jobs.fifo").values(extra=json.dumps(old)))
+    assert store.get_queue(ACCOUNT, "jobs").extra == {}
+    assert store.get_queue(ACCOUNT, "jobs.fifo").extra == {
+        "DeduplicationScope": "queue",
+        "FifoThroughputLimit": "perQueue",
+    }
     values = store.get_queue_attributes(ACCOUNT, "jobs", queue_arn="", now_ms=T0)
     assert "Policy" not in values
-    assert values["KmsDataKeyReusePeriodSeconds"] == "300"
-    for name, bad in [
-        ("Policy", "not json"),
-        ("Policy", "[]"),
-        ("KmsDataKeyReusePeriodSeconds", "59"),
-        ("SqsManagedSseEnabled", "maybe"),
-    ]:
-        with pytest.raises(InvalidAttributeValue):
-            store.set_queue_attributes(ACCOUNT, "jobs", {name: bad}, now_ms=T0)
-    with pytest.raises(InvalidAttributeName):  # FIFO-only
-        store.set_queue_attributes(ACCOUNT, "jobs", {"DeduplicationScope": "queue"}, now_ms=T0)
-    fifo(store, FifoThroughputLimit="perMessageGroupId", DeduplicationScope="messageGroup")
+    assert "KmsDataKeyReusePeriodSeconds" not in values
+    assert values["SqsManagedSseEnabled"] == "false"
+
+
+# ------------------------------------------------------------------------------ FIFO throughput settings
+
+
+_THROUGHPUT_VALUES = {
+    "DeduplicationScope": ("queue", "messageGroup"),
+    "FifoThroughputLimit": ("perQueue", "perMessageGroupId"),
+}
+
+
+def test_fifo_throughput_settings_default_to_sqs_defaults(store: QueueStore) -> None:
+    first = store.create_queue(ACCOUNT, "jobs.fifo", {"FifoQueue": "true"}, now_ms=T0)
+    names = ["DeduplicationScope", "FifoThroughputLimit"]
+    assert store.get_queue_attributes(ACCOUNT, "jobs.fifo", names, queue_arn="", now_ms=T0) == {
+        "DeduplicationScope": "queue",
+        "FifoThroughputLimit": "perQueue",
+    }
+    # Giving the defaults again is giving the same attributes.
+    again = store.create_queue(ACCOUNT, "jobs.fifo", {"FifoQueue": "true", "DeduplicationScope": "queue"}, now_ms=T0)
+    assert again.queue_id == first.queue_id
+    with pytest.raises(QueueNameExists):
+        store.create_queue(ACCOUNT, "jobs.fifo", {"FifoQueue": "true", "DeduplicationScope": "messageGroup"}, now_ms=T0)
+    store.create_queue(ACCOUNT, "plain", now_ms=T0)
+    assert not set(names) & set(store.get_queue_attributes(ACCOUNT, "plain", queue_arn="", now_ms=T0))
+    for name in names:  # FIFO only
+        with pytest.raises(InvalidAttributeName):
+            store.set_queue_attributes(ACCOUNT, "plain", {name: _THROUGHPUT_VALUES[name][0]}, now_ms=T0)
+        with pytest.raises(InvalidAttributeName):
+            store.create_queue(ACCOUNT, "other", {name: _THROUGHPUT_VALUES[name][0]}, now_ms=T0)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("DeduplicationScope", "group"), ("FifoThroughputLimit", "perGroup"), ("FifoThroughputLimit", "")],
+)
+def test_fifo_throughput_values_are_checked(store: QueueStore, name: str, value: str) -> None:
+    with pytest.raises(InvalidAttributeValue) as info:
+        fifo(store, **{name: value})
+    assert info.value.attribute == name
+    fifo(store)
     with pytest.raises(InvalidAttributeValue):
-        store.set_queue_attributes(ACCOUNT, "jobs.fifo", {"FifoThroughputLimit": "perGroup"}, now_ms=T0)
+        store.set_queue_attributes(ACCOUNT, "jobs.fifo", {name: value}, now_ms=T0)
+
+
+def test_per_message_group_throughput_needs_message_group_deduplication(store: QueueStore) -> None:
+    with pytest.raises(InvalidAttributeValue) as info:
+        fifo(store, FifoThroughputLimit="perMessageGroupId")
+    assert (info.value.attribute, "DeduplicationScope is messageGroup" in info.value.reason) == (
+        "FifoThroughputLimit",
+        True,
+    )
+    with pytest.raises(InvalidAttributeValue):
+        fifo(store, FifoThroughputLimit="perMessageGroupId", DeduplicationScope="queue")
+    fifo(store)
+    with pytest.raises(InvalidAttributeValue):
+        store.set_queue_attributes(ACCOUNT, "jobs.fifo", {"FifoThroughputLimit": "perMessageGroupId"}, now_ms=T0)
+    # Both at once is high throughput mode, as SQS documents it.
+    high = {"DeduplicationScope": "messageGroup", "FifoThroughputLimit": "perMessageGroupId"}
+    store.set_queue_attributes(ACCOUNT, "jobs.fifo", high, now_ms=T0)
+    # Taking DeduplicationScope back alone would leave perMessageGroupId without it.
+    with pytest.raises(InvalidAttributeValue) as info:
+        store.set_queue_attributes(ACCOUNT, "jobs.fifo", {"DeduplicationScope": "queue"}, now_ms=T0)
+    assert info.value.attribute == "DeduplicationScope"
+    names = list(high)
+    assert store.get_queue_attributes(ACCOUNT, "jobs.fifo", names, queue_arn="", now_ms=T0) == high
+    # messageGroup deduplication with a per-queue limit is allowed; so is going back to the defaults together.
+    store.set_queue_attributes(ACCOUNT, "jobs.fifo", {"FifoThroughputLimit": "perQueue"}, now_ms=T0)
+    store.set_queue_attributes(ACCOUNT, "jobs.fifo", {"DeduplicationScope": "queue"}, now_ms=T0)
+
+
+def test_fifo_throughput_limit_changes_no_delivery(store: QueueStore) -> None:
+    # Leasehold enforces no throughput ceiling: both limits deliver the same messages in the same order.
+    delivered = []
+    for name, limit in (("a.fifo", "perQueue"), ("b.fifo", "perMessageGroupId")):
+        fifo(store, name, DeduplicationScope="messageGroup", FifoThroughputLimit=limit)
+        for i in range(4):
+            send(store, name, f"m{i}", group_id=f"g{i % 2}", deduplication_id=str(i))
+        delivered.append([m.body for m in receive(store, name)])
+    assert delivered[0] == delivered[1] == ["m0", "m1", "m2", "m3"]
 
 
 def test_deduplication_scope_message_group(store: QueueStore) -> None:

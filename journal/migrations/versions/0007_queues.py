@@ -5,7 +5,7 @@
   ``(account_id, name)``. The attributes are columns (the retention period is needed in SQL to expire
   messages); ``redrive_policy`` / ``redrive_allow_policy`` keep the JSON documents, and ``dlq_account`` /
   ``dlq_name`` the dead-letter target's, so a dead-letter queue's sources are one indexed query;
-  ``extra`` the attributes kept as given (Policy, SSE, FIFO throughput settings) as a JSON object.
+  ``extra`` the FIFO throughput settings (DeduplicationScope, FifoThroughputLimit) as a JSON object.
   ``next_seq`` numbers the queue's messages (FIFO SequenceNumber and the receive order).
 * ``sqs_messages`` — one row per stored message: the body, user and system attributes (JSON), their MD5s,
   when it was sent and from when its retention counts, when it is next visible, the receive count and the
@@ -13,7 +13,7 @@
 * ``sqs_dedup`` — FIFO deduplication ids of the last five minutes and the message each one stood for.
 * ``sqs_deleted_queues`` — names deleted in the last 60 seconds (SQS refuses to create them again).
 
-The tables are described (and queried) in :mod:`assignment.frontend.queues.store`.
+The tables are described in :mod:`assignment.frontend.queues.tables`.
 
 Revision ID: 0007
 Revises: 0006

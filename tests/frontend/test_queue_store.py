@@ -32,6 +32,7 @@ from assignment.frontend.queues import (
     Message,
     MessageAttribute,
     MessageNotInflight,
+    MissingParameter,
     NewMessage,
     PurgeQueueInProgress,
     QueueDeletedRecently,
@@ -516,7 +517,7 @@ def test_body_size_limits(store: QueueStore) -> None:
     with pytest.raises(InvalidParameterValue):
         send(store, "small", "x" * 1000, attributes={"abcd": MessageAttribute("String", "y" * 15)})
     send(store, "small", "x" * 1000, attributes={"abcd": MessageAttribute("String", "y" * 14)})
-    with pytest.raises(InvalidParameterValue):
+    with pytest.raises(MissingParameter):
         send(store, "jobs", "")
 
 
@@ -971,10 +972,15 @@ def test_fifo_batch_deduplicates_within_itself_and_keeps_order(store: QueueStore
     assert [m.body for m in receive(store, "jobs.fifo")] == ["m0", "m1", "m2"]
 
 
+def test_a_fifo_send_without_a_group_misses_a_parameter(store: QueueStore) -> None:
+    fifo(store)
+    with pytest.raises(MissingParameter, match="MessageGroupId"):
+        store.send_message(ACCOUNT, "jobs.fifo", NewMessage("x", deduplication_id="d"), sender_id="s", now_ms=T0)
+
+
 @pytest.mark.parametrize(
     ("message", "attributes"),
     [
-        (NewMessage("x", deduplication_id="d"), {}),  # no group id
         (NewMessage("x", group_id="g"), {}),  # no dedup id, no content-based dedup
         (NewMessage("x", group_id="g", deduplication_id="d", delay_seconds=0), {}),  # no per-message delay
         (NewMessage("x", group_id="g" * 129, deduplication_id="d"), {}),

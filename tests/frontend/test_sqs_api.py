@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from assignment.dev import DevPlatform
 from assignment.frontend.auth.sessions import SessionIssuer, cluster_secret
-from assignment.frontend.queues import MessageAttribute, md5_of_attributes, md5_of_body
+from assignment.frontend.queues import ERROR_SHAPES, MessageAttribute, md5_of_attributes, md5_of_body
 from tests.frontend.harness import ROLE, lambda_client, make_zip, raw_request
 from tests.harness.lambda_clients import KeyPair, sqs_client
 
@@ -292,7 +292,7 @@ def test_fifo_order_groups_and_deduplication(sqs: Any) -> None:
     assert sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages") is None  # groups in flight
     with pytest.raises(ClientError) as caught:
         sqs.send_message(QueueUrl=url, MessageBody="no group")
-    assert _error(caught) == ("InvalidParameterValue", "The request must contain the parameter MessageGroupId.")
+    assert _modeled(caught) == "MissingParameter"
 
 
 def test_a_poison_message_moves_to_the_dead_letter_queue(sqs: Any) -> None:
@@ -347,8 +347,8 @@ def test_a_function_session_produces_and_consumes_but_does_not_manage(
     for call_it in calls:
         with pytest.raises(ClientError) as caught:
             call_it()
-        assert caught.value.response["Error"]["Code"] == "AccessDenied"
-        assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        assert caught.value.response["Error"]["Code"] == "AccessDeniedException"
+        assert "sqs:" in caught.value.response["Error"]["Message"]
 
 
 def test_unsigned_and_wrongly_scoped_requests_get_sqs_errors(endpoint: str) -> None:
@@ -368,9 +368,9 @@ def test_unsigned_and_wrongly_scoped_requests_get_sqs_errors(endpoint: str) -> N
 @pytest.mark.parametrize(
     ("operation", "body", "expected"),
     [
-        ("GetQueueUrl", b"{not json", "MalformedQueryString"),
-        ("GetQueueUrl", b"[1, 2]", "MalformedQueryString"),
-        ("GetQueueUrl", b"\xff\xfe", "MalformedQueryString"),
+        ("GetQueueUrl", b"{not json", "InvalidParameterValue"),
+        ("GetQueueUrl", b"[1, 2]", "InvalidParameterValue"),
+        ("GetQueueUrl", b"\xff\xfe", "InvalidParameterValue"),
         ("GetQueueUrl", b"{}", "MissingParameter"),
         ("GetQueueUrl", b'{"QueueName": 5}', "InvalidParameterValue"),
         ("GetQueueUrl", b'{"QueueName": "x", "Extra": 1}', "InvalidParameterValue"),
@@ -419,7 +419,7 @@ def test_unsigned_and_wrongly_scoped_requests_get_sqs_errors(endpoint: str) -> N
 )
 def test_bad_requests_get_the_sqs_error(endpoint: str, operation: str, body: bytes, expected: str) -> None:
     status, code, query = sqs_error(call(endpoint, operation, body))
-    assert (status, code) == (400, expected)
+    assert (status, code) == (ERROR_SHAPES[expected].http_status, expected)
     assert query.endswith(";Sender")
     assert query
 

@@ -23,21 +23,22 @@ from aiohttp import web
 
 from assignment.frontend.api.auth import IDENTITY
 from assignment.frontend.api.requests import MAX_BODY_BYTES, read_body, sqs_operation
-from assignment.frontend.queues import QueueError
+from assignment.frontend.queues import ERROR_SHAPES, QueueError, UnsupportedOperation
 from assignment.frontend.queues.operations import SqsOperations
-from assignment.frontend.queues.wire import CONTENT_TYPE, UnsupportedOperation, decode_request, error_document
+from assignment.frontend.queues.wire import CONTENT_TYPE, decode_request, error_document
 from assignment.frontend.types import LambdaError, RequestTooLargeException
 
 __all__ = ["SqsApi", "sqs_error_response"]
 
-#: The AWS common error codes (what SQS answers) for the Lambda API's authentication errors.
+#: The AWS common errors (what SQS answers) for the Lambda API's errors an SQS request can meet before
+#: its handler: authentication, authorisation, the body's size, the unexpected.
 _COMMON_CODES = {
     "MissingAuthenticationTokenException": "MissingAuthenticationToken",
     "UnrecognizedClientException": "InvalidClientTokenId",
     "InvalidSignatureException": "SignatureDoesNotMatch",
     "IncompleteSignatureException": "IncompleteSignature",
-    "AccessDeniedException": "AccessDenied",
-    "RequestTooLargeException": "RequestEntityTooLarge",
+    "AccessDeniedException": "AccessDeniedException",
+    "RequestTooLargeException": "InvalidParameterValue",
     "ServiceException": "InternalFailure",
 }
 
@@ -52,10 +53,9 @@ def sqs_error_response(exc: QueueError | LambdaError) -> web.Response:
     if isinstance(exc, QueueError):
         status, body, headers = error_document(exc)
         return _json(body, status, headers)
-    code = _COMMON_CODES.get(exc.type, exc.type)
-    fault = "Sender" if exc.status < 500 else "Receiver"
-    body = {"__type": f"com.amazonaws.sqs#{code}", "message": exc.message}
-    return _json(body, exc.status, {"x-amzn-query-error": f"{code};{fault}"})
+    shape = ERROR_SHAPES[_COMMON_CODES.get(exc.type, "InternalFailure")]
+    body = {"__type": f"com.amazonaws.sqs#{shape.code}", "message": exc.message}
+    return _json(body, shape.http_status, {"x-amzn-query-error": shape.query_error_header})
 
 
 class SqsApi:

@@ -138,6 +138,8 @@ ERROR_SHAPES: Mapping[str, ErrorShape] = MappingProxyType(
             _shape("OptInRequired", http_status=403),
             _shape("RequestExpired"),
             _shape("ServiceUnavailable", http_status=503, sender_fault=False),
+            # Not on that page, but what AWS's endpoints answer when a signature does not verify.
+            _shape("SignatureDoesNotMatch", http_status=403),
             _shape("ThrottlingException"),
             _shape("ValidationError"),
         )

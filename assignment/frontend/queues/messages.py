@@ -34,6 +34,7 @@ from assignment.frontend.queues.errors import (
     InvalidBatchEntryId,
     InvalidMessageContents,
     InvalidParameterValue,
+    MissingParameter,
     ReceiptHandleIsInvalid,
     TooManyEntriesInBatchRequest,
 )
@@ -289,7 +290,7 @@ def check_message(queue: Queue, message: NewMessage) -> CheckedMessage:
     if not isinstance(message, NewMessage):
         raise InvalidParameterValue("A message must be a NewMessage.")
     if not isinstance(message.body, str) or not message.body:
-        raise InvalidParameterValue("The request must contain the parameter MessageBody.")
+        raise MissingParameter("The request must contain the parameter MessageBody.")
     _check_text(message.body, "the message body")
     _check_attributes(message.attributes)
     _check_system_attributes(message.system_attributes)
@@ -322,7 +323,7 @@ def check_message(queue: Queue, message: NewMessage) -> CheckedMessage:
             )
         return CheckedMessage(message, body, size, "", "")
     if message.group_id is None:
-        raise InvalidParameterValue("The request must contain the parameter MessageGroupId.")
+        raise MissingParameter("The request must contain the parameter MessageGroupId.")
     dedup_id = message.deduplication_id
     if dedup_id is None:
         if not queue.content_dedup:

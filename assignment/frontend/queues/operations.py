@@ -30,16 +30,19 @@ from urllib.parse import urlsplit
 
 from assignment.frontend.queues import (
     BatchError,
+    InvalidAddress,
+    InvalidParameterValue,
     Message,
     MessageAttribute,
     NewMessage,
     QueueDoesNotExist,
     QueueStore,
     SendResult,
+    UnsupportedOperation,
     md5_of_attributes,
 )
 from assignment.frontend.queues.waiting import QueueKey, QueueWaiters
-from assignment.frontend.queues.wire import InvalidAddress, UnsupportedOperation, WireInvalidParameter, encode_blob
+from assignment.frontend.queues.wire import encode_blob
 
 __all__ = ["MAX_WAIT_S", "SYSTEM_ATTRIBUTE_NAMES", "SqsOperations", "queue_arn"]
 
@@ -89,7 +92,7 @@ def _new_attributes(given: Mapping[str, Any] | None, what: str) -> dict[str, Mes
             if reserved in value:
                 raise UnsupportedOperation(f"{what}.{name[:256]}.{reserved} is reserved by SQS and not supported.")
         if "DataType" not in value:
-            raise WireInvalidParameter(f"The message attribute '{name[:256]}' must contain a non-empty DataType.")
+            raise InvalidParameterValue(f"The message attribute '{name[:256]}' must contain a non-empty DataType.")
         out[name] = MessageAttribute(value["DataType"], value.get("StringValue"), value.get("BinaryValue"))
     return out
 
@@ -365,12 +368,12 @@ class SqsOperations:
         system_names = {*params.get("AttributeNames", ()), *params.get("MessageSystemAttributeNames", ())}
         unknown = sorted(system_names - SYSTEM_ATTRIBUTE_NAMES)
         if unknown:
-            raise WireInvalidParameter(f"Unknown Attribute {unknown[0][:256]}.")
+            raise InvalidParameterValue(f"Unknown Attribute {unknown[0][:256]}.")
         wait_s = params.get("WaitTimeSeconds")
         if wait_s is None:
             wait_s = (await self._run(self.store.get_queue, name)).receive_wait
         elif not 0 <= wait_s <= MAX_WAIT_S:
-            raise WireInvalidParameter(
+            raise InvalidParameterValue(
                 f"Value {wait_s} for parameter WaitTimeSeconds is invalid. Reason: Must be >= 0 and <= {MAX_WAIT_S}."
             )
         loop = asyncio.get_running_loop()

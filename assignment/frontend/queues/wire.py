@@ -8,7 +8,8 @@ required-ness and nesting is the model's, not a copy kept here: a wrong type is 
 naming the member (``Entries.2.DelaySeconds``), a missing required member ``MissingParameter``, an
 unknown member ``InvalidParameterValue`` (never silently dropped), and blobs arrive base64-decoded.
 
-Errors are answered as SQS answers them: HTTP 400 (500 for the service's own faults), a JSON body
+Errors are answered as SQS answers them (:data:`~assignment.frontend.queues.ERROR_SHAPES`): the shape's HTTP
+status, a JSON body
 ``{"__type": "com.amazonaws.sqs#<Code>", "message": ...}`` and the header ``x-amzn-query-error:
 <query code>;Sender``, from which botocore takes the error code it shows (``AWS.SimpleQueueService.
 NonExistentQueue``) while raising the modeled exception class (``QueueDoesNotExist``).
@@ -30,17 +31,16 @@ from typing import Any
 import botocore.session
 from botocore.model import OperationModel, ServiceModel, Shape
 
-from assignment.frontend.queues import QueueError
+from assignment.frontend.queues import (
+    InvalidAction,
+    InvalidParameterValue,
+    MissingParameter,
+    QueueError,
+)
 
 __all__ = [
     "CONTENT_TYPE",
     "TARGET_PREFIX",
-    "InvalidAction",
-    "InvalidAddress",
-    "MalformedRequest",
-    "MissingParameter",
-    "UnsupportedOperation",
-    "WireInvalidParameter",
     "decode_request",
     "encode_blob",
     "error_document",
@@ -55,48 +55,6 @@ CONTENT_TYPE = "application/x-amz-json-1.0"
 _NAMESPACE = "com.amazonaws.sqs#"
 #: How deep a request may nest (the model's deepest input is 4: Entries → entry → attributes → value).
 _MAX_DEPTH = 8
-
-
-class MissingParameter(QueueError):
-    """A required member is absent."""
-
-    code = "MissingParameter"
-    query_code = "MissingParameter"
-
-
-class WireInvalidParameter(QueueError):
-    """A member of the wrong type, an unknown member, or bad base64 (SQS's ``InvalidParameterValue``)."""
-
-    code = "InvalidParameterValue"
-    query_code = "InvalidParameterValue"
-
-
-class MalformedRequest(QueueError):
-    """The body is not a JSON object."""
-
-    code = "MalformedQueryString"
-    query_code = "MalformedQueryString"
-
-
-class InvalidAction(QueueError):
-    """``X-Amz-Target`` names no SQS operation."""
-
-    code = "InvalidAction"
-    query_code = "InvalidAction"
-
-
-class InvalidAddress(QueueError):
-    """A QueueUrl that is not a queue URL of this endpoint."""
-
-    code = "InvalidAddress"
-    query_code = "InvalidAddress"
-
-
-class UnsupportedOperation(QueueError):
-    """An SQS operation or parameter Leasehold does not offer (refused, never ignored)."""
-
-    code = "UnsupportedOperation"
-    query_code = "AWS.SimpleQueueService.UnsupportedOperation"
 
 
 @functools.cache
@@ -115,8 +73,8 @@ def _operation(name: str) -> OperationModel:
     return _model().operation_model(name)
 
 
-def _invalid(path: str, why: str) -> WireInvalidParameter:
-    return WireInvalidParameter(f"Value for parameter {path} is invalid. Reason: {why}")
+def _invalid(path: str, why: str) -> InvalidParameterValue:
+    return InvalidParameterValue(f"Value for parameter {path} is invalid. Reason: {why}")
 
 
 def _check(shape: Shape, value: object, path: str, depth: int) -> Any:
@@ -132,7 +90,7 @@ def _check(shape: Shape, value: object, path: str, depth: int) -> Any:
         for key, item in value.items():
             where = f"{path}.{key}" if path else str(key)
             if key not in members:
-                raise WireInvalidParameter(f"Unknown parameter {where[:200]} is not valid for this operation.")
+                raise InvalidParameterValue(f"Unknown parameter {where[:200]} is not valid for this operation.")
             if item is not None:
                 out[key] = _check(members[key], item, where, depth + 1)
         for key in shape.required_members:
@@ -177,12 +135,12 @@ def decode_request(operation: str, body: bytes) -> dict[str, Any]:
     try:
         document = json.loads(body) if body.strip() else {}
     except (UnicodeDecodeError, ValueError):
-        raise MalformedRequest("The request body is not valid JSON.") from None
+        raise InvalidParameterValue("The request body is not valid JSON.") from None
     if not isinstance(document, dict):
-        raise MalformedRequest("The request body must be a JSON object.")
+        raise InvalidParameterValue("The request body must be a JSON object.")
     if model.input_shape is None:
         if document:
-            raise WireInvalidParameter(f"{operation} takes no parameters.")
+            raise InvalidParameterValue(f"{operation} takes no parameters.")
         return {}
     checked: dict[str, Any] = _check(model.input_shape, document, "", 0)
     return checked
@@ -194,8 +152,6 @@ def encode_blob(data: bytes) -> str:
 
 
 def error_document(exc: QueueError) -> tuple[int, dict[str, str], dict[str, str]]:
-    """``(status, body, headers)`` of SQS's answer to ``exc``."""
-    fault = "Sender" if exc.sender_fault else "Receiver"
-    status = 400 if exc.sender_fault else 500
+    """``(status, body, headers)`` of SQS's answer to ``exc`` (its row of the error table)."""
     body = {"__type": _NAMESPACE + exc.code, "message": exc.message}
-    return status, body, {"x-amzn-query-error": f"{exc.query_code};{fault}"}
+    return exc.http_status, body, {"x-amzn-query-error": exc.shape.query_error_header}

@@ -39,6 +39,8 @@ from assignment.frontend.auth.keys import KeyStore, parse_key
 from assignment.frontend.auth.resolver import DEFAULT_KEY_TTL_S, FunctionStates, KeyCache, Resolver
 from assignment.frontend.auth.sessions import SessionIssuer, cluster_secret
 from assignment.frontend.backend import Backend, LeaseBackend
+from assignment.frontend.event_sources.mappings import MappingStore
+from assignment.frontend.event_sources.poller import DEFAULT_LEASE_S, EventSourcePollers, PollerConfig
 from assignment.frontend.events import DEAD_LETTER_RETENTION_S, EventPoller, EventQueue
 from assignment.frontend.grpc_api import SERVICE_NAME, FrontendService, add_to_server
 from assignment.frontend.invoker import Invoker
@@ -47,6 +49,7 @@ from assignment.frontend.provisioning import Provisioner
 from assignment.frontend.queues import QueueStore
 from assignment.frontend.queues.operations import SqsOperations
 from assignment.frontend.queues.retention import DEFAULT_SWEEP_INTERVAL_S, RetentionSweeper
+from assignment.frontend.queues.waiting import QueueWaiters
 from assignment.frontend.registry import Registry
 from assignment.partition_core import DEFAULT_ACCOUNT_LIMIT
 from journal.store import Journal
@@ -97,6 +100,10 @@ class FrontendConfig:
     tls: Tls | None = None
     #: How often expired queue messages are deleted (a receive never returns them anyway).
     queue_sweep_interval_s: float = DEFAULT_SWEEP_INTERVAL_S
+    #: Run the event source mappings' pollers in this frontend.
+    event_source_pollers: bool = True
+    #: How long a mapping's poller lease lasts unrenewed (a dead frontend's mappings move after this).
+    mapping_lease_s: float = DEFAULT_LEASE_S
 
 
 #: Who may call the frontend's gRPC API (mTLS roles): users, with a ``client`` certificate.
@@ -130,6 +137,8 @@ class Frontend:
         self.http_api: LambdaHttpApi | None = None
         self.keys: KeyStore | None = None
         self.queues: QueueStore | None = None
+        self.mappings: MappingStore | None = None
+        self.pollers: EventSourcePollers | None = None
         self.sweeper: RetentionSweeper | None = None
         self.health = health.aio.HealthServicer()
         self._runner: web.AppRunner | None = None
@@ -176,7 +185,9 @@ class Frontend:
         self.keys = KeyStore(self.journal)
         auth = await self._authenticator(cfg, self.keys)
         self.queues = QueueStore(self.journal)
-        sqs = SqsOperations(self.queues, account_id=cfg.account_id, region=cfg.region)
+        self.mappings = MappingStore(self.journal)
+        waiters = QueueWaiters()  # one per frontend: the API's sends wake the API's and the pollers' receives
+        sqs = SqsOperations(self.queues, account_id=cfg.account_id, region=cfg.region, waiters=waiters)
         self.http_api = LambdaHttpApi(
             self.registry,
             self.invoker,
@@ -207,6 +218,12 @@ class Frontend:
         await self.provisioner.start()
         self.sweeper = RetentionSweeper(self.queues, interval_s=cfg.queue_sweep_interval_s)
         await self.sweeper.start()
+        if cfg.event_source_pollers:
+            self.pollers = EventSourcePollers(
+                self.mappings, self.queues, waiters, self.invoker, region=cfg.region, account_id=cfg.account_id,
+                config=PollerConfig(lease_s=cfg.mapping_lease_s),
+            )  # fmt: skip
+            await self.pollers.start()
         if cfg.event_poller:
             self.poller = EventPoller(
                 self.events,
@@ -263,6 +280,10 @@ class Frontend:
             with contextlib.suppress(Exception):
                 await self.poller.stop()
             self.poller = None
+        if self.pollers is not None:
+            with contextlib.suppress(Exception):
+                await self.pollers.stop(grace)
+            self.pollers = None
         if self.provisioner is not None:
             await self.provisioner.stop()
         if self.sweeper is not None:

@@ -23,7 +23,6 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -41,6 +40,7 @@ from assignment.frontend.queues import (
     UnsupportedOperation,
     md5_of_attributes,
 )
+from assignment.frontend.queues.receiving import now_ms, receive_waiting
 from assignment.frontend.queues.waiting import QueueKey, QueueWaiters
 from assignment.frontend.queues.wire import encode_blob
 
@@ -78,10 +78,6 @@ Output = dict[str, Any]
 def queue_arn(region: str, account_id: str, name: str) -> str:
     """A queue's ARN."""
     return f"arn:aws:sqs:{region}:{account_id}:{name}"
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _new_attributes(given: Mapping[str, Any] | None, what: str) -> dict[str, MessageAttribute]:
@@ -191,7 +187,7 @@ class SqsOperations:
         account_id: str,
         region: str,
         waiters: QueueWaiters | None = None,
-        clock_ms: Callable[[], int] = _now_ms,
+        clock_ms: Callable[[], int] = now_ms,
     ) -> None:
         self.store = store
         self.account_id = account_id
@@ -376,23 +372,16 @@ class SqsOperations:
             raise InvalidParameterValue(
                 f"Value {wait_s} for parameter WaitTimeSeconds is invalid. Reason: Must be >= 0 and <= {MAX_WAIT_S}."
             )
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait_s
-        while True:
-            now_ms = self._clock_ms()
-            received = await self._run(
-                self.store.receive_messages,
-                name,
-                max_messages=params.get("MaxNumberOfMessages", 1),
-                visibility_timeout=params.get("VisibilityTimeout"),
-                now_ms=now_ms,
-            )
-            left = deadline - loop.time()
-            if received.messages or left <= 0:
-                break
-            if received.next_visible_ms is not None:
-                left = min(left, max(0.0, (received.next_visible_ms - now_ms) / 1000))
-            await self.waiters.wait(self._key(name), timeout_s=max(left, 0.001))
+        received = await receive_waiting(
+            self.store,
+            self.waiters,
+            self.account_id,
+            name,
+            max_messages=params.get("MaxNumberOfMessages", 1),
+            visibility_timeout=params.get("VisibilityTimeout"),
+            wait_s=wait_s,
+            clock_ms=self._clock_ms,
+        )
         attribute_names = list(params.get("MessageAttributeNames", ()))
         messages = [_received(message, system_names, attribute_names) for message in received.messages]
         return {"Messages": messages} if messages else {}

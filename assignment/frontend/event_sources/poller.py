@@ -7,8 +7,10 @@ Every frontend runs one :class:`EventSourcePollers`. Its manager loop, every ``r
    stopped here;
 2. hands each held mapping's current row to its :class:`MappingRunner` (new settings take effect at the
    runner's next batch), and *settles* a transition once the runner is in it: ``Creating``, ``Enabling``
-   and ``Updating`` at once, ``Disabling`` and ``Deleting`` only after the runner's batches in flight
-   ended. So a mapping shown ``Disabled`` (or gone) never invokes again.
+   and ``Updating`` once every lane collects with the new settings (a batch of older ones in progress
+   finishes first), ``Disabling`` and ``Deleting`` only after the runner's batches in flight ended. So a
+   mapping shown ``Enabled`` runs its latest settings, and one shown ``Disabled`` (or gone) never invokes
+   again.
 
 A :class:`MappingRunner` runs *lanes*, each a loop: collect a batch (up to BatchSize messages, within
 MaximumBatchingWindowInSeconds; a receive waits on the queue's waiters, so a send in this process wakes
@@ -105,6 +107,8 @@ class MappingRunner:
         self.mapping = mapping
         self._criteria = _criteria(mapping.settings.filter_criteria)
         self._lanes: set[asyncio.Task[None]] = set()
+        #: The revision each lane runs (the one of the batch it collects or processes now).
+        self._revisions: dict[asyncio.Task[None], int] = {}
         self._stopping = False
         self._backoff_s = 0.0
         self._last_result = mapping.last_result
@@ -116,6 +120,10 @@ class MappingRunner:
     def lanes(self) -> int:
         """Lanes running now."""
         return len(self._lanes)
+
+    def runs(self, revision: int) -> bool:
+        """Whether every lane runs ``revision`` or later (no batch of older settings is in progress)."""
+        return all(seen >= revision for seen in self._revisions.values())
 
     @property
     def idle(self) -> bool:
@@ -155,7 +163,9 @@ class MappingRunner:
     def _spawn(self) -> None:
         task = asyncio.create_task(self._lane(), name=f"esm-{self.mapping.uuid[:8]}")
         self._lanes.add(task)
+        self._revisions[task] = self.mapping.revision
         task.add_done_callback(self._lanes.discard)
+        task.add_done_callback(lambda done: self._revisions.pop(done, None))
 
     def _running(self) -> bool:
         return not self._stopping and not self._pollers.stopping
@@ -166,6 +176,9 @@ class MappingRunner:
                 if len(self._lanes) > self._cap():
                     return
                 mapping = self.mapping
+                task = asyncio.current_task()
+                if task is not None:
+                    self._revisions[task] = mapping.revision
                 try:
                     batch = await self._collect(mapping)
                 except QueueError as exc:  # the queue was deleted, or refuses: keep the mapping, back off
@@ -371,7 +384,8 @@ class EventSourcePollers:
             else:
                 runner = found
             runner.apply(mapping)
-            if mapping.state in BUSY_STATES and (mapping.state not in ("Disabling", "Deleting") or runner.idle):
+            stopping = mapping.state in ("Disabling", "Deleting")
+            if mapping.state in BUSY_STATES and (runner.idle if stopping else runner.runs(mapping.revision)):
                 settled = await asyncio.to_thread(
                     self.mappings.settle, mapping.uuid, self.owner, mapping.revision, now_ms=now_ms()
                 )

@@ -80,7 +80,23 @@ def _status(args: argparse.Namespace) -> int:
     print_table(
         ["FUNCTION", "VERSION", "SANDBOXES"], [[f.get("name"), f.get("version"), f.get("sandboxes")] for f in functions]
     )
-    print(f"\nqueue depth: {document.get('queue_depth', '-')}")
+    print(f"\nasync event queue depth: {document.get('queue_depth', '-')}")
+    queues = _items(document, "queues")
+    print(f"\nqueues: {len(queues)}")
+    print_table(
+        ["QUEUE", "VISIBLE", "IN_FLIGHT", "DELAYED"],
+        [[q.get("name"), q.get("visible"), q.get("in_flight"), q.get("delayed")] for q in queues],
+    )
+    mappings = _items(document, "event_source_mappings")
+    print(f"\nevent source mappings: {len(mappings)}")
+    print_table(
+        ["UUID", "FUNCTION", "SOURCE", "STATE", "BACKLOG", "LAST_RESULT", "POLLER"],
+        [
+            [m.get("uuid"), m.get("function"), str(m.get("source", "")).rsplit(":", 1)[-1], m.get("state"),
+             m.get("backlog"), m.get("last_result") or "-", m.get("poller") or "-"]
+            for m in mappings
+        ],
+    )  # fmt: skip
     return EXIT_OK
 
 

@@ -41,6 +41,7 @@ from assignment.frontend.auth.sessions import SessionIssuer, cluster_secret
 from assignment.frontend.backend import Backend, LeaseBackend
 from assignment.frontend.event_sources.mappings import MappingStore
 from assignment.frontend.event_sources.poller import DEFAULT_LEASE_S, EventSourcePollers, PollerConfig
+from assignment.frontend.event_sources.status import SourcesOverview
 from assignment.frontend.events import DEAD_LETTER_RETENTION_S, EventPoller, EventQueue
 from assignment.frontend.grpc_api import SERVICE_NAME, FrontendService, add_to_server
 from assignment.frontend.invoker import Invoker
@@ -197,6 +198,7 @@ class Frontend:
             account_limit=cfg.account_limit,
             auth=auth,
             queues=sqs,
+            sources=SourcesOverview(self.queues, self.mappings, account_id=cfg.account_id, region=cfg.region),
         )
         self._runner = web.AppRunner(self.http_api.app(), access_log=None, handle_signals=False)
         await self._runner.setup()

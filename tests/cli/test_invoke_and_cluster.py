@@ -129,7 +129,9 @@ def test_status_table_and_json(cli: Run) -> None:
     assert lines[1].split() == ["PARTITION", "LEADER", "ADDRESS"]
     assert lines[2].split() == ["0", "server1", "server1:7100"]
     assert "workers: 1" in lines
-    assert "queue depth: 3" in lines
+    assert "async event queue depth: 3" in lines
+    assert "queues: 0" in lines
+    assert "event source mappings: 0" in lines
     assert any(line.split()[:2] == ["worker1", "worker1:7001"] for line in lines)
     assert any(line.split() == ["echo", "$LATEST", "1"] for line in lines)
     doc = json.loads(cli("status", "--json").out)

@@ -16,7 +16,7 @@ from mypy_boto3_lambda import LambdaClient
 
 from assignment.dev import DevPlatform
 from assignment.frontend.event_sources.mappings import Mapping, MappingNotFound, MappingSettings, MappingStore
-from tests.frontend.harness import ROLE, make_zip
+from tests.frontend.harness import ROLE, make_zip, raw_request
 from tests.harness.lambda_clients import sqs_client
 
 ACCOUNT = "000000000000"
@@ -245,3 +245,24 @@ def test_lanes_scale_up_with_the_backlog_to_the_maximum_concurrency(
         assert time.monotonic() < deadline, setup.depth()
         time.sleep(0.02)  # sampling the lane count
     assert most == 3
+
+
+def test_status_shows_queue_depths_and_each_mapping(setup: Setup, endpoint: str) -> None:
+    mapping = setup.map(batch_size=10)
+    setup.send(["one"])
+    setup.collect(lambda s: len(s) >= 1)
+    deadline = time.monotonic() + 20
+    while True:
+        status, _, body = raw_request(endpoint, "GET", "/_leasehold/v1/status")
+        assert status == 200
+        document = json.loads(body)
+        (entry,) = [m for m in document["event_source_mappings"] if m["uuid"] == mapping.uuid]
+        if entry["last_result"] == "OK" and entry["backlog"] == 0:
+            break
+        assert time.monotonic() < deadline, entry
+        time.sleep(0.1)  # pacing the polls
+    assert entry["state"] == "Enabled"
+    assert entry["function"] == setup.function
+    assert entry["poller"]
+    (queue,) = [q for q in document["queues"] if q["name"] == setup.name]
+    assert queue == {"name": setup.name, "visible": 0, "in_flight": 0, "delayed": 0}

@@ -46,7 +46,8 @@ class AdminApi:
         ]
 
     async def status(self, request: web.Request) -> web.Response:
-        """The cluster at a glance: partitions, workers, warm sandboxes per function, queue depth."""
+        """The cluster at a glance: partitions, workers, warm sandboxes per function, the async event queue's
+        depth, and the SQS queues' depths and event source mappings' states."""
         backend = self.context.invoker.backend
         coordinator, events = self.context.coordinator, self.context.events
         partitions = await backend.routes()
@@ -74,8 +75,10 @@ class AdminApi:
                     functions[key] = functions.get(key, 0) + 1
             workers.append(entry)
         depth = await events.depth() if events is not None else 0
+        sources = await self.context.sources.read() if self.context.sources is not None else {}
         return web.json_response(
             {
+                **sources,
                 "partitions": partitions,
                 "workers": workers,
                 "functions": [

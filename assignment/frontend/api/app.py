@@ -40,6 +40,7 @@ from assignment.frontend.api.invoke import InvokeApi
 from assignment.frontend.api.layers import LayersApi
 from assignment.frontend.api.requests import MAX_BODY_BYTES, REQUEST_ID, is_sqs_request
 from assignment.frontend.api.sqs import SqsApi, sqs_error_response
+from assignment.frontend.event_sources.status import SourcesOverview
 from assignment.frontend.invoker import Invoker
 from assignment.frontend.provisioning import Provisioner
 from assignment.frontend.queues.operations import SqsOperations
@@ -82,12 +83,14 @@ class LambdaHttpApi:
         account_limit: int = DEFAULT_ACCOUNT_LIMIT,
         auth: Authenticator | None = None,
         queues: SqsOperations | None = None,
+        sources: SourcesOverview | None = None,
     ) -> None:
         #: The SigV4 middleware; None answers every request unsigned (``--auth none``).
         self.auth = auth
         self.context = ApiContext(
-            registry, invoker, provisioner, events=events, coordinator=coordinator, account_limit=account_limit
-        )
+            registry, invoker, provisioner, events=events, coordinator=coordinator, account_limit=account_limit,
+            sources=sources,
+        )  # fmt: skip
         self._invoke = InvokeApi(self.context)
         #: The resources, in route order.
         self.resources: list[Resource] = [

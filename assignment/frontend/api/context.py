@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from assignment.coordination.base import Coordinator
+from assignment.frontend.event_sources.status import SourcesOverview
 from assignment.frontend.invoker import Invoker
 from assignment.frontend.provisioning import Provisioner
 from assignment.frontend.registry import Registry
@@ -48,3 +49,5 @@ class ApiContext:
     coordinator: Coordinator | None = None
     #: The account's concurrency limit (the largest reserved or provisioned count).
     account_limit: int = DEFAULT_ACCOUNT_LIMIT
+    #: Queue depths and mapping states for the status page (``None``: the frontend serves no queues).
+    sources: SourcesOverview | None = None

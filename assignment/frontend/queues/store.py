@@ -49,7 +49,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, delete, exists, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, case, delete, exists, func, insert, or_, select, tuple_, update
 from sqlalchemy.engine import Connection, Row
 
 from assignment.frontend.queues.attributes import (
@@ -145,6 +145,12 @@ def _check_max_results(max_results: int | None) -> None:
         raise InvalidParameterValue(f"Value {max_results!r:.20} for parameter MaxResults is invalid. Must be 1-1000.")
 
 
+#: How often (at most) a receive deletes its queue's expired messages.
+_EXPIRE_EVERY_MS = 1000
+#: Queues whose last expiry a store remembers before it forgets them all (and expires each once more).
+_EXPIRY_MEMORY = 10_000
+
+
 class QueueStore:
     """SQS queues on a journal's database; thread-safe (one transaction per call)."""
 
@@ -153,6 +159,8 @@ class QueueStore:
         self._postgres = journal.backend == "postgresql"
         # SQLite: this process's writers wait for each other here, woken at once (as in EventStore).
         self._write_lock = threading.Lock()
+        self._expiry_lock = threading.Lock()
+        self._expired_at: dict[str, int] = {}
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[Connection]:
@@ -476,10 +484,15 @@ class QueueStore:
                     checked.append(check_message(queue, message))
                 except QueueError as exc:
                     checked.append(BatchError(entry_id, exc.code, exc.message, exc.sender_fault))
-            return [
-                c if isinstance(c, BatchError) else self._store(conn, queue, seq, c, sender_id=sender_id, now_ms=now_ms)
+            rows: list[dict[str, Any]] = []
+            results = [
+                c if isinstance(c, BatchError) else self._store(conn, queue, seq, c, sender_id=sender_id,
+                                                                now_ms=now_ms, rows=rows)
                 for seq, c in enumerate(checked, start=first_seq)
-            ]
+            ]  # fmt: skip
+            if rows:
+                conn.execute(insert(sqs_messages), rows)  # one statement for the batch's new messages
+            return results
 
     def _reserve(self, conn: Connection, account_id: str, name: str, count: int) -> tuple[Queue, int]:
         """The queue and the first of ``count`` sequence numbers taken for its new messages; the update
@@ -499,8 +512,18 @@ class QueueStore:
         return queue_from_row(row), int(row.next_seq) - count
 
     def _store(
-        self, conn: Connection, queue: Queue, seq: int, checked: CheckedMessage, *, sender_id: str, now_ms: int
+        self,
+        conn: Connection,
+        queue: Queue,
+        seq: int,
+        checked: CheckedMessage,
+        *,
+        sender_id: str,
+        now_ms: int,
+        rows: list[dict[str, Any]] | None = None,
     ) -> SendResult:
+        """Store one checked message (or find it a FIFO duplicate); with ``rows``, its row is appended there
+        for the caller to insert with the batch's others instead of inserted now."""
         message = checked.message
         md5_body = md5_of_body(message.body)
         md5_attributes = md5_of_attributes(message.attributes)
@@ -519,28 +542,30 @@ class QueueStore:
                 conn.execute(delete(sqs_dedup).where(d.queue_id == queue.queue_id, d.dedup_id == checked.dedup_key))
         message_id = str(uuid.uuid4())
         delay = queue.delay_seconds if message.delay_seconds is None else message.delay_seconds
-        conn.execute(
-            insert(sqs_messages).values(
-                message_id=message_id,
-                queue_id=queue.queue_id,
-                seq=seq,
-                body=checked.body,
-                attributes=encode_attributes(message.attributes),
-                system_attributes=encode_attributes(message.system_attributes),
-                md5_body=md5_body,
-                md5_attributes=md5_attributes,
-                md5_system=md5_system,
-                sender_id=sender_id,
-                group_id=message.group_id or "",
-                dedup_id=checked.dedup_id,
-                sent_ms=now_ms,
-                retain_from_ms=now_ms,
-                visible_ms=now_ms + delay * 1000,
-                first_receive_ms=0,
-                receive_count=0,
-                receipt_token="",
-            )
-        )
+        row = {
+            "message_id": message_id,
+            "queue_id": queue.queue_id,
+            "seq": seq,
+            "body": checked.body,
+            "attributes": encode_attributes(message.attributes),
+            "system_attributes": encode_attributes(message.system_attributes),
+            "md5_body": md5_body,
+            "md5_attributes": md5_attributes,
+            "md5_system": md5_system,
+            "sender_id": sender_id,
+            "group_id": message.group_id or "",
+            "dedup_id": checked.dedup_id,
+            "sent_ms": now_ms,
+            "retain_from_ms": now_ms,
+            "visible_ms": now_ms + delay * 1000,
+            "first_receive_ms": 0,
+            "receive_count": 0,
+            "receipt_token": "",
+        }
+        if rows is None or queue.fifo:  # FIFO: a later entry's deduplication must see this one's row
+            conn.execute(insert(sqs_messages).values(**row))
+        else:
+            rows.append(row)
         if queue.fifo:
             conn.execute(
                 insert(sqs_dedup).values(
@@ -621,34 +646,62 @@ class QueueStore:
         with self._writing() as conn:
             # A FIFO queue's receives are serial (its row locked): two pollers must not split a group.
             queue = self._find(conn, account_id, name, lock=queue.fifo)
-            self._expire_queue(conn, queue, now_ms)
+            if self._expiry_due(queue.queue_id, now_ms):
+                self._expire_queue(conn, queue, now_ms)
             ready = self._ready(queue, now_ms).limit(max_messages)
             if self._postgres:
                 ready = ready.with_for_update(skip_locked=not queue.fifo)
             rows = conn.execute(ready).all()
             timeout = queue.visibility_timeout if visibility_timeout is None else visibility_timeout
             messages: list[Message] = []
+            updates: list[dict[str, Any]] = []
             for row in rows:
                 spent = queue.max_receive_count and int(row.receive_count) >= queue.max_receive_count
                 if spent and self._redrive(conn, queue, row, now_ms):
                     continue
-                messages.append(self._deliver(conn, queue, row, timeout, now_ms))
-            return Received(messages, self._next_visible(conn, queue, now_ms))
+                messages.append(self._deliver(queue, row, timeout, now_ms, updates))
+            if updates:
+                m = sqs_messages.c
+                conn.execute(
+                    update(sqs_messages)
+                    .where(m.message_id == bindparam("b_id"))
+                    .values(
+                        receive_count=bindparam("b_count"),
+                        first_receive_ms=bindparam("b_first"),
+                        visible_ms=bindparam("b_visible"),
+                        receipt_token=bindparam("b_token"),
+                    ),
+                    updates,
+                )  # one statement for the whole receive
+            # When nothing was taken, when the next invisible message becomes visible (a long poll's cue).
+            return Received(messages, None if messages else self._next_visible(conn, queue, now_ms))
 
-    def _deliver(self, conn: Connection, queue: Queue, row: Row[Any], timeout: int, now_ms: int) -> Message:
+    def _expiry_due(self, queue_id: str, now_ms: int) -> bool:
+        """Whether a receive should delete the queue's expired messages now: at most once a second per
+        queue and process (they are never returned anyway; this and the sweep only free their rows)."""
+        with self._expiry_lock:
+            if now_ms < self._expired_at.get(queue_id, 0) + _EXPIRE_EVERY_MS:
+                return False
+            if len(self._expired_at) > _EXPIRY_MEMORY:
+                self._expired_at.clear()
+            self._expired_at[queue_id] = now_ms
+            return True
+
+    def _deliver(
+        self, queue: Queue, row: Row[Any], timeout: int, now_ms: int, updates: list[dict[str, Any]]
+    ) -> Message:
+        """The received message of ``row``; its row's new receive state is appended to ``updates``."""
         token = secrets.token_hex(TOKEN_BYTES)
         first_receive = int(row.first_receive_ms) or now_ms
         count = int(row.receive_count) + 1
-        m = sqs_messages.c
-        conn.execute(
-            update(sqs_messages)
-            .where(m.message_id == row.message_id)
-            .values(
-                receive_count=count,
-                first_receive_ms=first_receive,
-                visible_ms=now_ms + timeout * 1000,
-                receipt_token=token,
-            )
+        updates.append(
+            {
+                "b_id": row.message_id,
+                "b_count": count,
+                "b_first": first_receive,
+                "b_visible": now_ms + timeout * 1000,
+                "b_token": token,
+            }
         )
         attributes = {
             "SenderId": str(row.sender_id),
@@ -750,12 +803,20 @@ class QueueStore:
         results: list[str | BatchError] = []
         with self._writing() as conn:
             queue = self._find(conn, account_id, name)
+            keys: list[tuple[str, str]] = []
             for entry_id, handle in entries:
                 try:
-                    self._delete(conn, queue, handle)
+                    keys.append(self._handle_of(queue, handle))
                     results.append(entry_id)
                 except QueueError as exc:
                     results.append(BatchError(entry_id, exc.code, exc.message, exc.sender_fault))
+            if keys:  # one statement; an entry succeeds whether or not its handle still deletes (see delete_message)
+                m = sqs_messages.c
+                conn.execute(
+                    delete(sqs_messages).where(
+                        m.queue_id == queue.queue_id, tuple_(m.message_id, m.receipt_token).in_(keys)
+                    )
+                )
         return results
 
     def _change(self, conn: Connection, queue: Queue, receipt_handle: str, timeout: object, now_ms: int) -> None:

@@ -3,7 +3,7 @@ one module per resource.
 
 ``app`` assembles the application and answers errors; ``requests`` reads requests and ``documents`` builds
 answers for every resource module: ``functions`` (and versions), ``invoke``, ``concurrency`` (reserved and
-provisioned), ``event_configs``, ``layers``, ``admin``. List operations page with ``Marker`` / ``MaxItems``
+provisioned), ``event_configs``, ``event_sources`` (event source mappings), ``layers``, ``admin``. List operations page with ``Marker`` / ``MaxItems``
 and answer ``NextMarker`` when there is more. The frontend process imports :class:`LambdaHttpApi` from here.
 
 Example::

@@ -35,6 +35,7 @@ from assignment.coordination import connect
 from assignment.coordination.base import Coordinator
 from assignment.frontend.api import LambdaHttpApi
 from assignment.frontend.api.auth import Authenticator
+from assignment.frontend.api.event_sources import EventSourceStores
 from assignment.frontend.auth.keys import KeyStore, parse_key
 from assignment.frontend.auth.resolver import DEFAULT_KEY_TTL_S, FunctionStates, KeyCache, Resolver
 from assignment.frontend.auth.sessions import SessionIssuer, cluster_secret
@@ -199,6 +200,7 @@ class Frontend:
             auth=auth,
             queues=sqs,
             sources=SourcesOverview(self.queues, self.mappings, account_id=cfg.account_id, region=cfg.region),
+            event_sources=EventSourceStores(self.mappings, self.queues),
         )
         self._runner = web.AppRunner(self.http_api.app(), access_log=None, handle_signals=False)
         await self._runner.setup()

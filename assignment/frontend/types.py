@@ -27,6 +27,7 @@ __all__ = [
     "ProvisionedConcurrencyConfigNotFoundException",
     "RequestTooLargeException",
     "ResourceConflictException",
+    "ResourceInUseException",
     "ResourceNotFoundException",
     "ServiceException",
     "TooManyRequestsException",
@@ -163,6 +164,14 @@ class ResourceConflictException(LambdaError):
     status = 409
 
 
+class ResourceInUseException(LambdaError):
+    """HTTP 400: The resource is in the middle of a change (an event source mapping ``Creating``,
+    ``Updating`` or ``Deleting``); retry once it settles."""
+
+    type = "ResourceInUseException"
+    status = 400
+
+
 class ServiceException(LambdaError):
     """HTTP 500: Something failed inside Leasehold."""
 
@@ -239,6 +248,7 @@ error_types: dict[str, type[LambdaError]] = {
         RequestTooLargeException,
         TooManyRequestsException,
         ResourceConflictException,
+        ResourceInUseException,
         ServiceException,
         UnsupportedMediaTypeException,
         CodeStorageExceededException,

@@ -1,13 +1,16 @@
-"""Fixtures for frontend tests: one embedded platform per module, boto3 clients, code packages."""
+"""Fixtures for frontend tests: one embedded platform per module, boto3 clients, code packages, and an
+empty database on SQLite and on PostgreSQL for the stores' tests (``url``, ``journal``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from mypy_boto3_lambda import LambdaClient
 
 from assignment.dev import DevPlatform
+from journal.store import Journal
 from tests.frontend.harness import LoopThread, lambda_client, running_platform
 from tests.harness.postgres import PostgresServer, schema_name
 
@@ -71,3 +74,24 @@ def database(postgres: PostgresServer, request: pytest.FixtureRequest) -> Iterat
     url = postgres.create_schema(schema)
     yield url
     postgres.drop_schema(schema)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database: a SQLite file, or a PostgreSQL schema of the test's own (named after its module,
+    so two modules' tests of one name never share one)."""
+    module = request.module.__name__.rpartition(".")[2].removeprefix("test_")
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / (module + '.db')}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    schema = schema_name(module[:12] + "_", request.node.name)
+    yield server.create_schema(schema)
+    server.drop_schema(schema)
+
+
+@pytest.fixture
+def journal(url: str) -> Iterator[Journal]:
+    """The platform's journal (migrated) on ``url``."""
+    with Journal.open(url) as journal:
+        yield journal

@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -32,6 +33,7 @@ from mypy_boto3_lambda import LambdaClient
 
 from assignment.dev import DevConfig, DevPlatform
 from assignment.frontend.auth.keys import new_access_key_id, new_secret
+from assignment.frontend.auth.sessions import SessionIssuer, cluster_secret
 from tests.harness import tls
 from tests.harness.lambda_clients import KeyPair, remember, signed_headers
 from tests.harness.lambda_clients import lambda_client as shared_lambda_client
@@ -178,3 +180,22 @@ def error_of(answer: tuple[int, dict[str, str], bytes]) -> tuple[int, str, dict[
     """``(status, x-amzn-ErrorType, JSON body)`` of an error answer."""
     status, headers, body = answer
     return status, headers.get("x-amzn-errortype", ""), json.loads(body)
+
+
+def function_session(platform: DevPlatform, name: str = "worker-fn") -> KeyPair:
+    """Credentials of a session of the function ``name`` (made first if it does not exist: the resolver
+    refuses sessions of a function that does not), as its sandboxes get them."""
+    assert platform.frontend is not None
+    assert platform.frontend.journal is not None
+    assert platform.frontend.registry is not None
+    issuer = SessionIssuer(cluster_secret(platform.frontend.journal))
+    lam = lambda_client(platform.http_endpoint)
+    if name not in {f["FunctionName"] for f in lam.list_functions()["Functions"]}:
+        lam.create_function(
+            FunctionName=name, Runtime="python3.11", Handler="app.handler", Role=ROLE,
+            Code={"ZipFile": make_zip({"app.py": "def handler(e, c):\n    return e\n"})},
+        )  # fmt: skip
+    incarnation = platform.frontend.registry.get(name).incarnation
+    arn = platform.frontend.registry.function_arn(name)
+    creds = issuer.issue(name=name, arn=arn, incarnation=incarnation, role=ROLE, now_ms=int(time.time() * 1000))
+    return creds.access_key_id, creds.secret_access_key, creds.session_token

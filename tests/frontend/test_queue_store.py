@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -52,7 +51,6 @@ from assignment.frontend.queues import (
 )
 from journal import migrations
 from journal.store import Journal
-from tests.harness.postgres import PostgresServer, schema_name
 
 ACCOUNT = "123456789012"
 OTHER_ACCOUNT = "210987654321"
@@ -67,24 +65,6 @@ def arn(name: str, account: str = ACCOUNT) -> str:
 
 def redrive(target: str, count: int | str = 2) -> str:
     return json.dumps({"deadLetterTargetArn": arn(target), "maxReceiveCount": count})
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database: a SQLite file, or a PostgreSQL schema of the test's own."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'queues.db'}"
-        return
-    server: PostgresServer = request.getfixturevalue("postgres")
-    schema = schema_name("sq_", request.node.name)
-    yield server.create_schema(schema)
-    server.drop_schema(schema)
-
-
-@pytest.fixture
-def journal(url: str) -> Iterator[Journal]:
-    with Journal.open(url) as journal:
-        yield journal
 
 
 @pytest.fixture

@@ -17,10 +17,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from assignment.dev import DevPlatform
-from assignment.frontend.auth.sessions import SessionIssuer, cluster_secret
 from assignment.frontend.queues import ERROR_SHAPES, MessageAttribute, md5_of_attributes, md5_of_body
-from tests.frontend.harness import ROLE, lambda_client, make_zip, raw_request
-from tests.harness.lambda_clients import KeyPair, sqs_client
+from tests.frontend.harness import ROLE, function_session, lambda_client, make_zip, raw_request
+from tests.harness.lambda_clients import sqs_client
 
 TARGET = "AmazonSQS."
 JSON_10 = "application/x-amz-json-1.0"
@@ -312,28 +311,10 @@ def test_a_poison_message_moves_to_the_dead_letter_queue(sqs: Any) -> None:
 # ---------------------------------------------------------------------------------------- who may call
 
 
-def _session(platform: DevPlatform) -> KeyPair:
-    assert platform.frontend is not None
-    assert platform.frontend.journal is not None
-    issuer = SessionIssuer(cluster_secret(platform.frontend.journal))
-    # The resolver refuses sessions of a function that does not exist, so make one.
-    lam = lambda_client(platform.http_endpoint)
-    if "worker-fn" not in {f["FunctionName"] for f in lam.list_functions()["Functions"]}:
-        lam.create_function(
-            FunctionName="worker-fn", Runtime="python3.11", Handler="app.handler", Role=ROLE,
-            Code={"ZipFile": make_zip({"app.py": "def handler(e, c):\n    return e\n"})},
-        )  # fmt: skip
-    assert platform.frontend.registry is not None
-    incarnation = platform.frontend.registry.get("worker-fn").incarnation
-    arn = "arn:aws:lambda:us-east-1:000000000000:function:worker-fn"
-    creds = issuer.issue(name="worker-fn", arn=arn, incarnation=incarnation, role=ROLE, now_ms=int(time.time() * 1000))
-    return creds.access_key_id, creds.secret_access_key, creds.session_token
-
-
 def test_a_function_session_produces_and_consumes_but_does_not_manage(
     platform: DevPlatform, endpoint: str, queue: str
 ) -> None:
-    session = sqs_client(endpoint, credentials=_session(platform))
+    session = sqs_client(endpoint, credentials=function_session(platform))
     session.send_message(QueueUrl=queue, MessageBody="from a function")
     got = session.receive_message(QueueUrl=queue, AttributeNames=["SenderId"])["Messages"][0]
     assert got["Attributes"]["SenderId"].startswith("ASIA")

@@ -3,8 +3,9 @@ one module per resource.
 
 ``app`` assembles the application and answers errors; ``requests`` reads requests and ``documents`` builds
 answers for every resource module: ``functions`` (and versions), ``invoke``, ``concurrency`` (reserved and
-provisioned), ``event_configs``, ``layers``, ``admin``. List operations page with ``Marker`` / ``MaxItems``
-and answer ``NextMarker`` when there is more. The frontend process imports :class:`LambdaHttpApi` from here.
+provisioned), ``event_configs``, ``event_sources`` (event source mappings), ``layers``, ``admin``, and
+``sqs`` (the SQS JSON API on ``POST /``). List operations page with ``Marker`` / ``MaxItems`` and answer
+``NextMarker`` when there is more. The frontend process imports :class:`LambdaHttpApi` from here.
 
 Example::
 

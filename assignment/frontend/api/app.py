@@ -3,7 +3,7 @@ unless the frontend runs with ``--auth none``, the SigV4 middleware inside it.
 
 :class:`LambdaHttpApi` is what the frontend process (:mod:`assignment.frontend.server`) serves. Each
 resource (functions and versions, invoke, concurrency, event invoke configs, layers, admin, and the SQS
-API on ``POST /`` when the frontend serves queues) is a class in
+API on ``POST /`` and the event source mappings when the frontend serves queues) is a class in
 its own module with a ``routes()`` method; a new resource is a new module whose class is added to
 :meth:`LambdaHttpApi.__init__`'s list. Every error is a Lambda error document with ``x-amzn-ErrorType``,
 answered here once (a storage error as :func:`~assignment.frontend.api.errors.lambda_error` maps it);
@@ -35,6 +35,7 @@ from assignment.frontend.api.concurrency import ConcurrencyApi
 from assignment.frontend.api.context import ApiContext, EventSink
 from assignment.frontend.api.errors import lambda_error
 from assignment.frontend.api.event_configs import EventConfigsApi
+from assignment.frontend.api.event_sources import EventSourcesApi, EventSourceStores
 from assignment.frontend.api.functions import FunctionsApi
 from assignment.frontend.api.invoke import InvokeApi
 from assignment.frontend.api.layers import LayersApi
@@ -84,6 +85,7 @@ class LambdaHttpApi:
         auth: Authenticator | None = None,
         queues: SqsOperations | None = None,
         sources: SourcesOverview | None = None,
+        event_sources: EventSourceStores | None = None,
     ) -> None:
         #: The SigV4 middleware; None answers every request unsigned (``--auth none``).
         self.auth = auth
@@ -103,6 +105,8 @@ class LambdaHttpApi:
         ]
         if queues is not None:
             self.resources.append(SqsApi(queues))
+        if event_sources is not None:
+            self.resources.append(EventSourcesApi(self.context, event_sources))
 
     @property
     def in_flight(self) -> int:

@@ -2,8 +2,9 @@
 settings, layer versions, list pages and timestamps, in AWS's shapes.
 
 The resource modules of :mod:`assignment.frontend.api` build every answer body with these, so a document
-one operation returns is the same in another (GetFunction's ``Configuration`` is CreateFunction's answer).
-ARNs come from the :class:`~assignment.frontend.registry.Registry` passed in.
+one operation returns is the same in another (GetFunction's ``Configuration`` is CreateFunction's answer;
+every event source mapping operation answers :func:`event_source_mapping`). ARNs come from the
+:class:`~assignment.frontend.registry.Registry` passed in.
 
 Example::
 
@@ -15,10 +16,12 @@ Example::
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from assignment.frontend.event_sources.mappings import Mapping as EventSourceMapping
 from assignment.frontend.registry import LATEST, FunctionVersion, LayerVersion, Registry
 from assignment.frontend.types import EventInvokeConfig
 
@@ -26,6 +29,7 @@ __all__ = [
     "b64_sha",
     "configuration",
     "event_config",
+    "event_source_mapping",
     "layer_item",
     "layer_version",
     "one_page",
@@ -147,4 +151,31 @@ def layer_item(layer: LayerVersion) -> dict[str, Any]:
     }
     if layer.license_info:
         doc["LicenseInfo"] = layer.license_info
+    return doc
+
+
+def event_source_mapping(registry: Registry, mapping: EventSourceMapping) -> dict[str, Any]:
+    """The EventSourceMappingConfiguration document of an SQS mapping, with the members AWS returns for
+    one (no stream, Kafka, MQ or DocumentDB members). ``LastModified`` is epoch seconds, a number, as AWS
+    sends it; ScalingConfig, FilterCriteria and LastProcessingResult only when set."""
+    settings = mapping.settings
+    doc: dict[str, Any] = {
+        "UUID": mapping.uuid,
+        "BatchSize": settings.batch_size,
+        "MaximumBatchingWindowInSeconds": settings.batching_window_s,
+        "EventSourceArn": mapping.source_arn,
+        "FunctionArn": registry.function_arn(mapping.function_name, mapping.qualifier or None),
+        "LastModified": mapping.modified_ms / 1000,
+        "State": mapping.state,
+        "StateTransitionReason": mapping.state_reason,
+        "FunctionResponseTypes": list(settings.response_types),
+        "EventSourceMappingArn": f"arn:aws:lambda:{registry.region}:{registry.account}:event-source-mapping:"
+        f"{mapping.uuid}",
+    }
+    if settings.max_concurrency is not None:
+        doc["ScalingConfig"] = {"MaximumConcurrency": settings.max_concurrency}
+    if settings.filter_criteria:
+        doc["FilterCriteria"] = json.loads(settings.filter_criteria)
+    if mapping.last_result:
+        doc["LastProcessingResult"] = mapping.last_result
     return doc

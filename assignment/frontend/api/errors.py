@@ -2,7 +2,8 @@
 
 The error middleware of :mod:`assignment.frontend.api.app` calls :func:`lambda_error` for every
 :class:`~assignment.frontend.storage_errors.StorageError` a handler lets through; a new stored resource
-adds its kind here.
+adds its kind here. The event source mapping store's errors
+(:class:`~assignment.frontend.event_sources.mappings.MappingError`) are worded by :func:`mapping_error`.
 
 Example::
 
@@ -14,17 +15,19 @@ Example::
 
 from __future__ import annotations
 
+from assignment.frontend.event_sources.mappings import MappingConflict, MappingError, MappingInUse
 from assignment.frontend.registry import Registry
 from assignment.frontend.storage_errors import Conflict, Invalid, NotFound, PreconditionFailed, StorageError
 from assignment.frontend.types import (
     InvalidParameterValueException,
     LambdaError,
     ResourceConflictException,
+    ResourceInUseException,
     ResourceNotFoundException,
     ServiceException,
 )
 
-__all__ = ["lambda_error"]
+__all__ = ["lambda_error", "mapping_error"]
 
 
 def _not_found(exc: NotFound, registry: Registry) -> str:
@@ -69,3 +72,19 @@ def lambda_error(exc: StorageError, registry: Registry) -> LambdaError:
     if isinstance(exc, Invalid):
         return InvalidParameterValueException(_invalid(exc))
     return ServiceException("An internal error occurred")
+
+
+def mapping_error(exc: MappingError) -> LambdaError:
+    """The Lambda error the API answers for a refused event source mapping operation."""
+    if isinstance(exc, MappingConflict):
+        function = f"{exc.function_name}:{exc.qualifier}" if exc.qualifier else exc.function_name
+        return ResourceConflictException(
+            f'The event source arn (" {exc.source_arn} ") and function (" {function} ") provided mapping '
+            f"already exists. Please update or delete the existing mapping with UUID {exc.uuid}"
+        )
+    if isinstance(exc, MappingInUse):
+        return ResourceInUseException(
+            f"Cannot change the event source mapping {exc.uuid} while it is {exc.state}; try again once the "
+            "change in progress is done."
+        )
+    return ResourceNotFoundException("The resource you requested does not exist.")

@@ -162,9 +162,11 @@ def required_qualifier(request: web.Request) -> tuple[str, str]:
     return name, qualifier
 
 
-def page(request: web.Request, *, most: int, extra: Collection[str] = ()) -> tuple[str, int]:
-    """``(Marker, MaxItems)`` of a list request; MaxItems is 1..``most`` (``most`` when absent). Query
-    parameters other than these and ``extra`` are refused."""
+def page(
+    request: web.Request, *, most: int, extra: Collection[str] = (), default: int | None = None
+) -> tuple[str, int]:
+    """``(Marker, MaxItems)`` of a list request; MaxItems is 1..``most`` (``default``, else ``most``, when
+    absent). Query parameters other than these and ``extra`` are refused."""
     unknown = sorted(set(request.query) - {"Marker", "MaxItems", *extra})
     if unknown:
         raise InvalidParameterValueException(f"Unknown query parameter(s): {', '.join(unknown)[:200]}")
@@ -173,7 +175,7 @@ def page(request: web.Request, *, most: int, extra: Collection[str] = ()) -> tup
         raise InvalidParameterValueException(f"Marker must be at most {_MAX_MARKER} characters")
     raw = single(request, "MaxItems")
     if raw is None:
-        return marker, most
+        return marker, most if default is None else default
     if not re.fullmatch("[0-9]{1,6}", raw) or not 1 <= int(raw) <= most:
         raise InvalidParameterValueException(f"MaxItems must be an integer between 1 and {most}, not {raw[:20]!r}")
     return marker, int(raw)

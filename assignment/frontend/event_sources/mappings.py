@@ -114,7 +114,14 @@ class MappingNotFound(MappingError):
 
 
 class MappingConflict(MappingError):
-    """The source already feeds this function: ``uuid`` is the existing mapping's."""
+    """The source already feeds this function: ``uuid`` is the existing mapping's, ``source_arn``,
+    ``function_name`` and ``qualifier`` the pair asked for."""
+
+    def __init__(self, uuid: str, source_arn: str = "", function_name: str = "", qualifier: str = "") -> None:
+        super().__init__(uuid)
+        self.source_arn = source_arn
+        self.function_name = function_name
+        self.qualifier = qualifier
 
 
 class MappingInUse(MappingError):
@@ -225,6 +232,22 @@ class MappingStore:
             raise MappingNotFound(uuid)
         return _mapping(row)
 
+    @staticmethod
+    def _conflict(
+        conn: Connection, source_arn: str, function_name: str, qualifier: str, *, other_than: str = ""
+    ) -> MappingConflict | None:
+        """The conflict of a mapping of this pair other than ``other_than``, if one exists."""
+        c = event_source_mappings.c
+        existing = conn.execute(
+            select(c.uuid).where(
+                c.source_arn == source_arn,
+                c.function_name == function_name,
+                c.qualifier == qualifier,
+                c.uuid != other_than,
+            )
+        ).scalar()
+        return None if existing is None else MappingConflict(str(existing), source_arn, function_name, qualifier)
+
     # --------------------------------------------------------------------------------------- the API
 
     def create(
@@ -232,7 +255,6 @@ class MappingStore:
     ) -> Mapping:
         """A new mapping in state ``Creating`` (its pollers start it); :class:`MappingConflict` when the
         source already feeds the function."""
-        c = event_source_mappings.c
         new_uuid = str(uuids.uuid4())
         values = {
             "uuid": new_uuid,
@@ -255,14 +277,10 @@ class MappingStore:
                 return self._row(conn, new_uuid)
         except IntegrityError:
             with self._journal.reader.connect() as conn:
-                existing = conn.execute(
-                    select(c.uuid).where(
-                        c.source_arn == source_arn, c.function_name == function_name, c.qualifier == qualifier
-                    )
-                ).scalar()
-            if existing is None:
+                conflict = self._conflict(conn, source_arn, function_name, qualifier)
+            if conflict is None:
                 raise  # not the pair's constraint (a UUID collision): let it be seen
-            raise MappingConflict(str(existing)) from None
+            raise conflict from None
 
     def get(self, uuid: str) -> Mapping:
         """The mapping; :class:`MappingNotFound` when there is none."""
@@ -296,28 +314,57 @@ class MappingStore:
         rows = rows[:limit]
         return rows, rows[-1].uuid if more else None
 
-    def update(self, uuid: str, settings: MappingSettings, *, now_ms: int) -> Mapping:
-        """New settings (the whole set): ``Enabling``/``Disabling`` when ``enabled`` changes, else
-        ``Updating``; :class:`MappingInUse` while another change is in transition."""
-        with self._writing() as conn:
-            current = self._row(conn, uuid, lock=self._postgres)
-            if current.state in BUSY_STATES:
-                raise MappingInUse(uuid, current.state)
-            state = "Updating"
-            if settings.enabled != current.settings.enabled:
-                state = "Enabling" if settings.enabled else "Disabling"
-            conn.execute(
-                update(event_source_mappings)
-                .where(event_source_mappings.c.uuid == uuid)
-                .values(
-                    state=state,
-                    state_reason=USER_INITIATED,
-                    revision=current.revision + 1,
-                    modified_ms=now_ms,
-                    **_settings_columns(settings),
+    def update(
+        self,
+        uuid: str,
+        settings: MappingSettings,
+        *,
+        now_ms: int,
+        function_name: str | None = None,
+        qualifier: str | None = None,
+    ) -> Mapping:
+        """New settings (the whole set) and, when ``function_name`` is given, a new function (``qualifier``
+        ``None`` or ``""``: unqualified): ``Enabling``/``Disabling`` when ``enabled`` changes, else
+        ``Updating``. :class:`MappingInUse` while another change is in transition; :class:`MappingConflict`
+        when the source already feeds the new function through another mapping."""
+        if function_name is None and qualifier is not None:
+            raise ValueError("a qualifier names a version of function_name: give both")
+        try:
+            with self._writing() as conn:
+                current = self._row(conn, uuid, lock=self._postgres)
+                if current.state in BUSY_STATES:
+                    raise MappingInUse(uuid, current.state)
+                target = (current.function_name, current.qualifier)
+                if function_name is not None:
+                    target = (function_name, qualifier or "")
+                conflict = self._conflict(conn, current.source_arn, *target, other_than=uuid)
+                if conflict is not None:
+                    raise conflict
+                state = "Updating"
+                if settings.enabled != current.settings.enabled:
+                    state = "Enabling" if settings.enabled else "Disabling"
+                conn.execute(
+                    update(event_source_mappings)
+                    .where(event_source_mappings.c.uuid == uuid)
+                    .values(
+                        function_name=target[0],
+                        qualifier=target[1],
+                        state=state,
+                        state_reason=USER_INITIATED,
+                        revision=current.revision + 1,
+                        modified_ms=now_ms,
+                        **_settings_columns(settings),
+                    )
                 )
-            )
-            return self._row(conn, uuid)
+                return self._row(conn, uuid)
+        except IntegrityError:
+            # Another transaction moved a mapping onto the same pair between the check and the write.
+            with self._journal.reader.connect() as conn:
+                current = self._row(conn, uuid)
+                conflict = self._conflict(conn, current.source_arn, *target, other_than=uuid)
+            if conflict is None:
+                raise
+            raise conflict from None
 
     def delete(self, uuid: str, *, now_ms: int) -> Mapping:
         """Mark the mapping ``Deleting`` (its pollers stop, then remove it); :class:`MappingInUse` when it

@@ -16,8 +16,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from assignment.frontend.event_sources.mappings import MappingSettings, MappingStore
-from journal.store import Journal
 from tests.harness.dev_process import Dev, wait_for, zip_of
 from tests.harness.lambda_clients import sqs_client
 
@@ -79,13 +77,8 @@ def test_kill_9_with_batches_in_flight_loses_nothing_and_keeps_fifo_order(tmp_pa
             answer = sqs.send_message_batch(QueueUrl=source, Entries=entries)
             assert not answer["Failed"]
             sent |= {entry["MessageId"] for entry in answer["Successful"]}
-        journal = Journal.open(f"sqlite:///{data / 'leasehold.db'}")
-        try:
-            store = MappingStore(journal)
-            arn = "arn:aws:sqs:us-east-1:000000000000:orders.fifo"
-            store.create("writer", "", arn, MappingSettings(batch_size=3), now_ms=time.time_ns() // 1_000_000)
-        finally:
-            journal.close()
+        arn = "arn:aws:sqs:us-east-1:000000000000:orders.fifo"
+        dev.client().create_event_source_mapping(EventSourceArn=arn, FunctionName="writer", BatchSize=3)
         # Kill once some batches ran, so others are in flight.
         wait_for(
             lambda: int(

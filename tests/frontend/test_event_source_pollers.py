@@ -15,7 +15,7 @@ import pytest
 from mypy_boto3_lambda import LambdaClient
 
 from assignment.dev import DevPlatform
-from assignment.frontend.event_sources.mappings import Mapping, MappingNotFound, MappingSettings, MappingStore
+from assignment.frontend.event_sources.mappings import Mapping, MappingNotFound, MappingStore
 from tests.frontend.harness import ROLE, make_zip, raw_request
 from tests.harness.lambda_clients import sqs_client
 
@@ -66,6 +66,7 @@ class Setup:
     def __init__(self, sqs: Any, lam: LambdaClient, mappings: MappingStore, **queue: str) -> None:
         n = next(_names)
         self.sqs = sqs
+        self.lam = lam
         self.mappings = mappings
         self.name = f"src{n}{'.fifo' if queue.get('FifoQueue') == 'true' else ''}"
         self.source = sqs.create_queue(QueueName=self.name, Attributes={"VisibilityTimeout": "4", **queue})["QueueUrl"]
@@ -78,12 +79,12 @@ class Setup:
         )  # fmt: skip
         self.seen: list[dict[str, Any]] = []
 
-    def map(self, **settings: Any) -> Mapping:
-        """A mapping of the source to the function, waited for until its pollers run it."""
-        mapping = self.mappings.create(
-            self.function, "", self.arn, MappingSettings(**settings), now_ms=time.time_ns() // 1_000_000
-        )
-        return self.wait_state(mapping.uuid, "Enabled" if settings.get("enabled", True) else "Disabled")
+    def map(self, **params: Any) -> Mapping:
+        """A mapping of the source to the function made with boto3 (``params`` are the API's), waited for
+        until its pollers run it."""
+        answer = self.lam.create_event_source_mapping(EventSourceArn=self.arn, FunctionName=self.function, **params)
+        assert answer["State"] == "Creating"
+        return self.wait_state(answer["UUID"], "Enabled" if params.get("Enabled", True) else "Disabled")
 
     def wait_state(self, uuid: str, state: str, timeout_s: float = 20) -> Mapping:
         deadline = time.monotonic() + timeout_s
@@ -132,7 +133,7 @@ def setup(sqs: Any, lam: LambdaClient, mappings: MappingStore) -> Setup:
 
 def test_the_customer_batch_of_50_where_record_30_fails(setup: Setup) -> None:
     ids = setup.send([json.dumps({"n": n, **({"fail": True} if n == 30 else {})}) for n in range(50)])
-    setup.map(batch_size=50, batching_window_s=2, response_types=("ReportBatchItemFailures",))
+    setup.map(BatchSize=50, MaximumBatchingWindowInSeconds=2, FunctionResponseTypes=["ReportBatchItemFailures"])
     seen = setup.collect(lambda s: len(s) >= 51)
     first = [entry for entry in seen if entry["count"] == 1]
     assert sorted(entry["id"] for entry in first) == sorted(ids)
@@ -148,7 +149,7 @@ def test_the_customer_batch_of_50_where_record_30_fails(setup: Setup) -> None:
 
 def test_without_report_batch_item_failures_the_whole_batch_comes_back(setup: Setup) -> None:
     ids = setup.send([json.dumps({"n": n, "raise": n == 3}) if n == 3 else json.dumps({"n": n}) for n in range(5)])
-    setup.map(batch_size=5, batching_window_s=1)
+    setup.map(BatchSize=5, MaximumBatchingWindowInSeconds=1)
     seen = setup.collect(lambda s: len([e for e in s if e["count"] == 2]) >= 5)
     assert sorted(e["id"] for e in seen if e["count"] == 2) == sorted(ids)
 
@@ -159,7 +160,7 @@ def test_a_poison_message_ends_in_the_dead_letter_queue(sqs: Any, lam: LambdaCli
     policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2})
     setup = Setup(sqs, lam, mappings, RedrivePolicy=policy)
     (poison,) = setup.send([json.dumps({"raise": True})])
-    setup.map(batch_size=1)
+    setup.map(BatchSize=1)
     setup.collect(lambda s: len(s) >= 2)
     deadline = time.monotonic() + 30
     while True:
@@ -173,7 +174,7 @@ def test_a_poison_message_ends_in_the_dead_letter_queue(sqs: Any, lam: LambdaCli
 
 def test_filters_invoke_only_matching_messages_and_delete_the_rest(setup: Setup) -> None:
     pattern = json.dumps({"body": {"kind": ["order"], "amount": [{"numeric": [">", 10]}]}})
-    setup.map(batch_size=10, filter_criteria=json.dumps({"Filters": [{"Pattern": pattern}]}))
+    setup.map(BatchSize=10, FilterCriteria={"Filters": [{"Pattern": pattern}]})
     ids = setup.send(
         [json.dumps({"kind": "order", "amount": 50}), json.dumps({"kind": "order", "amount": 5}),
          json.dumps({"kind": "refund", "amount": 50}), "plain text", json.dumps({"kind": "order", "amount": 11})]
@@ -187,32 +188,31 @@ def test_filters_invoke_only_matching_messages_and_delete_the_rest(setup: Setup)
 
 
 def test_a_disabled_mapping_never_invokes_and_picks_up_again_when_enabled(setup: Setup) -> None:
-    mapping = setup.map(batch_size=10)
-    setup.mappings.update(mapping.uuid, MappingSettings(batch_size=10, enabled=False), now_ms=time.time_ns() // 10**6)
+    mapping = setup.map(BatchSize=10)
+    assert setup.lam.update_event_source_mapping(UUID=mapping.uuid, Enabled=False)["State"] == "Disabling"
     disabled = setup.wait_state(mapping.uuid, "Disabled")
     ids = setup.send([json.dumps({"n": n}) for n in range(3)])
     for _ in range(3):  # three poller refreshes: none may take the messages
         time.sleep(1.0)  # the absence being tested needs time to pass; nothing else is waited for here
         assert setup.depth() == (3, 0)
-    setup.mappings.update(disabled.uuid, MappingSettings(batch_size=10), now_ms=time.time_ns() // 10**6)
+    assert setup.lam.update_event_source_mapping(UUID=disabled.uuid, Enabled=True)["State"] == "Enabling"
     setup.wait_state(mapping.uuid, "Enabled")
     seen = setup.collect(lambda s: len(s) >= 3)
     assert sorted(e["id"] for e in seen) == sorted(ids)
 
 
 def test_an_update_takes_effect_and_a_deleted_mapping_stops(setup: Setup) -> None:
-    mapping = setup.map(batch_size=1)
+    mapping = setup.map(BatchSize=1)
     setup.send([json.dumps({"n": n}) for n in range(3)])
     seen = setup.collect(lambda s: len(s) >= 3)
     assert {e["size"] for e in seen} == {1}
-    setup.mappings.update(
-        mapping.uuid, MappingSettings(batch_size=5, batching_window_s=2), now_ms=time.time_ns() // 10**6
-    )
+    updated = setup.lam.update_event_source_mapping(UUID=mapping.uuid, BatchSize=5, MaximumBatchingWindowInSeconds=2)
+    assert updated["State"] == "Updating"
     setup.wait_state(mapping.uuid, "Enabled")
     setup.send([json.dumps({"n": n}) for n in range(5)])
     seen = setup.collect(lambda s: len(s) >= 8)
     assert [e["size"] for e in seen[3:]] == [5] * 5
-    setup.mappings.delete(mapping.uuid, now_ms=time.time_ns() // 10**6)
+    assert setup.lam.delete_event_source_mapping(UUID=mapping.uuid)["State"] == "Deleting"
     deadline = time.monotonic() + 20
     while True:
         try:
@@ -233,7 +233,7 @@ def test_lanes_scale_up_with_the_backlog_to_the_maximum_concurrency(
         FunctionName=setup.function, Environment={"Variables": {"SINK": setup.sink, "PAUSE": "0.5"}}
     )
     setup.send([json.dumps({"n": n}) for n in range(60)])
-    mapping = setup.map(batch_size=2, max_concurrency=3)
+    mapping = setup.map(BatchSize=2, ScalingConfig={"MaximumConcurrency": 3})
     assert platform.frontend is not None
     assert platform.frontend.pollers is not None
     runner = platform.frontend.pollers.runners[mapping.uuid]
@@ -248,7 +248,7 @@ def test_lanes_scale_up_with_the_backlog_to_the_maximum_concurrency(
 
 
 def test_status_shows_queue_depths_and_each_mapping(setup: Setup, endpoint: str) -> None:
-    mapping = setup.map(batch_size=10)
+    mapping = setup.map(BatchSize=10)
     setup.send(["one"])
     setup.collect(lambda s: len(s) >= 1)
     deadline = time.monotonic() + 20

@@ -207,7 +207,7 @@ class MappingRunner:
         pollers = self._pollers
         first = await receive_waiting(
             pollers.queues, pollers.waiters, account, name,
-            max_messages=min(MAX_BATCH_ENTRIES, settings.batch_size), wait_s=pollers.config.idle_wait_s,
+            max_messages=settings.batch_size, wait_s=pollers.config.idle_wait_s, bulk=True,
         )  # fmt: skip
         batch = list(first.messages)
         if not batch or settings.batching_window_s == 0:
@@ -221,7 +221,7 @@ class MappingRunner:
                 break
             more = await receive_waiting(
                 pollers.queues, pollers.waiters, account, name,
-                max_messages=min(MAX_BATCH_ENTRIES, settings.batch_size - len(batch)), wait_s=left,
+                max_messages=settings.batch_size - len(batch), wait_s=left, bulk=True,
             )  # fmt: skip
             batch += more.messages
             size += sum(len(m.body) for m in more.messages)
@@ -264,18 +264,16 @@ class MappingRunner:
         await self._record("OK")
 
     async def _delete(self, mapping: Mapping, messages: list[Message]) -> None:
+        if not messages:
+            return
         account, name = _queue_of(mapping.source_arn)
-        for start in range(0, len(messages), MAX_BATCH_ENTRIES):
-            chunk = messages[start : start + MAX_BATCH_ENTRIES]
-            entries = [(str(n), m.receipt_handle) for n, m in enumerate(chunk)]
-            try:
-                results = await asyncio.to_thread(self._pollers.queues.delete_message_batch, account, name, entries)
-            except QueueError as exc:
-                log.warning("event=esm_delete_failed uuid=%s error=%s", mapping.uuid, exc.code)
-                return
-            self.deleted += sum(1 for r in results if isinstance(r, str))
-        if messages:
-            self._pollers.waiters.notify((account, name))  # a FIFO group may be free again
+        handles = [m.receipt_handle for m in messages]
+        try:
+            self.deleted += await asyncio.to_thread(self._pollers.queues.delete_received, account, name, handles)
+        except QueueError as exc:
+            log.warning("event=esm_delete_failed uuid=%s error=%s", mapping.uuid, exc.code)
+            return
+        self._pollers.waiters.notify((account, name))  # a FIFO group may be free again
 
     async def _give_back(self, mapping: Mapping, batch: list[Message]) -> None:
         """Make a batch collected but not invoked (the mapping stopped) visible again at once."""

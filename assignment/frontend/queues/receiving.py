@@ -39,20 +39,26 @@ async def receive_waiting(
     wait_s: float,
     visibility_timeout: int | None = None,
     clock_ms: Callable[[], int] = now_ms,
+    bulk: bool = False,
 ) -> Received:
-    """Up to ``max_messages`` messages of the queue, waiting up to ``wait_s`` seconds for the first."""
+    """Up to ``max_messages`` messages of the queue, waiting up to ``wait_s`` seconds for the first;
+    ``bulk`` (the pollers) takes up to :data:`~assignment.frontend.queues.store.MAX_TAKE` in one go
+    (:meth:`QueueStore.take`) instead of SQS's 10."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_s
     while True:
         now = clock_ms()
-        received = await asyncio.to_thread(
-            store.receive_messages,
-            account_id,
-            name,
-            max_messages=max_messages,
-            visibility_timeout=visibility_timeout,
-            now_ms=now,
-        )
+        if bulk:
+            received = await asyncio.to_thread(store.take, account_id, name, max_messages=max_messages, now_ms=now)
+        else:
+            received = await asyncio.to_thread(
+                store.receive_messages,
+                account_id,
+                name,
+                max_messages=max_messages,
+                visibility_timeout=visibility_timeout,
+                now_ms=now,
+            )
         left = deadline - loop.time()
         if received.messages or left <= 0:
             return received

@@ -112,7 +112,7 @@ from assignment.frontend.queues.messages import (
 from assignment.frontend.queues.tables import sqs_dedup, sqs_deleted_queues, sqs_messages, sqs_queues
 from journal.store import Journal
 
-__all__ = ["QueuePage", "QueueStore"]
+__all__ = ["MAX_TAKE", "QueuePage", "QueueStore"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +145,10 @@ def _check_max_results(max_results: int | None) -> None:
         raise InvalidParameterValue(f"Value {max_results!r:.20} for parameter MaxResults is invalid. Must be 1-1000.")
 
 
+#: Most messages one :meth:`QueueStore.take` returns (a mapping's largest BatchSize).
+MAX_TAKE = 10_000
+#: Handles per DELETE statement of :meth:`QueueStore.delete_received` (bound parameters stay few).
+_DELETE_CHUNK = 400
 #: How often (at most) a receive deletes its queue's expired messages.
 _EXPIRE_EVERY_MS = 1000
 #: Queues whose last expiry a store remembers before it forgets them all (and expires each once more).
@@ -638,6 +642,19 @@ class QueueStore:
             )
         if visibility_timeout is not None:
             check_visibility(visibility_timeout)
+        return self._receive(account_id, name, max_messages, visibility_timeout, now_ms)
+
+    def take(self, account_id: str, name: str, *, max_messages: int, now_ms: int) -> Received:
+        """:meth:`receive_messages` for the event source pollers: up to ``max_messages`` (1 to
+        :data:`MAX_TAKE`, a mapping's BatchSize) in one transaction, invisible for the queue's visibility
+        timeout. Not an SQS operation (SQS's receive takes at most 10): the pollers run beside the store."""
+        if isinstance(max_messages, bool) or not isinstance(max_messages, int) or not 1 <= max_messages <= MAX_TAKE:
+            raise InvalidParameterValue(f"max_messages must be 1 to {MAX_TAKE}, not {max_messages!r:.20}")
+        return self._receive(account_id, name, max_messages, None, now_ms)
+
+    def _receive(
+        self, account_id: str, name: str, max_messages: int, visibility_timeout: int | None, now_ms: int
+    ) -> Received:
         # A read first, so an idle poll takes no write lock (SQLite) and writes nothing.
         with self._journal.reader.connect() as conn:
             queue = self._find(conn, account_id, name)
@@ -818,6 +835,24 @@ class QueueStore:
                     )
                 )
         return results
+
+    def delete_received(self, account_id: str, name: str, receipt_handles: Sequence[str]) -> int:
+        """Delete any number of received messages by receipt handle in one transaction (the pollers' delete
+        of a processed batch; each handle deletes under the rule of :meth:`delete_message`); how many were
+        deleted. A malformed handle, or one of another queue, raises :class:`ReceiptHandleIsInvalid`."""
+        deleted = 0
+        with self._writing() as conn:
+            queue = self._find(conn, account_id, name)
+            keys = [self._handle_of(queue, handle) for handle in receipt_handles]
+            m = sqs_messages.c
+            for start in range(0, len(keys), _DELETE_CHUNK):
+                chunk = keys[start : start + _DELETE_CHUNK]
+                deleted += conn.execute(
+                    delete(sqs_messages).where(
+                        m.queue_id == queue.queue_id, tuple_(m.message_id, m.receipt_token).in_(chunk)
+                    )
+                ).rowcount
+        return deleted
 
     def _change(self, conn: Connection, queue: Queue, receipt_handle: str, timeout: object, now_ms: int) -> None:
         message_id, token = self._handle_of(queue, receipt_handle)

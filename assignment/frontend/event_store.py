@@ -9,6 +9,12 @@ and forget finished events after the dedupe window. Every write is one transacti
 A claim is identified by ``(request_id, claim_token)``: every settle is conditional on the row still
 carrying the claim's token, so a poller whose claim expired and was taken over writes nothing.
 
+A settle also sends the event's queue messages (:class:`QueueSend`: a dead-letter queue's message, a
+destination record) through the :class:`~assignment.frontend.queues.QueueStore` on the same database, in
+the settle's transaction: the event is finished if and only if its messages are stored, so a crash can
+neither lose them nor send them twice. A message a queue refuses (the queue was deleted, the message is
+too large for it, the payload is no text) makes the settle keep the event's dead letter instead.
+
 Example::
 
     store = EventStore(journal)
@@ -21,6 +27,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import functools
+import logging
 import re
 import secrets
 import threading
@@ -44,6 +51,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
+from assignment.frontend.queues import NewMessage, QueueError, QueueStore
 from assignment.frontend.types import InvalidParameterValueException, RequestTooLargeException
 from journal.store import Journal
 
@@ -54,6 +62,7 @@ __all__ = [
     "DeadLetter",
     "EventStore",
     "NewEvent",
+    "QueueSend",
     "Settle",
     "check_event",
     "dead_letter_json",
@@ -61,6 +70,8 @@ __all__ = [
     "event_queue",
     "truncate_utf8",
 ]
+
+log = logging.getLogger("leasehold.events")
 
 #: The largest asynchronous payload accepted: 1 MiB (1,048,576 bytes), AWS's async limit.
 MAX_EVENT_PAYLOAD_BYTES = 1024 * 1024
@@ -211,11 +222,25 @@ class DeadLetter:
 
 
 @dataclass(frozen=True, slots=True)
+class QueueSend:
+    """A message for an SQS queue of the account, sent in the settle's transaction; ``purpose`` names it in
+    the logs (``dead_letter_queue``, ``on_failure``, ``on_success``)."""
+
+    account_id: str
+    queue: str
+    message: NewMessage
+    sender_id: str
+    purpose: str
+
+
+@dataclass(frozen=True, slots=True)
 class Settle:
     """How a claim ends: the row's new counters and state, and what else the same transaction writes.
 
     ``state`` ``queued`` puts the event back, due at ``next_run_ms``; ``done``/``failed`` finish it.
-    ``dead_letter`` is stored and ``follow_up`` (a destination invocation) queued atomically with it.
+    ``follow_up`` (a destination invocation) is queued and ``sends`` are sent atomically with it.
+    ``dead_letter`` is stored when there are no ``sends``, or when a queue refused one of them (so a
+    failed event whose queue is gone ends in the dead-letter store, never nowhere).
     """
 
     state: str
@@ -226,6 +251,7 @@ class Settle:
     now_ms: int
     dead_letter: DeadLetter | None = None
     follow_up: NewEvent | None = None
+    sends: tuple[QueueSend, ...] = ()
     #: The error that made a retry necessary (kept for a later dead letter); "" keeps the previous one.
     error_type: str = ""
     error_message: str = ""
@@ -254,8 +280,11 @@ def dead_letter_json(letter: DeadLetter) -> dict[str, object]:
 class EventStore:
     """The event queue's transactions on a journal's database; thread-safe (one transaction per call)."""
 
-    def __init__(self, journal: Journal) -> None:
+    def __init__(self, journal: Journal, queues: QueueStore | None = None) -> None:
+        """``queues``: the SQS queues (on ``journal``'s database) settles send to; without it, every
+        :class:`QueueSend` is refused (and the dead letter kept)."""
         self._journal = journal
+        self.queues = queues
         self._postgres = journal.backend == "postgresql"
         # SQLite: this process's writers wait for each other here, woken at once, rather than in SQLite's
         # busy handler, which sleeps (1, 2, 5, 10 ms...) between tries. Other processes still use it.
@@ -440,7 +469,8 @@ class EventStore:
             if changed != 1:
                 conn.rollback()
                 return False
-            if outcome.dead_letter is not None:
+            refused = [send for send in outcome.sends if not self._send(conn, claim, send, outcome.now_ms)]
+            if outcome.dead_letter is not None and (refused or not outcome.sends):
                 letter = outcome.dead_letter
                 d = event_dead_letters.c
                 conn.execute(delete(event_dead_letters).where(d.request_id == letter.request_id))
@@ -460,6 +490,24 @@ class EventStore:
             if outcome.follow_up is not None:
                 self._insert_ignore(conn, [outcome.follow_up])
         return True
+
+    def _send(self, conn: Connection, claim: Claim, send: QueueSend, now_ms: int) -> bool:
+        """Send ``send`` in the settle's transaction; ``False`` (logged, nothing written) when refused."""
+        if self.queues is None:
+            why = "no queue store"
+        else:
+            try:
+                self.queues.send_message_in(
+                    conn, send.account_id, send.queue, send.message, sender_id=send.sender_id, now_ms=now_ms
+                )
+                return True
+            except QueueError as exc:
+                why = f"{exc.code}: {exc.message}"
+        log.warning(
+            "event=queue_send_refused request_id=%s purpose=%s queue=%s why=%.300s",
+            claim.request_id, send.purpose, send.queue, why,
+        )  # fmt: skip
+        return False
 
     def release(self, claims: list[Claim]) -> int:
         """Give claims back unfinished (a poller stopping): the events are due again at once."""

@@ -13,17 +13,23 @@ settles it in one transaction:
   ``throttle_backoff_s`` (1 s .. 5 min) until ``MaximumEventAgeInSeconds``, then ``EventAgeExceeded``;
 * function gone (``ResourceNotFoundException``) or another client error: failed at once.
 
-A failed event goes to the on-failure destination (a function name or ``arn:aws:lambda:...:function:NAME``,
-invoked asynchronously, so durably, with AWS's destination record) or, when there is none, to the
-built-in dead-letter store (:meth:`EventQueue.dead_letters`, shown by ``leasehold dlq list FUNCTION``).
-Delivery is at least once: an event whose poller died mid-run runs again. Enqueue deduplicates by
-request id for the dedupe window (finished events are remembered that long).
+A failed event goes to its on-failure destination with AWS's destination record (a function name or
+``arn:aws:lambda:...:function:NAME``, invoked asynchronously, so durably; or an SQS queue ARN, the record
+as the message body) and also, as AWS does when both are configured, to the function version's
+dead-letter queue (``DeadLetterConfig``: the payload as the body, with the ``RequestID``, ``ErrorCode`` and
+``ErrorMessage`` attributes). Queue messages are sent in the transaction that settles the event
+(:class:`~assignment.frontend.event_store.QueueSend`). With neither, or when the dead-letter queue (or the
+on-failure queue) refuses the message, because it was deleted for example, the event goes to the built-in
+dead-letter store (:meth:`EventQueue.dead_letters`, shown by ``leasehold dlq list FUNCTION``); an
+on-success destination gets a ``Success`` record, the same ways. Delivery is at least once: an event
+whose poller died mid-run runs again. Enqueue deduplicates by request id for the dedupe window (finished
+events are remembered that long).
 
 Example::
 
-    queue = EventQueue(journal)
+    queue = EventQueue(journal, queues=QueueStore(journal))
     accepted = await queue.enqueue("resize", "$LATEST", b'{"key": "a.png"}', request_id)   # -> 202
-    poller = EventPoller(queue, invoker.invoke, registry.event_invoke_config)
+    poller = EventPoller(queue, invoker, invoker.event_config, dead_letter_of=invoker.dead_letter_target)
     await poller.start()
     ...
     await poller.stop()
@@ -41,6 +47,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -53,11 +60,14 @@ from assignment.frontend.event_store import (
     DeadLetter,
     EventStore,
     NewEvent,
+    QueueSend,
     Settle,
     check_event,
     dead_letter_json,
     truncate_utf8,
 )
+from assignment.frontend.queue_targets import dead_letter_message, parse_queue_arn, record_message
+from assignment.frontend.queues import QueueStore
 from assignment.frontend.types import (
     EventInvokeConfig,
     InvokeResult,
@@ -72,6 +82,7 @@ from journal.store import Journal
 __all__ = [
     "DEAD_LETTER_RETENTION_S",
     "ConfigOf",
+    "DeadLetterOf",
     "EventPoller",
     "EventQueue",
     "Invoke",
@@ -91,6 +102,8 @@ DEAD_LETTER_RETENTION_S = 14 * 24 * 3600.0
 Invoke = Callable[[str, str, bytes, str], Awaitable[InvokeResult]]
 #: The event invoke configuration of ``(function, qualifier)`` (defaults when none is set).
 ConfigOf = Callable[[str, str], Awaitable[EventInvokeConfig]]
+#: The dead-letter queue ARN of ``(function, qualifier)`` (its ``DeadLetterConfig.TargetArn``; "" for none).
+DeadLetterOf = Callable[[str, str], Awaitable[str]]
 
 _ARN = re.compile(
     r"arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]*:\d{12}:function:([A-Za-z0-9_-]{1,64})(?::(\$LATEST|[A-Za-z0-9_-]{1,128}))?"
@@ -162,6 +175,17 @@ def destination_record(
     }
 
 
+@dataclass(frozen=True, slots=True)
+class _Routing:
+    """Where one event's outcome goes: its version's async settings and dead-letter queue ("" none)."""
+
+    config: EventInvokeConfig
+    dead_letter_target: str = ""
+
+
+_DEFAULTS = _Routing(EventInvokeConfig())
+
+
 class EventQueue:
     """The durable queue of asynchronous invocations in the journal's database.
 
@@ -174,18 +198,21 @@ class EventQueue:
         self,
         journal: Journal,
         *,
+        queues: QueueStore | None = None,
         dedupe_window_s: float = 6 * 3600.0,
         max_batch: int = 256,
         clock: Callable[[], int] = _now_ms,
     ) -> None:
-        """``dedupe_window_s``: how long a finished event's request id is remembered (and refused again).
+        """``queues``: the SQS queues on ``journal``'s database that dead-letter queues and destinations
+        name (without it a message for a queue is refused, so the event goes to the dead-letter store).
+        ``dedupe_window_s``: how long a finished event's request id is remembered (and refused again).
         ``max_batch``: most events committed in one transaction. ``clock``: wall-clock milliseconds.
         """
         if dedupe_window_s < 0:
             raise ValueError("dedupe_window_s must be >= 0")
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")
-        self.store = EventStore(journal)
+        self.store = EventStore(journal, queues)
         self.dedupe_window_s = dedupe_window_s
         self.clock = clock
         self._batcher: Batcher[None, None, NewEvent, bool] = Batcher(
@@ -256,6 +283,7 @@ class EventPoller:
         invoke: Invoke,
         config_of: ConfigOf,
         *,
+        dead_letter_of: DeadLetterOf | None = None,
         retry_intervals_s: tuple[float, ...] = (60.0, 120.0),
         concurrency: int = 8,
         poll_interval_s: float = 1.0,
@@ -268,7 +296,8 @@ class EventPoller:
         account_id: str = "000000000000",
         poller_id: str = "",
     ) -> None:
-        """``retry_intervals_s``: delay before the n-th retry after a function error (the last repeats).
+        """``dead_letter_of``: the dead-letter queue of a function version (``None``: no version has one).
+        ``retry_intervals_s``: delay before the n-th retry after a function error (the last repeats).
         ``poll_interval_s``: how often the database is looked at when nothing wakes the poller (events
         queued in this process wake it at once). ``throttle_backoff_s``: first and largest delay after a
         throttle or service error (doubling). ``claim_timeout_s``: how long a claim outlives its
@@ -291,6 +320,7 @@ class EventPoller:
         self._store = queue.store
         self._invoke = invoke
         self._config_of = config_of
+        self._dead_letter_of = dead_letter_of
         self.retry_intervals_s = retry_intervals_s
         self.concurrency = concurrency
         self.poll_interval_s = poll_interval_s
@@ -417,7 +447,7 @@ class EventPoller:
             outcome = await self._decide(claim)
         except Exception as exc:  # a bug in a callback: retry later rather than lose the event
             log.exception("event=event_process_failed request_id=%s", claim.request_id)
-            outcome = self._backoff(claim, EventInvokeConfig(), ServiceException(repr(exc)), ran=True)
+            outcome = self._backoff(claim, _DEFAULTS, ServiceException(repr(exc)), ran=True)
         try:
             settled = await self._db(self._store.settle, claim, outcome)
         except Exception as exc:  # the claim expires and the event runs again: at least once
@@ -434,36 +464,39 @@ class EventPoller:
         now = self.queue.clock()
         try:
             config = await self._config_of(claim.function, claim.qualifier)
+            # Resolved through the invoker's cache, which the invocation below then hits.
+            dead_letter = await self._dead_letter_of(claim.function, claim.qualifier) if self._dead_letter_of else ""
         except ResourceNotFoundException as exc:
             return self._fail(
-                claim, EventInvokeConfig(), "RetriesExhausted",
-                error_type=exc.type, message=exc.message, context=None, ran=False,
+                claim, _DEFAULTS, "RetriesExhausted",
+                error_type=exc.type, message=exc.message, context=None, ran=False, status=exc.status,
             )  # fmt: skip
         except Exception as exc:
             error = exc if isinstance(exc, LambdaError) else ServiceException(repr(exc))
-            return self._backoff(claim, EventInvokeConfig(), error, ran=False)
+            return self._backoff(claim, _DEFAULTS, error, ran=False)
+        routing = _Routing(config, dead_letter)
         if now - claim.enqueued_ms >= config.maximum_event_age_s * 1000:
             # Aged out while waiting for its next try: fail with the error that held it back, if any.
             return self._fail(
-                claim, config, "EventAgeExceeded",
+                claim, routing, "EventAgeExceeded",
                 error_type=claim.last_error_type or "EventAgeExceeded",
                 message=claim.last_error or f"event older than {config.maximum_event_age_s} s",
-                context=None, ran=False,
+                context=None, ran=False, status=_held_back_status(claim),
             )  # fmt: skip
         try:
             result = await self._invoke(claim.function, claim.qualifier, claim.payload, claim.request_id)
         except TooManyRequestsException as exc:
-            return self._backoff(claim, config, exc, ran=False)
+            return self._backoff(claim, routing, exc, ran=False)
         except ServiceException as exc:
-            return self._backoff(claim, config, exc, ran=True)
+            return self._backoff(claim, routing, exc, ran=True)
         except LambdaError as exc:  # the function is gone, or the event can never run
             context: dict[str, object] = {"statusCode": exc.status, "executedVersion": ""}
             return self._fail(
-                claim, config, "RetriesExhausted",
-                error_type=exc.type, message=exc.message, context=context, ran=False,
+                claim, routing, "RetriesExhausted",
+                error_type=exc.type, message=exc.message, context=context, ran=False, status=exc.status,
             )  # fmt: skip
         except Exception as exc:
-            return self._backoff(claim, config, ServiceException(repr(exc)), ran=True)
+            return self._backoff(claim, routing, ServiceException(repr(exc)), ran=True)
         if not result.function_error:
             return self._succeed(claim, config, result)
         errors = claim.function_errors + 1
@@ -475,14 +508,14 @@ class EventPoller:
         }
         if errors > config.maximum_retry_attempts:
             return self._fail(
-                claim, config, "RetriesExhausted", error_type=error_type, message=message, context=context,
-                ran=True, function_errors=errors, response=result.payload,
+                claim, routing, "RetriesExhausted", error_type=error_type, message=message, context=context,
+                ran=True, status=200, function_errors=errors, response=result.payload,
             )  # fmt: skip
         delay_ms = int(self.retry_intervals_s[min(errors, len(self.retry_intervals_s)) - 1] * 1000)
         if now + delay_ms - claim.enqueued_ms >= config.maximum_event_age_s * 1000:
             return self._fail(
-                claim, config, "EventAgeExceeded", error_type=error_type, message=message, context=context,
-                ran=True, function_errors=errors, response=result.payload,
+                claim, routing, "EventAgeExceeded", error_type=error_type, message=message, context=context,
+                ran=True, status=200, function_errors=errors, response=result.payload,
             )  # fmt: skip
         log.info(
             "event=event_retry request_id=%s function=%s error_type=%s errors=%d delay_ms=%d",
@@ -493,8 +526,9 @@ class EventPoller:
             error_type=error_type, error_message=message,
         )  # fmt: skip
 
-    def _backoff(self, claim: Claim, config: EventInvokeConfig, error: LambdaError, *, ran: bool) -> Settle:
+    def _backoff(self, claim: Claim, routing: _Routing, error: LambdaError, *, ran: bool) -> Settle:
         """Retry after a throttle or service error, doubling the delay, until the event is too old."""
+        config = routing.config
         now = self.queue.clock()
         throttles = claim.throttles + 1
         low, high = self.throttle_backoff_s
@@ -503,8 +537,8 @@ class EventPoller:
         if now + delay_ms - claim.enqueued_ms >= config.maximum_event_age_s * 1000:
             context: dict[str, object] = {"statusCode": error.status, "executedVersion": ""}
             return self._fail(
-                claim, config, "EventAgeExceeded", error_type=error.type, message=error.message, context=context,
-                ran=ran, throttles=throttles,
+                claim, routing, "EventAgeExceeded", error_type=error.type, message=error.message, context=context,
+                ran=ran, status=error.status, throttles=throttles,
             )  # fmt: skip
         log.info(
             "event=event_backoff request_id=%s function=%s error_type=%s throttles=%d delay_ms=%d",
@@ -518,11 +552,18 @@ class EventPoller:
     def _arn(self, function: str, qualifier: str) -> str:
         return f"arn:aws:lambda:{self.region}:{self.account_id}:function:{function}:{qualifier or '$LATEST'}"
 
-    def _follow_up(self, claim: Claim, target: str, condition: str, record: dict[str, object]) -> NewEvent | None:
-        """The destination invocation carrying ``record``, or ``None`` when ``target`` names no function or
-        the record cannot be queued (then the failure goes to the dead-letter store).
+    def _follow_up(
+        self, claim: Claim, target: str, condition: str, record: dict[str, object]
+    ) -> NewEvent | QueueSend | None:
+        """The delivery of ``record`` to a destination: an invocation of the function ``target`` names, or a
+        message for the queue it names; ``None`` when it names neither (of this account and region) or the
+        record cannot be queued (then a failure goes to the dead-letter store).
         """
-        destination = destination_function(target)
+        queue = parse_queue_arn(target)
+        if queue is not None and (queue.account_id, queue.region) == (self.account_id, self.region):
+            sender = self._arn(claim.function, claim.qualifier)
+            return QueueSend(queue.account_id, queue.name, record_message(record), sender, f"on_{condition.lower()}")
+        destination = None if queue is not None else destination_function(target)
         if destination is None:
             if target:
                 log.warning("event=destination_unusable request_id=%s destination=%.200s", claim.request_id, target)
@@ -536,9 +577,23 @@ class EventPoller:
             return None
         return NewEvent(destination[0], destination[1], payload, request_id, self.queue.clock())
 
+    def _dead_letter_send(self, claim: Claim, target: str, status: int, message: str) -> QueueSend | None:
+        """The message for the version's dead-letter queue, or ``None`` (logged) when none can be made."""
+        queue = parse_queue_arn(target)
+        if queue is None or (queue.account_id, queue.region) != (self.account_id, self.region):
+            log.warning("event=dead_letter_queue_unusable request_id=%s target=%.200s", claim.request_id, target)
+            return None
+        try:
+            body = dead_letter_message(claim.request_id, status, message, claim.payload)
+        except UnicodeDecodeError:  # an SQS body is text: such a payload stays in the dead-letter store
+            log.warning("event=dead_letter_payload_not_text request_id=%s", claim.request_id)
+            return None
+        sender = self._arn(claim.function, claim.qualifier)
+        return QueueSend(queue.account_id, queue.name, body, sender, "dead_letter_queue")
+
     def _succeed(self, claim: Claim, config: EventInvokeConfig, result: InvokeResult) -> Settle:
         now = self.queue.clock()
-        follow_up = None
+        delivery = None
         if config.on_success:
             record = destination_record(
                 request_id=claim.request_id,
@@ -550,24 +605,33 @@ class EventPoller:
                 response_payload=_json_or_text(result.payload),
                 now_ms=now,
             )
-            follow_up = self._follow_up(claim, config.on_success, "Success", record)
-        return Settle(DONE, claim.attempts, claim.function_errors, claim.throttles, now, now, follow_up=follow_up)
+            delivery = self._follow_up(claim, config.on_success, "Success", record)
+        return Settle(
+            DONE, claim.attempts, claim.function_errors, claim.throttles, now, now,
+            follow_up=delivery if isinstance(delivery, NewEvent) else None,
+            sends=(delivery,) if isinstance(delivery, QueueSend) else (),
+        )  # fmt: skip
 
     def _fail(
         self,
         claim: Claim,
-        config: EventInvokeConfig,
+        routing: _Routing,
         condition: str,
         *,
         error_type: str,
         message: str,
         context: dict[str, object] | None,
         ran: bool,
+        status: int,
         function_errors: int | None = None,
         throttles: int | None = None,
         response: bytes | None = None,
     ) -> Settle:
-        """The event failed for good: its destination record, or a dead letter."""
+        """The event failed for good: its destination record and its dead-letter queue's message (both, as
+        AWS sends to both when both are configured), else (or as the fallback of a refused queue message) a
+        dead letter. ``status``: the failure's HTTP status (the dead-letter message's ``ErrorCode``).
+        """
+        config = routing.config
         now = self.queue.clock()
         attempts = claim.attempts if ran else claim.attempts - 1
         errors = claim.function_errors if function_errors is None else function_errors
@@ -576,7 +640,7 @@ class EventPoller:
             "event=event_failed request_id=%s function=%s condition=%s error_type=%s attempts=%d",
             claim.request_id, claim.function, condition, error_type, attempts,
         )  # fmt: skip
-        follow_up = None
+        delivery = None
         if config.on_failure:
             response_payload: object = (
                 _json_or_text(response)
@@ -593,14 +657,34 @@ class EventPoller:
                 response_payload=response_payload,
                 now_ms=now,
             )
-            follow_up = self._follow_up(claim, config.on_failure, "Failure", record)
+            delivery = self._follow_up(claim, config.on_failure, "Failure", record)
+        sends = [delivery] if isinstance(delivery, QueueSend) else []
+        unsendable = False  # a dead-letter queue no message can be made for: the dead-letter store keeps it
+        if routing.dead_letter_target:
+            dead_letter = self._dead_letter_send(claim, routing.dead_letter_target, status, message)
+            unsendable = dead_letter is None
+            sends += [dead_letter] if dead_letter is not None else []
         letter = None
-        if follow_up is None:
+        # Kept when nothing else takes the event; with queue messages, kept only if a queue refuses one.
+        if delivery is None or sends or unsendable:
             letter = DeadLetter(
                 claim.request_id, claim.function, claim.qualifier, condition, error_type,
                 truncate_utf8(message, ERROR_MESSAGE_BYTES), attempts, now, claim.payload,
             )  # fmt: skip
-        return Settle(FAILED, attempts, errors, throttled, now, now, dead_letter=letter, follow_up=follow_up)
+        return Settle(
+            FAILED, attempts, errors, throttled, now, now, dead_letter=letter,
+            follow_up=delivery if isinstance(delivery, NewEvent) else None, sends=tuple(sends),
+        )  # fmt: skip
+
+
+def _held_back_status(claim: Claim) -> int:
+    """The HTTP status of the error that held an aged-out event back: a throttle's 429, a service error's
+    500, else (function errors) 200, the status an invocation that returns a function error has."""
+    if claim.last_error_type == TooManyRequestsException.type:
+        return TooManyRequestsException.status
+    if claim.last_error_type == ServiceException.type:
+        return ServiceException.status
+    return 200
 
 
 def _function_error(result: InvokeResult) -> tuple[str, str]:

@@ -182,3 +182,8 @@ class Invoker:
         """The event poller's ``config_of``: PutFunctionEventInvokeConfig's value, or the defaults."""
         found = await asyncio.to_thread(self.registry.event_config, function, qualifier or "$LATEST")
         return EventInvokeConfig() if found is None else found[0]
+
+    async def dead_letter_target(self, function: str, qualifier: str) -> str:
+        """The event poller's ``dead_letter_of``: the version's DeadLetterConfig TargetArn ("" for none),
+        through the resolve cache the event's invocation then uses; ResourceNotFoundException when gone."""
+        return (await self.resolve(function, qualifier or None)).dead_letter_target

@@ -202,6 +202,8 @@ class FunctionSpec:
     description: str = ""
     role: str = ""
     snap_start: bool = False
+    #: DeadLetterConfig's TargetArn: the SQS queue failed async events go to ("" for none).
+    dead_letter_target: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +243,7 @@ class FunctionVersion:
             arn=arn,
             incarnation=self.incarnation,
             role=self.spec.role.rpartition("/")[2] or "leasehold",
+            dead_letter_target=self.spec.dead_letter_target,
         )
 
 
@@ -261,6 +264,8 @@ def _spec_from_json(doc: Mapping[str, Any]) -> FunctionSpec:
         description=doc["description"],
         role=doc["role"],
         snap_start=doc["snap_start"],
+        # Versions stored before dead-letter queues existed have none.
+        dead_letter_target=doc.get("dead_letter_target", ""),
     )
 
 

@@ -48,6 +48,7 @@ from assignment.frontend.grpc_api import SERVICE_NAME, FrontendService, add_to_s
 from assignment.frontend.invoker import Invoker
 from assignment.frontend.logbuffer import LogBuffer
 from assignment.frontend.provisioning import Provisioner
+from assignment.frontend.queue_targets import QueueTargets
 from assignment.frontend.queues import QueueStore
 from assignment.frontend.queues.operations import SqsOperations
 from assignment.frontend.queues.retention import DEFAULT_SWEEP_INTERVAL_S, RetentionSweeper
@@ -182,11 +183,12 @@ class Frontend:
         self.backend = self._backend
         logs = LogBuffer(per_function=cfg.logs_per_function)
         self.invoker = Invoker(self.registry, self.backend, logs, cache_ttl_s=cfg.cache_ttl_s)
-        self.events = EventQueue(self.journal)
+        # One queue store for the SQS API, the mappings, the event queue's dead-letter queues and destinations.
+        self.queues = QueueStore(self.journal)
+        self.events = EventQueue(self.journal, queues=self.queues)
         self.provisioner = Provisioner(self.registry, self.backend, interval_s=cfg.provision_interval_s)
         self.keys = KeyStore(self.journal)
         auth = await self._authenticator(cfg, self.keys)
-        self.queues = QueueStore(self.journal)
         self.mappings = MappingStore(self.journal)
         waiters = QueueWaiters()  # one per frontend: the API's sends wake the API's and the pollers' receives
         sqs = SqsOperations(self.queues, account_id=cfg.account_id, region=cfg.region, waiters=waiters)
@@ -201,6 +203,7 @@ class Frontend:
             queues=sqs,
             sources=SourcesOverview(self.queues, self.mappings, account_id=cfg.account_id, region=cfg.region),
             event_sources=EventSourceStores(self.mappings, self.queues),
+            queue_targets=QueueTargets(self.queues, account_id=cfg.account_id, region=cfg.region),
         )
         self._runner = web.AppRunner(self.http_api.app(), access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -233,6 +236,7 @@ class Frontend:
                 self.events,
                 self.invoker,
                 self.invoker.event_config,
+                dead_letter_of=self.invoker.dead_letter_target,
                 retry_intervals_s=cfg.event_retry_intervals_s,
                 concurrency=cfg.event_concurrency,
                 poll_interval_s=cfg.event_poll_interval_s,

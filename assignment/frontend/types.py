@@ -64,6 +64,8 @@ class FunctionConfig:
     incarnation: str = ""
     #: The name of the function's execution role (the assumed-role ARN of its sessions).
     role: str = ""
+    #: The SQS queue ARN failed async events go to (DeadLetterConfig), "" for none.
+    dead_letter_target: str = ""
 
 
 @dataclass(frozen=True, slots=True)

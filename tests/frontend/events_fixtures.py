@@ -81,6 +81,8 @@ class FakeFunctions:
 
     behaviours: dict[str, Behaviour] = field(default_factory=dict)
     configs: dict[str, EventInvokeConfig] = field(default_factory=dict)
+    #: DeadLetterConfig TargetArn by function (none unless set).
+    dead_letter_targets: dict[str, str] = field(default_factory=dict)
     runs: list[Run] = field(default_factory=list)
     running: dict[str, int] = field(default_factory=dict)
     max_overlap: int = 0
@@ -109,6 +111,12 @@ class FakeFunctions:
         if function.startswith("gone"):
             raise ResourceNotFoundException(f"Function not found: {function}")
         return self.configs.get(function, EventInvokeConfig())
+
+    async def dead_letter_of(self, function: str, qualifier: str) -> str:
+        """The function's dead-letter queue ARN ("" unless set; gone functions raise)."""
+        if function.startswith("gone"):
+            raise ResourceNotFoundException(f"Function not found: {function}")
+        return self.dead_letter_targets.get(function, "")
 
     def count(self, request_id: str) -> int:
         """How many times ``request_id`` was run."""

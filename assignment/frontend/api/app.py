@@ -44,6 +44,7 @@ from assignment.frontend.api.sqs import SqsApi, sqs_error_response
 from assignment.frontend.event_sources.status import SourcesOverview
 from assignment.frontend.invoker import Invoker
 from assignment.frontend.provisioning import Provisioner
+from assignment.frontend.queue_targets import QueueTargets
 from assignment.frontend.queues.operations import SqsOperations
 from assignment.frontend.registry import Registry
 from assignment.frontend.storage_errors import StorageError
@@ -86,13 +87,20 @@ class LambdaHttpApi:
         queues: SqsOperations | None = None,
         sources: SourcesOverview | None = None,
         event_sources: EventSourceStores | None = None,
+        queue_targets: QueueTargets | None = None,
     ) -> None:
         #: The SigV4 middleware; None answers every request unsigned (``--auth none``).
         self.auth = auth
         self.context = ApiContext(
-            registry, invoker, provisioner, events=events, coordinator=coordinator, account_limit=account_limit,
+            registry,
+            invoker,
+            provisioner,
+            events=events,
+            coordinator=coordinator,
+            account_limit=account_limit,
             sources=sources,
-        )  # fmt: skip
+            queue_targets=queue_targets,
+        )
         self._invoke = InvokeApi(self.context)
         #: The resources, in route order.
         self.resources: list[Resource] = [

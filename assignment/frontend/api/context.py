@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -19,7 +20,9 @@ from assignment.coordination.base import Coordinator
 from assignment.frontend.event_sources.status import SourcesOverview
 from assignment.frontend.invoker import Invoker
 from assignment.frontend.provisioning import Provisioner
+from assignment.frontend.queue_targets import QueueTargets
 from assignment.frontend.registry import Registry
+from assignment.frontend.types import InvalidParameterValueException
 from assignment.partition_core import DEFAULT_ACCOUNT_LIMIT
 
 __all__ = ["ApiContext", "EventSink"]
@@ -51,3 +54,12 @@ class ApiContext:
     account_limit: int = DEFAULT_ACCOUNT_LIMIT
     #: Queue depths and mapping states for the status page (``None``: the frontend serves no queues).
     sources: SourcesOverview | None = None
+    #: The queues dead-letter queues and destinations may name (None: a frontend without queues).
+    queue_targets: QueueTargets | None = None
+
+    async def check_queue_target(self, arn: str, *, field: str) -> None:
+        """Refuse (InvalidParameterValueException) a target ARN that is no existing standard queue of this
+        account and region (see :meth:`~assignment.frontend.queue_targets.QueueTargets.check`)."""
+        if self.queue_targets is None:
+            raise InvalidParameterValueException(f"{field} {arn[:400]}: this frontend serves no queues")
+        await asyncio.to_thread(self.queue_targets.check, arn, field=field)

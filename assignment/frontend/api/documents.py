@@ -92,6 +92,8 @@ def configuration(registry: Registry, version: FunctionVersion) -> dict[str, Any
         doc["Environment"] = {"Variables": dict(spec.environment)}
     if spec.layers:
         doc["Layers"] = [{"Arn": layer.arn, "CodeSize": layer.size} for layer in spec.layers]
+    if spec.dead_letter_target:
+        doc["DeadLetterConfig"] = {"TargetArn": spec.dead_letter_target}
     return doc
 
 

@@ -1,5 +1,9 @@
 """Async invocation settings over HTTP: Put/Get/Update/Delete/ListFunctionEventInvokeConfig(s).
 
+A destination is a Lambda function (a name or ARN, stored as given) or an SQS queue ARN, which must name an
+existing standard queue of this account and region when it is configured; anything else (an SNS topic, an
+event bus, a bucket: Leasehold has none) is refused with InvalidParameterValueException.
+
 Assembled by :class:`~assignment.frontend.api.app.LambdaHttpApi` from :meth:`EventConfigsApi.routes`; the
 event poller reads the stored settings through the invoker, not through here.
 
@@ -18,6 +22,7 @@ from aiohttp import web
 from assignment.frontend.api import documents
 from assignment.frontend.api.context import ApiContext
 from assignment.frontend.api.requests import function_name, page, read_json
+from assignment.frontend.events import destination_function
 from assignment.frontend.registry import LATEST
 from assignment.frontend.storage_errors import NotFound
 from assignment.frontend.types import EventInvokeConfig
@@ -28,9 +33,9 @@ __all__ = ["EventConfigsApi"]
 _EVENT_FIELDS = {"MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig"}
 
 
-def _event_changes(fields: Fields, *, creating: bool) -> dict[str, Any]:
+async def _event_changes(context: ApiContext, fields: Fields, *, creating: bool) -> dict[str, Any]:
     """:class:`EventInvokeConfig` fields from a Put (every field, defaults for those absent) or an Update
-    (only those given) request."""
+    (only those given) request; a destination that names no function must be a queue here."""
     changes: dict[str, Any] = {}
     if creating or fields.has("MaximumRetryAttempts"):
         changes["maximum_retry_attempts"] = fields.integer("MaximumRetryAttempts", lo=0, hi=2, default=2)
@@ -40,7 +45,10 @@ def _event_changes(fields: Fields, *, creating: bool) -> dict[str, Any]:
     for key, attribute in (("OnSuccess", "on_success"), ("OnFailure", "on_failure")):
         target = None if destinations is None else destinations.obj(key, allowed={"Destination"})
         if target is not None:
-            changes[attribute] = target.string("Destination", max_len=350)
+            destination = target.string("Destination", max_len=350)
+            if destination and destination_function(destination) is None:
+                await context.check_queue_target(destination, field=f"DestinationConfig.{key}.Destination")
+            changes[attribute] = destination
         elif creating:
             changes[attribute] = ""
     return changes
@@ -50,6 +58,7 @@ class EventConfigsApi:
     """The FunctionEventInvokeConfig operations."""
 
     def __init__(self, context: ApiContext) -> None:
+        self.context = context
         self.registry = context.registry
 
     def routes(self) -> list[web.RouteDef]:
@@ -71,7 +80,7 @@ class EventConfigsApi:
         name, qualifier = function_name(request)
         qualifier = qualifier or LATEST
         fields = Fields(await read_json(request), allowed=_EVENT_FIELDS)
-        config = EventInvokeConfig(**_event_changes(fields, creating=True))
+        config = EventInvokeConfig(**await _event_changes(self.context, fields, creating=True))
         modified = await asyncio.to_thread(self.registry.put_event_config, name, qualifier, config)
         return web.json_response(self._doc(name, qualifier, config, modified))
 
@@ -81,7 +90,7 @@ class EventConfigsApi:
         name, qualifier = function_name(request)
         qualifier = qualifier or LATEST
         fields = Fields(await read_json(request), allowed=_EVENT_FIELDS)
-        changes = _event_changes(fields, creating=False)
+        changes = await _event_changes(self.context, fields, creating=False)
         config, modified = await asyncio.to_thread(self.registry.update_event_config, name, qualifier, changes)
         return web.json_response(self._doc(name, qualifier, config, modified))
 

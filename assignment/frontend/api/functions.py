@@ -64,6 +64,7 @@ _CREATE_USED = {
     "Layers",
     "SnapStart",
     "Architectures",
+    "DeadLetterConfig",
 }
 #: Accepted and ignored: they change nothing in Leasehold.
 _IGNORED = {
@@ -72,7 +73,6 @@ _IGNORED = {
     "EphemeralStorage",
     "LoggingConfig",
     "KMSKeyArn",
-    "DeadLetterConfig",
     "VpcConfig",
     "RevisionId",
     "PublishTo",
@@ -89,12 +89,15 @@ _CONFIG_USED = {
     "Environment",
     "Layers",
     "SnapStart",
+    "DeadLetterConfig",
 }
 _CODE_FIELDS = {"ZipFile", "S3Bucket", "S3Key", "S3ObjectVersion", "ImageUri", "SourceKMSKeyArn", "S3ObjectStorageMode"}
 #: Most items in one page of ListVersionsByFunction (AWS's cap, whatever ``MaxItems`` asks for).
 _VERSIONS_PAGE = 50
 #: The model's MasterRegion pattern.
 _MASTER_REGION = re.compile(r"ALL|(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}")
+#: The model's ResourceArn (DeadLetterConfig.TargetArn): an ARN, or "" (no dead-letter queue).
+_TARGET_ARN = r"(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()"
 
 
 class FunctionsApi:
@@ -164,6 +167,13 @@ class FunctionsApi:
             for arch in fields.choices("Architectures", allowed=ARCHITECTURES, max_items=1):
                 if arch != "x86_64":
                     raise InvalidParameterValueException(f"Architecture {arch} is not supported")
+        dead_letter = fields.obj("DeadLetterConfig", allowed={"TargetArn"})
+        if dead_letter is not None:
+            # An empty (or absent) TargetArn removes the dead-letter queue, as on AWS.
+            target = dead_letter.string("TargetArn", max_len=10_000, pattern=_TARGET_ARN)
+            if target:
+                await self.context.check_queue_target(target, field="DeadLetterConfig.TargetArn")
+            changes["dead_letter_target"] = target
         if changes.get("runtime", "").startswith("python") and creating and not changes.get("handler"):
             raise InvalidParameterValueException("A handler is required for the python runtimes")
         return changes

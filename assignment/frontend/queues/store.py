@@ -468,6 +468,18 @@ class QueueStore:
             queue, seq = self._reserve(conn, account_id, name, 1)
             return self._store(conn, queue, seq, check_message(queue, message), sender_id=sender_id, now_ms=now_ms)
 
+    def send_message_in(
+        self, conn: Connection, account_id: str, name: str, message: NewMessage, *, sender_id: str, now_ms: int
+    ) -> SendResult:
+        """Store one message in the caller's write transaction ``conn`` (on this store's journal), so it
+        commits or rolls back with the caller's own writes (the event queue settling an event). Every
+        check comes before the first write: a refused message (an error SQS gives) leaves ``conn`` as it
+        was, and the caller's transaction may go on.
+        """
+        checked = check_message(self._find(conn, account_id, name), message)
+        queue, seq = self._reserve(conn, account_id, name, 1)  # writes nothing when the queue is gone
+        return self._store(conn, queue, seq, checked, sender_id=sender_id, now_ms=now_ms)
+
     def send_message_batch(
         self, account_id: str, name: str, entries: Sequence[tuple[str, NewMessage]], *, sender_id: str, now_ms: int
     ) -> list[SendResult | BatchError]:

@@ -256,7 +256,7 @@ def test_status_reports_partitions_workers_and_warm_functions(lam: LambdaClient,
     status, _, body = raw_request(endpoint, "GET", "/_leasehold/v1/status")
     assert status == 200
     doc = json.loads(body)
-    assert set(doc) == {"partitions", "workers", "functions", "queue_depth"}
+    assert set(doc) == {"partitions", "workers", "functions", "queue_depth", "queues", "event_source_mappings"}
     assert doc["partitions"]
     assert all(p["leader_address"] for p in doc["partitions"])
     [worker] = doc["workers"]

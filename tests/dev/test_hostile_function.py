@@ -10,7 +10,7 @@ import socket
 import urllib.parse
 from pathlib import Path
 
-from tests.dev.test_dev import Dev
+from tests.harness.dev_process import Dev
 from tests.harness.hostile import REFUSED, deploy
 from tests.harness.postgres import PostgresServer
 

@@ -41,10 +41,12 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import URL
 
 from journal.append import Appender, notify_channel, prepare_records
@@ -104,6 +106,9 @@ class Journal:
         self._appender = Appender(database, self._wakeups)
         self._reader = Reader(database)
         self._snapshots = Snapshots(database)
+        # SQLite: the writers of this process's other tables queue here, woken at once, rather than
+        # spinning on the file lock (PostgreSQL serialises on rows and needs none).
+        self._write_lock = threading.Lock()
 
     # ------------------------------------------------------------------ opening and closing
 
@@ -132,6 +137,17 @@ class Journal:
         """An engine for other tables in the journal's database (function registry, code blobs, event
         queue): its transactions take the write lock at BEGIN (SQLite ``BEGIN IMMEDIATE``), durably."""
         return self._database.writer
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """A write transaction on :attr:`writer`, committed when the block ends without error; on SQLite
+        the writers of one process (registry, event queue, queues, mappings) take turns in it."""
+        if self.backend == "postgresql":
+            with self._database.writer.begin() as conn:
+                yield conn
+            return
+        with self._write_lock, self._database.writer.begin() as conn:
+            yield conn
 
     @property
     def reader(self) -> Engine:

@@ -30,8 +30,6 @@ import functools
 import logging
 import re
 import secrets
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import (
@@ -288,17 +286,10 @@ class EventStore:
         self._postgres = journal.backend == "postgresql"
         # SQLite: this process's writers wait for each other here, woken at once, rather than in SQLite's
         # busy handler, which sleeps (1, 2, 5, 10 ms...) between tries. Other processes still use it.
-        self._write_lock = threading.Lock()
 
-    @contextlib.contextmanager
-    def _writing(self) -> Iterator[Connection]:
-        """A write transaction (SQLite ``BEGIN IMMEDIATE``), committed when the block ends without error."""
-        if self._postgres:
-            with self._journal.writer.begin() as conn:
-                yield conn
-            return
-        with self._write_lock, self._journal.writer.begin() as conn:
-            yield conn
+    def _writing(self) -> contextlib.AbstractContextManager[Connection]:
+        """A write transaction (SQLite ``BEGIN IMMEDIATE``, this process's writers in turn)."""
+        return self._journal.writing()
 
     def _insert_ignore(self, conn: Connection, events: list[NewEvent]) -> list[bool]:
         """Insert the events whose request id is new, in one statement; per event whether it went in."""

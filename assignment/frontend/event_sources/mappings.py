@@ -29,9 +29,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 import uuid as uuids
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -211,16 +210,10 @@ class MappingStore:
     def __init__(self, journal: Journal) -> None:
         self._journal = journal
         self._postgres = journal.backend == "postgresql"
-        self._write_lock = threading.Lock()  # SQLite: this process's writers queue here, not on the file lock
 
-    @contextlib.contextmanager
-    def _writing(self) -> Iterator[Connection]:
-        if self._postgres:
-            with self._journal.writer.begin() as conn:
-                yield conn
-            return
-        with self._write_lock, self._journal.writer.begin() as conn:
-            yield conn
+    def _writing(self) -> contextlib.AbstractContextManager[Connection]:
+        """A write transaction (SQLite ``BEGIN IMMEDIATE``, this process's writers in turn)."""
+        return self._journal.writing()
 
     @staticmethod
     def _row(conn: Connection, uuid: str, *, lock: bool = False) -> Mapping:

@@ -45,7 +45,7 @@ import json
 import secrets
 import threading
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -161,20 +161,12 @@ class QueueStore:
     def __init__(self, journal: Journal) -> None:
         self._journal = journal
         self._postgres = journal.backend == "postgresql"
-        # SQLite: this process's writers wait for each other here, woken at once (as in EventStore).
-        self._write_lock = threading.Lock()
         self._expiry_lock = threading.Lock()
         self._expired_at: dict[str, int] = {}
 
-    @contextlib.contextmanager
-    def _writing(self) -> Iterator[Connection]:
-        """A write transaction (SQLite ``BEGIN IMMEDIATE``), committed when the block ends without error."""
-        if self._postgres:
-            with self._journal.writer.begin() as conn:
-                yield conn
-            return
-        with self._write_lock, self._journal.writer.begin() as conn:
-            yield conn
+    def _writing(self) -> contextlib.AbstractContextManager[Connection]:
+        """A write transaction (SQLite ``BEGIN IMMEDIATE``, this process's writers in turn)."""
+        return self._journal.writing()
 
     # ------------------------------------------------------------------------------------------ queues
 

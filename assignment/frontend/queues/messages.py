@@ -140,8 +140,9 @@ class Message:
 
 @dataclass(frozen=True, slots=True)
 class Received:
-    """A receive's messages, and when the queue's next invisible message becomes visible (``None`` when
-    there is none) so a long poll can sleep until then or until a send wakes it."""
+    """A receive's messages and, when there are none, when the queue's next invisible message becomes
+    visible (``None`` when there is none, or when messages were returned), so a long poll can sleep until
+    then or until a send wakes it."""
 
     messages: list[Message]
     next_visible_ms: int | None

@@ -8,7 +8,6 @@ databases in ``test_queue_store.py``; the cluster's shape (PostgreSQL, two front
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,7 +18,7 @@ from botocore.exceptions import ClientError
 from assignment.dev import DevPlatform
 from assignment.frontend.queues import ERROR_SHAPES, MessageAttribute, md5_of_attributes, md5_of_body
 from tests.frontend.harness import ROLE, function_session, lambda_client, make_zip, raw_request
-from tests.harness.lambda_clients import sqs_client
+from tests.harness.lambda_clients import long_poll_while, sqs_client
 
 TARGET = "AmazonSQS."
 JSON_10 = "application/x-amz-json-1.0"
@@ -235,22 +234,11 @@ def test_bad_batches_are_refused_whole(sqs: Any, queue: str, entries: list[dict[
 
 
 def test_a_long_poll_is_woken_by_a_send(sqs: Any, endpoint: str, queue: str) -> None:
-    other = sqs_client(endpoint)
-    got: list[Any] = []
-    started = threading.Event()
-
-    def poll() -> None:
-        started.set()
-        got.append(other.receive_message(QueueUrl=queue, WaitTimeSeconds=20))
-
-    waiter = threading.Thread(target=poll)
-    begun = time.monotonic()
-    waiter.start()
-    started.wait()
-    sqs.send_message(QueueUrl=queue, MessageBody="wake")
-    waiter.join(25)
-    assert [m["Body"] for m in got[0]["Messages"]] == ["wake"]
-    assert time.monotonic() - begun < 15  # answered by the send, not by the 20 s running out
+    answer, took_s = long_poll_while(
+        sqs_client(endpoint), queue, lambda: sqs.send_message(QueueUrl=queue, MessageBody="wake")
+    )
+    assert [m["Body"] for m in answer["Messages"]] == ["wake"]
+    assert took_s < 15  # answered by the send, not by the 20 s running out
 
 
 def test_a_long_poll_returns_a_delayed_message_when_it_becomes_visible(sqs: Any, queue: str) -> None:

@@ -9,13 +9,12 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tests.frontend.harness import frontend_child, frontend_process
-from tests.harness.lambda_clients import sqs_client
+from tests.harness.lambda_clients import long_poll_while, sqs_client
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
@@ -35,22 +34,10 @@ def test_two_frontends_share_queues_and_a_long_poll_sees_the_other_s_send(journa
         a_url = a.create_queue(QueueName="shared")["QueueUrl"]
         b_url = b.get_queue_url(QueueName="shared")["QueueUrl"]
         assert a_url.rsplit("/", 2)[1:] == b_url.rsplit("/", 2)[1:]
-        got: list[Any] = []
-        polling = threading.Event()
-
-        def poll() -> None:
-            polling.set()
-            got.append(b.receive_message(QueueUrl=b_url, WaitTimeSeconds=20))
-
-        waiter = threading.Thread(target=poll)
-        begun = time.monotonic()
-        waiter.start()
-        polling.wait()
-        a.send_message(QueueUrl=a_url, MessageBody="across")
-        waiter.join(25)
-        messages = got[0]["Messages"]
+        answer, took_s = long_poll_while(b, b_url, lambda: a.send_message(QueueUrl=a_url, MessageBody="across"))
+        messages = answer["Messages"]
         assert [m["Body"] for m in messages] == ["across"]
-        assert time.monotonic() - begun < 15  # seen by B's next look, not when the 20 s ran out
+        assert took_s < 15  # seen by B's next look, not when the 20 s ran out
         a.delete_message(QueueUrl=a_url, ReceiptHandle=messages[0]["ReceiptHandle"])  # a handle works anywhere
         counts = b.get_queue_attributes(QueueUrl=b_url, AttributeNames=["All"])["Attributes"]
         assert (counts["ApproximateNumberOfMessages"], counts["ApproximateNumberOfMessagesNotVisible"]) == ("0", "0")

@@ -25,7 +25,9 @@ Example::
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -38,7 +40,16 @@ from botocore.response import StreamingBody
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
 
-__all__ = ["KeyPair", "close_all", "credentials_for", "lambda_client", "remember", "signed_headers", "sqs_client"]
+__all__ = [
+    "KeyPair",
+    "close_all",
+    "credentials_for",
+    "lambda_client",
+    "long_poll_while",
+    "remember",
+    "signed_headers",
+    "sqs_client",
+]
 
 #: An access key id and its secret (a session token third, for function credentials).
 KeyPair = tuple[str, str] | tuple[str, str, str]
@@ -130,3 +141,22 @@ def close_all() -> None:
     """Close every client :func:`lambda_client` made so far (their pooled connections with them)."""
     while _open:
         _open.pop().close()
+
+
+def long_poll_while(receiver: Any, url: str, action: Callable[[], object], wait_s: int = 20) -> tuple[Any, float]:
+    """Start ``receiver.receive_message(QueueUrl=url, WaitTimeSeconds=wait_s)`` in a thread, run ``action``
+    once the receive is under way, and return the receive's answer and the seconds it all took."""
+    got: list[Any] = []
+    started = threading.Event()
+
+    def poll() -> None:
+        started.set()
+        got.append(receiver.receive_message(QueueUrl=url, WaitTimeSeconds=wait_s))
+
+    waiter = threading.Thread(target=poll)
+    begun = time.monotonic()
+    waiter.start()
+    started.wait()
+    action()
+    waiter.join(wait_s + 5)
+    return got[0], time.monotonic() - begun

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, ParamSpec, TypeVar
@@ -34,6 +33,7 @@ from assignment.frontend.api.requests import page, read_json, single
 from assignment.frontend.event_sources.filters import FilterError, parse_filter_criteria
 from assignment.frontend.event_sources.mappings import Mapping, MappingError, MappingSettings, MappingStore
 from assignment.frontend.queues import Queue, QueueDoesNotExist, QueueStore
+from assignment.frontend.queues.receiving import now_ms
 from assignment.frontend.registry import LATEST, FunctionVersion
 from assignment.frontend.types import InvalidParameterValueException, ValidationException
 from assignment.frontend.validation import Fields, parse_function_name
@@ -122,10 +122,6 @@ class EventSourceStores:
 
     mappings: MappingStore
     queues: QueueStore
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _uuid(request: web.Request) -> str:
@@ -294,7 +290,7 @@ class EventSourcesApi:
         target = await self._target(fields)
         _check_visibility(await self._queue(queue_name), target.version)
         mapping = await self._stored(
-            self.mappings.create, target.name, target.qualifier, source, settings, now_ms=_now_ms()
+            self.mappings.create, target.name, target.qualifier, source, settings, now_ms=now_ms()
         )
         return web.json_response(self._doc(mapping), status=202)
 
@@ -348,7 +344,7 @@ class EventSourcesApi:
             self.mappings.update,
             uuid,
             settings,
-            now_ms=_now_ms(),
+            now_ms=now_ms(),
             function_name=None if target is None else target.name,
             qualifier=None if target is None else target.qualifier,
         )
@@ -356,5 +352,5 @@ class EventSourcesApi:
 
     async def delete_mapping(self, request: web.Request) -> web.Response:
         """DeleteEventSourceMapping → 202, the mapping ``Deleting`` (the pollers stop, then remove it)."""
-        mapping = await self._stored(self.mappings.delete, _uuid(request), now_ms=_now_ms())
+        mapping = await self._stored(self.mappings.delete, _uuid(request), now_ms=now_ms())
         return web.json_response(self._doc(mapping), status=202)

@@ -49,7 +49,6 @@ from sqlalchemy import (
     and_,
     delete,
     insert,
-    or_,
     select,
     update,
 )
@@ -443,6 +442,6 @@ class MappingStore:
         with self._writing() as conn:
             conn.execute(
                 update(event_source_mappings)
-                .where(c.uuid == uuid, c.owner == owner, or_(c.last_result != result, c.last_result.is_(None)))
+                .where(c.uuid == uuid, c.owner == owner, c.last_result != result)
                 .values(last_result=result[:128])
             )

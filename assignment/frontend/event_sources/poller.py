@@ -43,23 +43,22 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from assignment.frontend.event_sources.filters import FilterCriteria, parse_filter_criteria, sqs_view
 from assignment.frontend.event_sources.mappings import BUSY_STATES, Mapping, MappingStore
 from assignment.frontend.event_sources.sqs_event import ALL, failed_items, sqs_event, sqs_record
+from assignment.frontend.events import Invoke
+from assignment.frontend.queue_targets import parse_queue_arn
 from assignment.frontend.queues import MAX_BATCH_ENTRIES, Message, QueueError, QueueStore
 from assignment.frontend.queues.receiving import now_ms, receive_waiting
 from assignment.frontend.queues.waiting import QueueWaiters
-from assignment.frontend.types import InvokeResult, LambdaError, TooManyRequestsException
+from assignment.frontend.types import LambdaError, TooManyRequestsException
 
 __all__ = ["DEFAULT_LEASE_S", "EventSourcePollers", "Invoke", "MappingRunner", "PollerConfig", "default_owner"]
 
 log = logging.getLogger("leasehold.frontend.event_sources")
 
-#: A synchronous invocation: (function, qualifier, payload, request id) → result (the Invoker's ``__call__``).
-Invoke = Callable[[str, str, bytes, str], Awaitable[InvokeResult]]
 #: How long a mapping's lease lasts unrenewed, by default.
 DEFAULT_LEASE_S = 10.0
 #: A batch stops growing at this many bytes of bodies (the invocation payload limit is 6 MB).
@@ -90,9 +89,10 @@ def default_owner() -> str:
 
 
 def _queue_of(source_arn: str) -> tuple[str, str]:
-    """(account, name) of an SQS queue ARN (the API checked its form)."""
-    parts = source_arn.split(":", 5)
-    return parts[4], parts[5]
+    """(account, name) of a mapping's queue (the API checked the ARN's form when it stored it)."""
+    target = parse_queue_arn(source_arn)
+    assert target is not None, source_arn
+    return target.account_id, target.name
 
 
 def _criteria(text: str) -> FilterCriteria | None:

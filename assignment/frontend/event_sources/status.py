@@ -12,6 +12,7 @@ import asyncio
 from typing import Any
 
 from assignment.frontend.event_sources.mappings import MappingStore
+from assignment.frontend.queue_targets import parse_queue_arn
 from assignment.frontend.queues import QueueDoesNotExist, QueueStore
 from assignment.frontend.queues.receiving import now_ms
 
@@ -60,8 +61,8 @@ class SourcesOverview:
         mappings, _ = self.mappings.page(limit=MAX_LISTED)
         listed = []
         for mapping in mappings:
-            queue = mapping.source_arn.rsplit(":", 1)[1]
-            backlog = depths.get(queue) or self._depths(queue, now)
+            target = parse_queue_arn(mapping.source_arn)
+            backlog = None if target is None else depths.get(target.name) or self._depths(target.name, now)
             listed.append(
                 {
                     "uuid": mapping.uuid,

@@ -18,9 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 
 from assignment.frontend.queues import QueueStore
+from assignment.frontend.queues.receiving import now_ms
 
 __all__ = ["DEFAULT_SWEEP_INTERVAL_S", "RetentionSweeper"]
 
@@ -55,7 +55,7 @@ class RetentionSweeper:
 
     async def sweep(self) -> int:
         """One sweep now: how many messages and deduplication ids were deleted."""
-        return await asyncio.to_thread(self.store.expire, time.time_ns() // 1_000_000)
+        return await asyncio.to_thread(self.store.expire, now_ms())
 
     async def _run(self) -> None:
         while True:

@@ -103,6 +103,11 @@ class ServiceProcess:
         """Whether the process runs."""
         return self.process is not None and self.process.poll() is None
 
+    def signal(self, sig: signal.Signals) -> None:
+        """Send ``sig`` to the process group (SIGSTOP pauses it, SIGCONT resumes it)."""
+        assert self.process is not None, self.name
+        os.killpg(self.process.pid, sig)
+
     def kill(self) -> None:
         """SIGKILL the process group and reap."""
         if self.process is None:
@@ -299,6 +304,20 @@ class Platform:
     def grpc_endpoint(self) -> str:
         """The frontend's gRPC API address."""
         return self.services["frontend"].address(9001)
+
+    def add_copy(
+        self, name: str, of: str, *, extra: list[str] | None = None, timeout_s: float = 60.0
+    ) -> ServiceProcess:
+        """Start ``name``: another process of service ``of`` (its command, fresh listening ports, ``extra``
+        appended), as ``docker compose up --scale`` would; ready when it returns."""
+        ports = {(key, port): local for (key, port), local in service_ports(self.compose).items() if key == of}
+        argv = local_command(self.compose, of, ports, zk=self.zk.hosts, database=self.database, data_root=self.root)
+        own = {container: local for (_, container), local in ports.items()}
+        service = ServiceProcess(name, [*argv, *(extra or [])], self.root / f"{name}.log", own)
+        self.services[name] = service
+        service.launch()
+        self.wait_ready(name, timeout_s)
+        return service
 
     def by_subcommand(self, subcommand: str) -> list[ServiceProcess]:
         """The running services of one kind, in compose order."""

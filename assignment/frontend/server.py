@@ -228,7 +228,7 @@ class Frontend:
         if cfg.event_source_pollers:
             self.pollers = EventSourcePollers(
                 self.mappings, self.queues, waiters, self.invoker, region=cfg.region, account_id=cfg.account_id,
-                config=PollerConfig(lease_s=cfg.mapping_lease_s),
+                config=PollerConfig(lease_s=cfg.mapping_lease_s), reserved_of=self.registry.all_reserved,
             )  # fmt: skip
             await self.pollers.start()
         if cfg.event_poller:

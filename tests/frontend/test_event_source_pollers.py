@@ -247,6 +247,34 @@ def test_lanes_scale_up_with_the_backlog_to_the_maximum_concurrency(
     assert most == 3
 
 
+def test_lanes_stay_within_the_function_s_reserved_concurrency(
+    setup: Setup, platform: DevPlatform, lam: LambdaClient
+) -> None:
+    lam.update_function_configuration(
+        FunctionName=setup.function, Environment={"Variables": {"SINK": setup.sink, "PAUSE": "0.5"}}
+    )
+    lam.put_function_concurrency(FunctionName=setup.function, ReservedConcurrentExecutions=0)
+    setup.send([json.dumps({"n": n}) for n in range(40)])
+    mapping = setup.map(BatchSize=2, ScalingConfig={"MaximumConcurrency": 5})
+    assert platform.frontend is not None
+    assert platform.frontend.pollers is not None
+    pollers = platform.frontend.pollers
+    runner = pollers.runners[mapping.uuid]
+    # Reserved 0 was read in the tick that took the mapping: no lane, nothing received to be throttled.
+    assert pollers.reserved[setup.function] == 0
+    assert (runner.lanes, setup.depth()) == (0, (40, 0))
+
+    lam.put_function_concurrency(FunctionName=setup.function, ReservedConcurrentExecutions=2)
+    most = 0
+    deadline = time.monotonic() + 60
+    while setup.depth() != (0, 0):
+        most = max(most, runner.lanes)
+        assert runner.lanes <= 2
+        assert time.monotonic() < deadline, setup.depth()
+        time.sleep(0.02)  # sampling the lane count
+    assert most == 2
+
+
 def test_status_shows_queue_depths_and_each_mapping(setup: Setup, endpoint: str) -> None:
     mapping = setup.map(BatchSize=10)
     setup.send(["one"])

@@ -19,8 +19,9 @@ synchronously with AWS's SQS event, then delete the batch, or, with ReportBatchI
 the failed items. A function error, a timeout, a throttle or a malformed partial response leaves the batch
 to come back after the queue's visibility timeout (its receive count rising, so the queue's redrive policy
 moves poison messages to the dead-letter queue). Lanes scale up by one after each full batch, to
-ScalingConfig.MaximumConcurrency (else ``max_lanes``), and down by one when a receive finds nothing;
-throttles halve them and back off exponentially.
+ScalingConfig.MaximumConcurrency (else ``max_lanes``) and never past the function's reserved concurrency
+(read each refresh; reserved 0 stops the lanes, so nothing is received only to be throttled), and down
+by one when a receive finds nothing; throttles halve them and back off exponentially.
 
 Delivery is at least once: a frontend killed while its batches run leaves them in flight; they become
 visible again after the visibility timeout and whoever holds the mapping then takes them.
@@ -43,6 +44,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from assignment.frontend.event_sources.filters import FilterCriteria, parse_filter_criteria, sqs_view
@@ -131,7 +133,10 @@ class MappingRunner:
         return not self._lanes
 
     def _cap(self) -> int:
-        return self.mapping.settings.max_concurrency or self._pollers.config.max_lanes
+        """Lanes allowed: MaximumConcurrency (else ``max_lanes``), within the function's reserved concurrency."""
+        cap = self.mapping.settings.max_concurrency or self._pollers.config.max_lanes
+        reserved = self._pollers.reserved.get(self.mapping.function_name)
+        return cap if reserved is None else min(cap, reserved)
 
     def apply(self, mapping: Mapping) -> None:
         """Run ``mapping``'s current settings from the next batch on; stop when it is disabled or deleted."""
@@ -142,7 +147,7 @@ class MappingRunner:
             self._stopping = True
             return
         self._stopping = False
-        if not self._lanes:
+        if not self._lanes and self._cap() > 0:
             self._spawn()
 
     def stop(self) -> None:
@@ -317,7 +322,10 @@ class EventSourcePollers:
         account_id: str,
         owner: str | None = None,
         config: PollerConfig | None = None,
+        reserved_of: Callable[[], dict[str, int]] | None = None,
     ) -> None:
+        """``reserved_of`` reads every function's reserved concurrency (``Registry.all_reserved``); without
+        it lanes are capped by the mapping's settings only."""
         self.mappings = mappings
         self.queues = queues
         self.waiters = waiters
@@ -327,6 +335,9 @@ class EventSourcePollers:
         self.owner = owner or default_owner()
         self.config = config or PollerConfig()
         self.runners: dict[str, MappingRunner] = {}
+        #: Reserved concurrency by function name, as read at the last refresh.
+        self.reserved: dict[str, int] = {}
+        self._reserved_of = reserved_of
         self.stopping = False
         self._task: asyncio.Task[None] | None = None
 
@@ -370,6 +381,8 @@ class EventSourcePollers:
             self.mappings.claim, self.owner, now_ms=now, lease_ms=lease_ms, limit=self.config.claim_limit
         )
         current = {m.uuid: m for m in (*held, *claimed)}
+        if self._reserved_of is not None and current:
+            self.reserved = await asyncio.to_thread(self._reserved_of)
         for uuid_, runner in list(self.runners.items()):
             if uuid_ not in current:
                 runner.stop()  # the lease is gone: another frontend polls it now

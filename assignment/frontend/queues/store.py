@@ -49,7 +49,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, delete, exists, func, insert, or_, select, tuple_, update
+from sqlalchemy import and_, case, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Row
 
 from assignment.frontend.queues.attributes import (
@@ -109,6 +109,16 @@ from assignment.frontend.queues.messages import (
     parse_receipt_handle,
     rough_size,
 )
+from assignment.frontend.queues.statements import (
+    DELETE_RECEIVED,
+    FIND_QUEUE,
+    FIND_QUEUE_FOR_UPDATE,
+    INSERT_MESSAGES,
+    MARK_RECEIVED,
+    NEXT_VISIBLE,
+    RESERVE_SEQ,
+    ready,
+)
 from assignment.frontend.queues.tables import sqs_dedup, sqs_deleted_queues, sqs_messages, sqs_queues
 from journal.store import Journal
 
@@ -163,6 +173,8 @@ class QueueStore:
         self._postgres = journal.backend == "postgresql"
         self._expiry_lock = threading.Lock()
         self._expired_at: dict[str, int] = {}
+        #: Queues whose last receive in this process took messages (their next one skips the read).
+        self._busy: set[tuple[str, str]] = set()
 
     def _writing(self) -> contextlib.AbstractContextManager[Connection]:
         """A write transaction (SQLite ``BEGIN IMMEDIATE``, this process's writers in turn)."""
@@ -178,11 +190,8 @@ class QueueStore:
         check_account(account_id)
         if not valid_name(name):
             raise QueueDoesNotExist("The specified queue does not exist.")
-        q = sqs_queues.c
-        stmt = select(sqs_queues).where(q.account_id == account_id, q.name == name)
-        if lock and self._postgres:
-            stmt = stmt.with_for_update()
-        row = conn.execute(stmt).first()
+        stmt = FIND_QUEUE_FOR_UPDATE if lock and self._postgres else FIND_QUEUE
+        row = conn.execute(stmt, {"b_account": account_id, "b_name": name}).first()
         if row is None:
             raise QueueDoesNotExist("The specified queue does not exist.")
         return queue_from_row(row)
@@ -499,7 +508,7 @@ class QueueStore:
                 for seq, c in enumerate(checked, start=first_seq)
             ]  # fmt: skip
             if rows:
-                conn.execute(insert(sqs_messages), rows)  # one statement for the batch's new messages
+                conn.execute(INSERT_MESSAGES, rows)  # one statement for the batch's new messages
             return results
 
     def _reserve(self, conn: Connection, account_id: str, name: str, count: int) -> tuple[Queue, int]:
@@ -508,13 +517,7 @@ class QueueStore:
         check_account(account_id)
         if not valid_name(name):
             raise QueueDoesNotExist("The specified queue does not exist.")
-        q = sqs_queues.c
-        row = conn.execute(
-            update(sqs_queues)
-            .where(q.account_id == account_id, q.name == name)
-            .values(next_seq=q.next_seq + count)
-            .returning(*sqs_queues.c)
-        ).first()
+        row = conn.execute(RESERVE_SEQ, {"b_account": account_id, "b_name": name, "b_count": count}).first()
         if row is None:
             raise QueueDoesNotExist("The specified queue does not exist.")
         return queue_from_row(row), int(row.next_seq) - count
@@ -571,7 +574,7 @@ class QueueStore:
             "receipt_token": "",
         }
         if rows is None or queue.fifo:  # FIFO: a later entry's deduplication must see this one's row
-            conn.execute(insert(sqs_messages).values(**row))
+            conn.execute(INSERT_MESSAGES, [row])
         else:
             rows.append(row)
         if queue.fifo:
@@ -590,35 +593,17 @@ class QueueStore:
 
     # -------------------------------------------------------------------------------------- receiving
 
-    def _ready(self, queue: Queue, now_ms: int) -> Any:
-        """The queue's messages a receive may take now, in order: visible and within retention; on a FIFO
-        queue also not behind an invisible message of their group, nor in a group with one in flight."""
-        m = sqs_messages.c
+    def _ready(self, conn: Connection, queue: Queue, now_ms: int, limit: int, lock: str = "") -> list[Row[Any]]:
+        """Up to ``limit`` of the queue's messages a receive may take now, in order (see
+        :func:`~assignment.frontend.queues.statements.ready`)."""
         live_after = now_ms - queue.retention_period * 1000
-        stmt = select(sqs_messages).where(
-            m.queue_id == queue.queue_id, m.visible_ms <= now_ms, m.retain_from_ms > live_after
-        )
-        if queue.fifo:
-            other = sqs_messages.alias("other")
-            o = other.c
-            blocked = exists().where(
-                o.queue_id == m.queue_id,
-                o.group_id == m.group_id,
-                o.visible_ms > now_ms,
-                o.retain_from_ms > live_after,
-                or_(o.receipt_token != "", o.seq < m.seq),
-            )
-            stmt = stmt.where(~blocked)
-        return stmt.order_by(m.seq)
+        params = {"b_queue_id": queue.queue_id, "b_now": now_ms, "b_live_after": live_after, "b_limit": limit}
+        return list(conn.execute(ready(fifo=queue.fifo, lock=lock), params).all())
 
     def _next_visible(self, conn: Connection, queue: Queue, now_ms: int) -> int | None:
-        m = sqs_messages.c
+        live_after = now_ms - queue.retention_period * 1000
         value = conn.execute(
-            select(func.min(m.visible_ms)).where(
-                m.queue_id == queue.queue_id,
-                m.visible_ms > now_ms,
-                m.retain_from_ms > now_ms - queue.retention_period * 1000,
-            )
+            NEXT_VISIBLE, {"b_queue_id": queue.queue_id, "b_now": now_ms, "b_live_after": live_after}
         ).scalar()
         return None if value is None else int(value)
 
@@ -659,20 +644,23 @@ class QueueStore:
     def _receive(
         self, account_id: str, name: str, max_messages: int, visibility_timeout: int | None, now_ms: int
     ) -> Received:
-        # A read first, so an idle poll takes no write lock (SQLite) and writes nothing.
-        with self._journal.reader.connect() as conn:
-            queue = self._find(conn, account_id, name)
-            if conn.execute(self._ready(queue, now_ms).limit(1)).first() is None:
-                return Received([], self._next_visible(conn, queue, now_ms))
+        # A queue whose last receive here found nothing is read first, so an idle poll takes no write lock
+        # (SQLite) and writes nothing; one that had messages goes straight to the write.
+        key = (account_id, name)
+        if key not in self._busy:
+            with self._journal.reader.connect() as conn:
+                queue = self._find(conn, account_id, name)
+                if not self._ready(conn, queue, now_ms, 1):
+                    return Received([], self._next_visible(conn, queue, now_ms))
         with self._writing() as conn:
-            # A FIFO queue's receives are serial (its row locked): two pollers must not split a group.
-            queue = self._find(conn, account_id, name, lock=queue.fifo)
+            # A FIFO queue's receives are serial (its row locked): two pollers must not split a group. A
+            # queue's kind is in its name (only a FIFO queue's ends in .fifo).
+            queue = self._find(conn, account_id, name, lock=name.endswith(".fifo"))
             if self._expiry_due(queue.queue_id, now_ms):
                 self._expire_queue(conn, queue, now_ms)
-            ready = self._ready(queue, now_ms).limit(max_messages)
-            if self._postgres:
-                ready = ready.with_for_update(skip_locked=not queue.fifo)
-            rows = conn.execute(ready).all()
+            lock = ("update" if queue.fifo else "skip_locked") if self._postgres else ""
+            rows = self._ready(conn, queue, now_ms, max_messages, lock)
+            self._note_busy(key, bool(rows))
             timeout = queue.visibility_timeout if visibility_timeout is None else visibility_timeout
             messages: list[Message] = []
             updates: list[dict[str, Any]] = []
@@ -682,20 +670,16 @@ class QueueStore:
                     continue
                 messages.append(self._deliver(queue, row, timeout, now_ms, updates))
             if updates:
-                m = sqs_messages.c
-                conn.execute(
-                    update(sqs_messages)
-                    .where(m.message_id == bindparam("b_id"))
-                    .values(
-                        receive_count=bindparam("b_count"),
-                        first_receive_ms=bindparam("b_first"),
-                        visible_ms=bindparam("b_visible"),
-                        receipt_token=bindparam("b_token"),
-                    ),
-                    updates,
-                )  # one statement for the whole receive
+                conn.execute(MARK_RECEIVED, updates)  # one statement for the whole receive
             # When nothing was taken, when the next invisible message becomes visible (a long poll's cue).
             return Received(messages, None if messages else self._next_visible(conn, queue, now_ms))
+
+    def _note_busy(self, key: tuple[str, str], busy: bool) -> None:
+        with self._expiry_lock:
+            if not busy:
+                self._busy.discard(key)
+            elif len(self._busy) < _EXPIRY_MEMORY:
+                self._busy.add(key)
 
     def _expiry_due(self, queue_id: str, now_ms: int) -> bool:
         """Whether a receive should delete the queue's expired messages now: at most once a second per
@@ -832,12 +816,7 @@ class QueueStore:
                 except QueueError as exc:
                     results.append(BatchError(entry_id, exc.code, exc.message, exc.sender_fault))
             if keys:  # one statement; an entry succeeds whether or not its handle still deletes (see delete_message)
-                m = sqs_messages.c
-                conn.execute(
-                    delete(sqs_messages).where(
-                        m.queue_id == queue.queue_id, tuple_(m.message_id, m.receipt_token).in_(keys)
-                    )
-                )
+                conn.execute(DELETE_RECEIVED, {"b_queue_id": queue.queue_id, "b_keys": keys})
         return results
 
     def delete_received(self, account_id: str, name: str, receipt_handles: Sequence[str]) -> int:
@@ -848,14 +827,9 @@ class QueueStore:
         with self._writing() as conn:
             queue = self._find(conn, account_id, name)
             keys = [self._handle_of(queue, handle) for handle in receipt_handles]
-            m = sqs_messages.c
             for start in range(0, len(keys), _DELETE_CHUNK):
                 chunk = keys[start : start + _DELETE_CHUNK]
-                deleted += conn.execute(
-                    delete(sqs_messages).where(
-                        m.queue_id == queue.queue_id, tuple_(m.message_id, m.receipt_token).in_(chunk)
-                    )
-                ).rowcount
+                deleted += conn.execute(DELETE_RECEIVED, {"b_queue_id": queue.queue_id, "b_keys": chunk}).rowcount
         return deleted
 
     def _change(self, conn: Connection, queue: Queue, receipt_handle: str, timeout: object, now_ms: int) -> None:

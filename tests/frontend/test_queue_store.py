@@ -664,6 +664,28 @@ def test_delete_and_change_visibility_batches(store: QueueStore) -> None:
         store.change_message_visibility_batch(ACCOUNT, "jobs", [("1", "h", 0), ("1", "h", 0)], now_ms=T0)
 
 
+def test_delete_received_counts_only_the_handles_that_still_delete(store: QueueStore) -> None:
+    # The pollers' delete of a processed batch: one statement per handle in one transaction, its count the
+    # sum over them (on both drivers); a superseded handle (received again since) deletes nothing.
+    store.create_queue(ACCOUNT, "jobs", {"VisibilityTimeout": "0"}, now_ms=T0)
+    store.create_queue(ACCOUNT, "other", now_ms=T0)
+    for body in "abcde":
+        send(store, "jobs", body)
+    first = receive(store, "jobs")
+    again = receive(store, "jobs", now_ms=T0 + 1)  # visibility 0: all five come back with new handles
+    assert {m.message_id for m in again} == {m.message_id for m in first}
+    stale = [m.receipt_handle for m in first[:2]]
+    fresh = [m.receipt_handle for m in again[2:]]
+    assert store.delete_received(ACCOUNT, "jobs", stale + fresh) == 3
+    assert store.delete_received(ACCOUNT, "jobs", fresh) == 0  # already gone
+    assert store.delete_received(ACCOUNT, "jobs", []) == 0
+    send(store, "other")
+    [theirs] = receive(store, "other")
+    with pytest.raises(ReceiptHandleIsInvalid):  # one bad handle refuses the whole delete
+        store.delete_received(ACCOUNT, "jobs", [again[0].receipt_handle, theirs.receipt_handle])
+    assert counts(store, "jobs", now_ms=T0 + 2) == (2, 0, 0)
+
+
 # ------------------------------------------------------------------------------- handles, visibility
 
 

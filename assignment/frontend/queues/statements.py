@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, func, insert, or_, select, tuple_, update
+from sqlalchemy import bindparam, delete, exists, func, insert, or_, select, update
 
 from assignment.frontend.queues.tables import sqs_messages, sqs_queues
 
@@ -64,10 +64,13 @@ MARK_RECEIVED = (
     )
 )
 
-#: Deletes the messages of ``b_queue_id`` whose (message id, receipt token) is in ``b_keys``.
+#: Deletes message ``b_id`` of ``b_queue_id`` if its receipt token is still ``b_token``; executed with a
+#: list of them, one statement per batch (by primary key: a list of pairs in one ``IN`` makes SQLite scan
+#: the queue).
 DELETE_RECEIVED = delete(sqs_messages).where(
+    _m.message_id == bindparam("b_id"),
     _m.queue_id == bindparam("b_queue_id"),
-    tuple_(_m.message_id, _m.receipt_token).in_(bindparam("b_keys", expanding=True)),
+    _m.receipt_token == bindparam("b_token"),
 )
 
 #: When the next invisible, unexpired message of ``b_queue_id`` becomes visible (``b_now``, ``b_live_after``).

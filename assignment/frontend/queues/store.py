@@ -157,8 +157,6 @@ def _check_max_results(max_results: int | None) -> None:
 
 #: Most messages one :meth:`QueueStore.take` returns (a mapping's largest BatchSize).
 MAX_TAKE = 10_000
-#: Handles per DELETE statement of :meth:`QueueStore.delete_received` (bound parameters stay few).
-_DELETE_CHUNK = 400
 #: How often (at most) a receive deletes its queue's expired messages.
 _EXPIRE_EVERY_MS = 1000
 #: Queues whose last expiry a store remembers before it forgets them all (and expires each once more).
@@ -816,21 +814,23 @@ class QueueStore:
                 except QueueError as exc:
                     results.append(BatchError(entry_id, exc.code, exc.message, exc.sender_fault))
             if keys:  # one statement; an entry succeeds whether or not its handle still deletes (see delete_message)
-                conn.execute(DELETE_RECEIVED, {"b_queue_id": queue.queue_id, "b_keys": keys})
+                self._delete_keys(conn, queue, keys)
         return results
+
+    @staticmethod
+    def _delete_keys(conn: Connection, queue: Queue, keys: list[tuple[str, str]]) -> int:
+        """Delete the queue's messages of ``(message id, receipt token)`` ``keys``; how many were deleted."""
+        params = [{"b_id": message_id, "b_queue_id": queue.queue_id, "b_token": token} for message_id, token in keys]
+        return int(conn.execute(DELETE_RECEIVED, params).rowcount)  # the sum over the rows (both drivers)
 
     def delete_received(self, account_id: str, name: str, receipt_handles: Sequence[str]) -> int:
         """Delete any number of received messages by receipt handle in one transaction (the pollers' delete
         of a processed batch; each handle deletes under the rule of :meth:`delete_message`); how many were
         deleted. A malformed handle, or one of another queue, raises :class:`ReceiptHandleIsInvalid`."""
-        deleted = 0
         with self._writing() as conn:
             queue = self._find(conn, account_id, name)
             keys = [self._handle_of(queue, handle) for handle in receipt_handles]
-            for start in range(0, len(keys), _DELETE_CHUNK):
-                chunk = keys[start : start + _DELETE_CHUNK]
-                deleted += conn.execute(DELETE_RECEIVED, {"b_queue_id": queue.queue_id, "b_keys": chunk}).rowcount
-        return deleted
+            return self._delete_keys(conn, queue, keys) if keys else 0
 
     def _change(self, conn: Connection, queue: Queue, receipt_handle: str, timeout: object, now_ms: int) -> None:
         message_id, token = self._handle_of(queue, receipt_handle)

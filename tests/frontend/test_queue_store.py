@@ -48,6 +48,7 @@ from assignment.frontend.queues import (
     sqs_deleted_queues,
     sqs_messages,
     sqs_queues,
+    sqs_receive_attempts,
 )
 from journal import migrations
 from journal.store import Journal
@@ -923,6 +924,90 @@ def test_fifo_orders_each_group_and_holds_a_group_while_in_flight(store: QueueSt
     assert [m.body for m in receive(store, "jobs.fifo", T0 + 30_000, n=1)] == ["b0"]
 
 
+def attempt(store: QueueStore, attempt_id: str, now_ms: int = T0, n: int = 10) -> list[Message]:
+    return store.receive_messages(ACCOUNT, "jobs.fifo", max_messages=n, attempt_id=attempt_id, now_ms=now_ms).messages
+
+
+def attempts_kept(journal: Journal) -> int:
+    with journal.writer.connect() as conn:
+        return len(conn.execute(sqs_receive_attempts.select()).all())
+
+
+def test_a_retried_receive_attempt_gets_the_same_messages_and_handles(store: QueueStore) -> None:
+    fifo(store, VisibilityTimeout="30")
+    for i in range(3):
+        send(store, "jobs.fifo", f"a{i}", group_id="a", deduplication_id=f"a{i}")
+    first = attempt(store, "try-1")
+    assert [m.body for m in first] == ["a0", "a1", "a2"]
+    # The response was lost; the retry 10 s later returns the same batch, and restarts its visibility.
+    again = attempt(store, "try-1", T0 + 10_000)
+    assert again == first
+    assert [m.attributes["ApproximateReceiveCount"] for m in again] == ["1"] * 3
+    assert counts(store, "jobs.fifo", T0 + 35_000) == (0, 3, 0)  # 30 s from the retry, not from the first
+    assert counts(store, "jobs.fifo", T0 + 40_000) == (3, 0, 0)
+    # Another attempt id is another receive: the group is in flight, so nothing.
+    assert attempt(store, "try-2", T0 + 10_000) == []
+    store.delete_message(ACCOUNT, "jobs.fifo", again[0].receipt_handle)
+    assert receive(store, "jobs.fifo", T0 + 40_000) != []  # the rest, received afresh
+
+
+@pytest.mark.parametrize("change", ["delete", "visibility", "received again"])
+def test_a_receive_attempt_whose_messages_changed_receives_afresh(store: QueueStore, change: str) -> None:
+    fifo(store, VisibilityTimeout="30")
+    for i in range(2):
+        send(store, "jobs.fifo", f"a{i}", group_id="a", deduplication_id=f"a{i}")
+    first = attempt(store, "try-1")
+    retry_ms = T0 + 10_000
+    if change == "delete":
+        store.delete_message(ACCOUNT, "jobs.fifo", first[0].receipt_handle)
+    elif change == "visibility":
+        store.change_message_visibility(ACCOUNT, "jobs.fifo", first[1].receipt_handle, 0, now_ms=T0)
+    else:
+        assert [m.body for m in receive(store, "jobs.fifo", T0 + 30_000)] == ["a0", "a1"]
+        retry_ms = T0 + 30_001
+    # Afresh: a message of the group is still in flight (the one left, or the other receive's), so none.
+    assert attempt(store, "try-1", retry_ms) == []
+
+
+def test_a_receive_attempt_is_honoured_for_five_minutes(store: QueueStore, journal: Journal) -> None:
+    fifo(store, VisibilityTimeout="300")
+    send(store, "jobs.fifo", "a0", group_id="a", deduplication_id="a0")
+    [first] = attempt(store, "try-1")
+    assert attempt(store, "try-1", T0 + 299_999) == [first]  # within five minutes of the first receive
+    assert attempts_kept(journal) == 1
+    [later] = attempt(store, "try-1", T0 + 300_000 + 299_999)  # past them, though the retry reset visibility
+    assert later.message_id == first.message_id
+    assert later.receipt_handle != first.receipt_handle
+    assert later.attributes["ApproximateReceiveCount"] == "2"
+    store.expire(T0 + 300_000 + 299_999 + 300_000)
+    assert attempts_kept(journal) == 0
+
+
+def test_an_empty_receive_attempt_is_not_kept(store: QueueStore, journal: Journal) -> None:
+    fifo(store)
+    assert attempt(store, "try-1") == []
+    assert attempts_kept(journal) == 0
+    send(store, "jobs.fifo", "a0", group_id="a", deduplication_id="a0")
+    assert [m.body for m in attempt(store, "try-1")] == ["a0"]  # the retry receives what came since
+    store.delete_queue(ACCOUNT, "jobs.fifo", now_ms=T0)
+    assert attempts_kept(journal) == 0
+
+
+@pytest.mark.parametrize("attempt_id", ["", "a b", "x" * 129, "ü", "\x00", "tab\t"])
+def test_malformed_receive_attempt_ids_are_invalid(store: QueueStore, attempt_id: str) -> None:
+    fifo(store)
+    with pytest.raises(InvalidParameterValue, match="ReceiveRequestAttemptId"):
+        attempt(store, attempt_id)
+
+
+def test_a_standard_queue_refuses_a_receive_attempt_id(store: QueueStore) -> None:
+    store.create_queue(ACCOUNT, "jobs", now_ms=T0)
+    send(store, "jobs")
+    with pytest.raises(InvalidParameterValue, match="not valid for this queue type"):
+        store.receive_messages(ACCOUNT, "jobs", attempt_id="try-1", now_ms=T0)
+    assert counts(store, "jobs") == (1, 0, 0)
+
+
 def test_fifo_sequence_numbers_and_attributes(store: QueueStore) -> None:
     fifo(store)
     sent = [send(store, "jobs.fifo", f"m{i}", group_id="g", deduplication_id=f"d{i}") for i in range(3)]
@@ -1098,7 +1183,7 @@ def test_concurrent_fifo_pollers_never_split_a_group(url: str) -> None:
 
 def test_the_tables_match_the_migration(journal: Journal) -> None:
     inspector = inspect(journal.writer)
-    for table in (sqs_queues, sqs_messages, sqs_dedup, sqs_deleted_queues):
+    for table in (sqs_queues, sqs_messages, sqs_dedup, sqs_deleted_queues, sqs_receive_attempts):
         migrated = {column["name"] for column in inspector.get_columns(table.name)}
         assert migrated == {column.name for column in table.columns}, table.name
 
@@ -1109,7 +1194,7 @@ def test_the_migration_goes_down_and_up_again(journal: Journal) -> None:
     with journal.writer.begin() as conn:
         config.attributes["connection"] = conn
         command.downgrade(config, "0006")
-    assert not {"sqs_queues", "sqs_messages"} & set(inspect(journal.writer).get_table_names())
+    assert not {"sqs_queues", "sqs_messages", "sqs_receive_attempts"} & set(inspect(journal.writer).get_table_names())
     with journal.writer.begin() as conn:
         migrations.upgrade(conn)
     store = QueueStore(journal)

@@ -282,6 +282,23 @@ def test_fifo_order_groups_and_deduplication(sqs: Any) -> None:
     assert _modeled(caught) == "MissingParameter"
 
 
+def test_a_fifo_receive_retried_with_its_attempt_id_gets_the_same_batch(sqs: Any) -> None:
+    url = sqs.create_queue(QueueName="retried.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    for i in range(3):
+        sqs.send_message(QueueUrl=url, MessageBody=f"m{i}", MessageGroupId="g", MessageDeduplicationId=f"d{i}")
+    receive = {"QueueUrl": url, "MaxNumberOfMessages": 10, "ReceiveRequestAttemptId": "lost-response-1"}
+    first = sqs.receive_message(**receive)["Messages"]
+    assert [m["Body"] for m in first] == ["m0", "m1", "m2"]
+    again = sqs.receive_message(**receive)["Messages"]
+    assert [(m["MessageId"], m["ReceiptHandle"]) for m in again] == [
+        (m["MessageId"], m["ReceiptHandle"]) for m in first
+    ]
+    assert sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages") is None  # still in flight
+    for message in again:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    assert sqs.receive_message(**receive).get("Messages") is None  # deleted: afresh, and nothing is left
+
+
 def test_a_poison_message_moves_to_the_dead_letter_queue(sqs: Any) -> None:
     dlq = sqs.create_queue(QueueName="poison-dlq")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -412,7 +429,8 @@ def test_receive_parameters_out_of_range(sqs: Any, queue: str, endpoint: str) ->
         ({"WaitTimeSeconds": 21}, "InvalidParameterValue"),
         ({"VisibilityTimeout": 43_201}, "InvalidParameterValue"),
         ({"MessageSystemAttributeNames": ["NoSuch"]}, "InvalidParameterValue"),
-        ({"ReceiveRequestAttemptId": "a"}, "UnsupportedOperation"),
+        ({"ReceiveRequestAttemptId": "a"}, "InvalidParameterValue"),  # a standard queue's
+        ({"ReceiveRequestAttemptId": "x" * 129}, "InvalidParameterValue"),
     ):
         body = json.dumps({"QueueUrl": queue, **params}).encode()
         assert sqs_error(call(endpoint, "ReceiveMessage", body))[:2] == (400, code), params

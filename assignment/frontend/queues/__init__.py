@@ -67,7 +67,13 @@ from assignment.frontend.queues.messages import (
     md5_of_body,
 )
 from assignment.frontend.queues.store import QueuePage, QueueStore
-from assignment.frontend.queues.tables import sqs_dedup, sqs_deleted_queues, sqs_messages, sqs_queues
+from assignment.frontend.queues.tables import (
+    sqs_dedup,
+    sqs_deleted_queues,
+    sqs_messages,
+    sqs_queues,
+    sqs_receive_attempts,
+)
 
 __all__ = [
     "DEDUP_WINDOW_MS",
@@ -122,4 +128,5 @@ __all__ = [
     "sqs_deleted_queues",
     "sqs_messages",
     "sqs_queues",
+    "sqs_receive_attempts",
 ]

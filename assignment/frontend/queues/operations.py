@@ -10,8 +10,7 @@ change it commits. Results are the output members of botocore's model, named and
 them (absent optional members are left out, as SQS does).
 
 What Leasehold does not offer is refused by name (``UnsupportedOperation``): permissions (AddPermission,
-RemovePermission: authorisation is the API's SigV4 keys), message move tasks, and FIFO's
-``ReceiveRequestAttemptId``.
+RemovePermission: authorisation is the API's SigV4 keys) and message move tasks.
 
 Example::
 
@@ -359,8 +358,6 @@ class SqsOperations:
 
     async def _receive_message(self, params: Params, _endpoint: str, _: str) -> Output:
         name = self._name(params["QueueUrl"])
-        if "ReceiveRequestAttemptId" in params:
-            raise UnsupportedOperation("ReceiveRequestAttemptId is not supported by Leasehold.")
         system_names = {*params.get("AttributeNames", ()), *params.get("MessageSystemAttributeNames", ())}
         unknown = sorted(system_names - SYSTEM_ATTRIBUTE_NAMES)
         if unknown:
@@ -379,6 +376,7 @@ class SqsOperations:
             name,
             max_messages=params.get("MaxNumberOfMessages", 1),
             visibility_timeout=params.get("VisibilityTimeout"),
+            attempt_id=params.get("ReceiveRequestAttemptId"),
             wait_s=wait_s,
             clock_ms=self._clock_ms,
         )

@@ -38,6 +38,7 @@ async def receive_waiting(
     max_messages: int,
     wait_s: float,
     visibility_timeout: int | None = None,
+    attempt_id: str | None = None,
     clock_ms: Callable[[], int] = now_ms,
     bulk: bool = False,
 ) -> Received:
@@ -57,6 +58,7 @@ async def receive_waiting(
                 name,
                 max_messages=max_messages,
                 visibility_timeout=visibility_timeout,
+                attempt_id=attempt_id,
                 now_ms=now,
             )
         left = deadline - loop.time()

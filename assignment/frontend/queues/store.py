@@ -52,6 +52,7 @@ from typing import Any
 from sqlalchemy import and_, case, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Row
 
+from assignment.frontend.queues.attempts import check_attempt_id, expire_attempts, record, replay
 from assignment.frontend.queues.attributes import (
     BAD_CHARACTERS,
     COUNTS,
@@ -317,6 +318,7 @@ class QueueStore:
             queue = self._find(conn, account_id, name, lock=True)
             conn.execute(delete(sqs_messages).where(sqs_messages.c.queue_id == queue.queue_id))
             conn.execute(delete(sqs_dedup).where(sqs_dedup.c.queue_id == queue.queue_id))
+            expire_attempts(conn, now_ms, queue.queue_id)
             conn.execute(delete(sqs_queues).where(sqs_queues.c.queue_id == queue.queue_id))
             d = sqs_deleted_queues.c
             conn.execute(delete(sqs_deleted_queues).where(d.account_id == account_id, d.name == name))
@@ -612,10 +614,15 @@ class QueueStore:
         *,
         max_messages: int = 1,
         visibility_timeout: int | None = None,
+        attempt_id: str | None = None,
         now_ms: int,
     ) -> Received:
         """Take up to ``max_messages`` (1-10) visible messages, invisible for ``visibility_timeout`` seconds
         (the queue's when ``None``), each with a fresh receipt handle; durably, in one transaction.
+
+        On a FIFO queue, ``attempt_id`` (SQS's ReceiveRequestAttemptId) makes a retry within five minutes
+        return the same messages and handles while none of them changed (:mod:`~assignment.frontend.queues.
+        attempts`); on a standard queue it is refused (:class:`InvalidParameterValue`).
 
         A message already received the source queue's ``maxReceiveCount`` times is moved to the dead-letter
         queue instead (with its body, attributes, SentTimestamp and receive count; a FIFO message's retention
@@ -629,7 +636,7 @@ class QueueStore:
             )
         if visibility_timeout is not None:
             check_visibility(visibility_timeout)
-        return self._receive(account_id, name, max_messages, visibility_timeout, now_ms)
+        return self._receive(account_id, name, max_messages, visibility_timeout, now_ms, attempt_id=attempt_id)
 
     def take(self, account_id: str, name: str, *, max_messages: int, now_ms: int) -> Received:
         """:meth:`receive_messages` for the event source pollers: up to ``max_messages`` (1 to
@@ -640,12 +647,20 @@ class QueueStore:
         return self._receive(account_id, name, max_messages, None, now_ms)
 
     def _receive(
-        self, account_id: str, name: str, max_messages: int, visibility_timeout: int | None, now_ms: int
+        self,
+        account_id: str,
+        name: str,
+        max_messages: int,
+        visibility_timeout: int | None,
+        now_ms: int,
+        *,
+        attempt_id: str | None = None,
     ) -> Received:
         # A queue whose last receive here found nothing is read first, so an idle poll takes no write lock
-        # (SQLite) and writes nothing; one that had messages goes straight to the write.
+        # (SQLite) and writes nothing; one that had messages goes straight to the write (as does a retried
+        # attempt, whose messages are invisible).
         key = (account_id, name)
-        if key not in self._busy:
+        if key not in self._busy and attempt_id is None:
             with self._journal.reader.connect() as conn:
                 queue = self._find(conn, account_id, name)
                 if not self._ready(conn, queue, now_ms, 1):
@@ -654,12 +669,17 @@ class QueueStore:
             # A FIFO queue's receives are serial (its row locked): two pollers must not split a group. A
             # queue's kind is in its name (only a FIFO queue's ends in .fifo).
             queue = self._find(conn, account_id, name, lock=name.endswith(".fifo"))
+            timeout = queue.visibility_timeout if visibility_timeout is None else visibility_timeout
+            if attempt_id is not None:
+                check_attempt_id(queue, attempt_id)
+                replayed = replay(conn, queue, attempt_id, now_ms, timeout)
+                if replayed is not None:
+                    return Received([self._message_of(queue, row) for row in replayed], None)
             if self._expiry_due(queue.queue_id, now_ms):
                 self._expire_queue(conn, queue, now_ms)
             lock = ("update" if queue.fifo else "skip_locked") if self._postgres else ""
             rows = self._ready(conn, queue, now_ms, max_messages, lock)
             self._note_busy(key, bool(rows))
-            timeout = queue.visibility_timeout if visibility_timeout is None else visibility_timeout
             messages: list[Message] = []
             updates: list[dict[str, Any]] = []
             for row in rows:
@@ -669,6 +689,8 @@ class QueueStore:
                 messages.append(self._deliver(queue, row, timeout, now_ms, updates))
             if updates:
                 conn.execute(MARK_RECEIVED, updates)  # one statement for the whole receive
+            if attempt_id is not None:
+                record(conn, queue, attempt_id, now_ms, [(u["b_id"], u["b_token"], u["b_visible"]) for u in updates])
             # When nothing was taken, when the next invisible message becomes visible (a long poll's cue).
             return Received(messages, None if messages else self._next_visible(conn, queue, now_ms))
 
@@ -706,6 +728,15 @@ class QueueStore:
                 "b_token": token,
             }
         )
+        return self._message_of(queue, row, token, count, first_receive)
+
+    @staticmethod
+    def _message_of(
+        queue: Queue, row: Row[Any], token: str | None = None, count: int | None = None, first_receive: int = 0
+    ) -> Message:
+        """The message of ``row`` as received with ``token`` (by default the row's own receive state)."""
+        if token is None:
+            token, count, first_receive = str(row.receipt_token), int(row.receive_count), int(row.first_receive_ms)
         attributes = {
             "SenderId": str(row.sender_id),
             "SentTimestamp": str(row.sent_ms),
@@ -889,8 +920,8 @@ class QueueStore:
     # -------------------------------------------------------------------------------------- retention
 
     def expire(self, now_ms: int) -> int:
-        """Delete every message past its queue's retention period, deduplication ids past their five
-        minutes and deleted names past their 60 seconds; returns how many messages went."""
+        """Delete every message past its queue's retention period, deduplication ids and receive attempts
+        past their five minutes and deleted names past their 60 seconds; returns how many messages went."""
         m, q = sqs_messages.c, sqs_queues.c
         retention = select(q.retention_period).where(q.queue_id == m.queue_id).scalar_subquery()
         with self._writing() as conn:
@@ -898,6 +929,7 @@ class QueueStore:
                 conn.execute(delete(sqs_messages).where(m.retain_from_ms + retention * 1000 <= now_ms)).rowcount
             )
             conn.execute(delete(sqs_dedup).where(sqs_dedup.c.created_ms <= now_ms - DEDUP_WINDOW_MS))
+            expire_attempts(conn, now_ms)
             conn.execute(
                 delete(sqs_deleted_queues).where(sqs_deleted_queues.c.deleted_ms <= now_ms - REUSE_NAME_AFTER_MS)
             )

@@ -1,13 +1,15 @@
-"""The SQL tables of SQS-compatible queues (SQLAlchemy Core), as migration ``0007_queues`` creates them.
+"""The SQL tables of SQS-compatible queues (SQLAlchemy Core), as the migrations create them.
 
-* ``sqs_queues`` — one row per queue (its attributes are columns; ``extra`` holds the FIFO throughput
-  settings as a JSON object, ``tags`` the tags);
+* ``sqs_queues`` (migration ``0007_queues``, as the next three) — one row per queue (its attributes are
+  columns; ``extra`` holds the FIFO throughput settings as a JSON object, ``tags`` the tags);
 * ``sqs_messages`` — one row per stored message, with its visibility, receive count and latest receipt token;
 * ``sqs_dedup`` — FIFO deduplication ids of the last five minutes;
-* ``sqs_deleted_queues`` — names deleted in the last 60 seconds.
+* ``sqs_deleted_queues`` — names deleted in the last 60 seconds;
+* ``sqs_receive_attempts`` — what each FIFO ``ReceiveRequestAttemptId`` of the last five minutes received
+  (migration ``0009_receive_attempts``).
 
-The migration is what creates them; these definitions are what the store queries, and a test holds the
-two together. What each column means is the migration's docstring.
+The migrations are what create them; these definitions are what the store queries, and a test holds the
+two together. What each column means is the migrations' docstrings.
 
 Example::
 
@@ -34,9 +36,9 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-__all__ = ["metadata", "sqs_dedup", "sqs_deleted_queues", "sqs_messages", "sqs_queues"]
+__all__ = ["metadata", "sqs_dedup", "sqs_deleted_queues", "sqs_messages", "sqs_queues", "sqs_receive_attempts"]
 
-#: The metadata of the four tables (and of nothing else).
+#: The metadata of the five tables (and of nothing else).
 metadata = MetaData()
 sqs_queues = Table(
     "sqs_queues",
@@ -103,4 +105,13 @@ sqs_deleted_queues = Table(
     Column("name", String(80), nullable=False),
     Column("deleted_ms", BigInteger, nullable=False),
     PrimaryKeyConstraint("account_id", "name", name="sqs_deleted_queues_pk"),
+)
+sqs_receive_attempts = Table(
+    "sqs_receive_attempts",
+    metadata,
+    Column("queue_id", String(32), nullable=False),
+    Column("attempt_id", String(128), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("messages", Text, nullable=False),
+    PrimaryKeyConstraint("queue_id", "attempt_id", name="sqs_receive_attempts_pk"),
 )

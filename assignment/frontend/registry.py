@@ -1,6 +1,6 @@
 """The function registry: functions, immutable published versions, layers, concurrency and async settings.
 
-Stored through SQLAlchemy in the journal's database (tables created by migration 0004); code and layer
+Stored through SQLAlchemy in the journal's database (tables created by migrations 0004 and 0010); code and layer
 zips are stored by content hash in :class:`journal.blobs.BlobStore`. ``$LATEST`` is mutable: every code or
 configuration change bumps the function's ``revision``, which is part of the pool key the assignment
 service sees (:meth:`FunctionVersion.pool_version`), so a warm sandbox only serves what it was built from.
@@ -65,6 +65,7 @@ __all__ = [
     "LayerRef",
     "LayerVersion",
     "Registry",
+    "function_aliases",
     "function_versions",
     "functions",
     "layer_versions",
@@ -83,6 +84,7 @@ functions = Table(
     Column("next_version", BigInteger, nullable=False),
     Column("reserved_concurrency", Integer, nullable=True),
     Column("created_ms", BigInteger, nullable=False),
+    Column("tags", Text, nullable=False, server_default="{}"),
 )
 function_versions = Table(
     "function_versions",
@@ -109,7 +111,7 @@ provisioned_concurrency = Table(
     "provisioned_concurrency",
     metadata,
     Column("name", String(64), nullable=False),
-    Column("version", String(16), nullable=False),
+    Column("version", String(128), nullable=False),
     Column("count", Integer, nullable=False),
     Column("modified_ms", BigInteger, nullable=False),
     PrimaryKeyConstraint("name", "version"),
@@ -118,10 +120,22 @@ event_invoke_configs = Table(
     "event_invoke_configs",
     metadata,
     Column("name", String(64), nullable=False),
-    Column("qualifier", String(16), nullable=False),
+    Column("qualifier", String(128), nullable=False),
     Column("document", Text, nullable=False),
     Column("modified_ms", BigInteger, nullable=False),
     PrimaryKeyConstraint("name", "qualifier"),
+)
+function_aliases = Table(
+    "function_aliases",
+    metadata,
+    Column("name", String(64), nullable=False),
+    Column("alias", String(128), nullable=False),
+    Column("function_version", String(16), nullable=False),
+    Column("weights", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("revision_id", String(36), nullable=False),
+    Column("modified_ms", BigInteger, nullable=False),
+    PrimaryKeyConstraint("name", "alias", name="function_aliases_pk"),
 )
 
 

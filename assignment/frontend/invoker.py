@@ -20,12 +20,16 @@ import base64
 import binascii
 import json
 import logging
+import random
 import time
 import uuid
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
+from assignment.frontend.aliases import Alias, AliasError, AliasStore
 from assignment.frontend.backend import Backend
 from assignment.frontend.logbuffer import LogBuffer
-from assignment.frontend.registry import Registry
+from assignment.frontend.registry import LATEST, Registry
 from assignment.frontend.storage_errors import NotFound
 from assignment.frontend.types import (
     EventInvokeConfig,
@@ -86,32 +90,74 @@ def check_payload(payload: bytes, limit: int) -> None:
         raise InvalidRequestContentException("Could not parse request body into json") from None
 
 
-class Invoker:
-    """Function resolution and invocation; ``cache_ttl_s`` bounds how stale a resolved version may be on a
-    frontend that did not make the change itself."""
+_K = TypeVar("_K", bound=tuple[str, ...])
+_V = TypeVar("_V")
 
-    def __init__(self, registry: Registry, backend: Backend, logs: LogBuffer, *, cache_ttl_s: float = 1.0) -> None:
+
+class _TtlCache(Generic[_K, _V]):
+    """Values kept ``ttl_s`` seconds, keyed by tuples whose first item is a function name; emptied at
+    10,000 entries (a bound, not an eviction policy: entries live a second anyway)."""
+
+    def __init__(self, ttl_s: float) -> None:
+        self.ttl_s = ttl_s
+        self._entries: dict[_K, tuple[float, _V]] = {}
+
+    def get(self, key: _K) -> _V | None:
+        hit = self._entries.get(key)
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
+    def put(self, key: _K, value: _V) -> None:
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        self._entries[key] = (time.monotonic() + self.ttl_s, value)
+
+    def forget(self, name: str) -> None:
+        for key in [key for key in self._entries if key[0] == name]:
+            del self._entries[key]
+
+
+class Invoker:
+    """Function resolution and invocation; ``cache_ttl_s`` bounds how stale a resolved version (or alias)
+    may be on a frontend that did not make the change itself. ``draw`` is the uniform [0, 1) source a
+    weighted alias routes each invocation by."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        backend: Backend,
+        logs: LogBuffer,
+        *,
+        cache_ttl_s: float = 1.0,
+        draw: Callable[[], float] = random.random,
+    ) -> None:
         self.registry = registry
+        self.aliases = AliasStore(registry.journal)
         self.backend = backend
         self.logs = logs
         self.cache_ttl_s = cache_ttl_s
-        self._cache: dict[tuple[str, str], tuple[float, FunctionConfig]] = {}
+        self.draw = draw
+        #: ``(name, version, qualifier invoked)`` → config.
+        self._configs: _TtlCache[tuple[str, str, str], FunctionConfig] = _TtlCache(cache_ttl_s)
+        #: ``(name, alias)`` → alias.
+        self._aliases: _TtlCache[tuple[str, str], Alias] = _TtlCache(cache_ttl_s)
 
     def forget(self, name: str) -> None:
-        """Drop cached versions of a function (after a change through this frontend)."""
-        for key in [key for key in self._cache if key[0] == name]:
-            del self._cache[key]
+        """Drop cached versions and aliases of a function (after a change through this frontend)."""
+        self._configs.forget(name)
+        self._aliases.forget(name)
 
     async def resolve(self, name: str, qualifier: str | None) -> FunctionConfig:
-        """The configuration of ``name:qualifier`` ($LATEST by default); aliases are not supported."""
-        version = qualifier or "$LATEST"
-        key = (name, qualifier or "")
-        now = time.monotonic()
-        hit = self._cache.get(key)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        if version != "$LATEST" and not version.isdigit():
-            raise ResourceNotFoundException(f"Function not found: {self.registry.function_arn(name, version)}")
+        """The configuration of ``name:qualifier`` ($LATEST by default). An alias resolves to one of its
+        versions, drawn by its weights for each call (a weighted alias routes every invocation afresh);
+        the config's ``arn`` is the one invoked, its ``version`` the one that runs."""
+        invoked = qualifier or ""
+        version = qualifier or LATEST
+        if version != LATEST and not version.isdigit():
+            version = (await self._alias(name, version)).pick(self.draw())
+        key = (name, version, invoked)
+        hit = self._configs.get(key)
+        if hit is not None:
+            return hit
         try:
             found = await asyncio.to_thread(self.registry.get, name, version)
         except NotFound:
@@ -120,10 +166,19 @@ class Invoker:
             ) from None
         # The ARN the function sees is the one it was invoked by (unqualified for a bare name), as on AWS.
         config = found.config(self.registry.function_arn(name, qualifier))
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[key] = (now + self.cache_ttl_s, config)
+        self._configs.put(key, config)
         return config
+
+    async def _alias(self, name: str, alias: str) -> Alias:
+        hit = self._aliases.get((name, alias))
+        if hit is not None:
+            return hit
+        try:
+            found = await asyncio.to_thread(self.aliases.get, name, alias)
+        except AliasError:
+            raise ResourceNotFoundException(f"Function not found: {self.registry.function_arn(name, alias)}") from None
+        self._aliases.put((name, alias), found)
+        return found
 
     async def invoke(
         self,

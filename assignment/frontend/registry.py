@@ -50,7 +50,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from assignment.frontend.storage_errors import Conflict, Invalid, NotFound, PreconditionFailed
+from assignment.frontend.storage_errors import Conflict, Invalid, NotFound, PreconditionFailed, Referenced
 from assignment.frontend.types import EventInvokeConfig, FunctionConfig
 from assignment.frontend.validation import worker_runtime
 from assignment.partition_core import DEFAULT_ACCOUNT_LIMIT
@@ -59,6 +59,7 @@ from journal.sql import dialect_insert, upsert
 from journal.store import Journal
 
 __all__ = [
+    "ALIAS_NAME",
     "LATEST",
     "FunctionSpec",
     "FunctionVersion",
@@ -148,10 +149,15 @@ _MIN_UNRESERVED = 100
 
 #: A published version number as stored (no sign, no leading zeros).
 _VERSION_NUMBER = re.compile(r"[1-9][0-9]{0,15}")
+#: An alias name (botocore's ``Alias``): 1-128 of ``[a-zA-Z0-9-_]``, not all digits.
+ALIAS_NAME = re.compile(r"(?!^[0-9]+$)([a-zA-Z0-9-_]{1,128})")
 
 
-def _check_marker(name: str, marker: str, *, latest: bool) -> None:
-    """A pagination marker: a version of the function from an earlier page (``$LATEST`` if ``latest``)."""
+def _check_marker(name: str, marker: str, *, latest: bool, aliases: bool = False) -> None:
+    """A pagination marker: a version of the function from an earlier page (``$LATEST`` if ``latest``, an
+    alias name too if ``aliases``: :func:`_numbered_after` orders any qualifier, by length then text)."""
+    if aliases and ALIAS_NAME.fullmatch(marker):
+        return
     if marker and not (latest and marker == LATEST) and not _VERSION_NUMBER.fullmatch(marker):
         raise Invalid("function", name, marker, rule="marker")
 
@@ -289,6 +295,13 @@ def _same_release(a: FunctionVersion, b: FunctionVersion) -> bool:
     return a.code_sha256 == b.code_sha256 and plain(a.spec, description="") == plain(b.spec, description="")
 
 
+def _aliases_routing_to(conn: Connection, name: str, version: str) -> list[str]:
+    """The names of the function's aliases that route to ``version`` (primary or weighted), sorted."""
+    a = function_aliases.c
+    rows = conn.execute(select(a.alias, a.function_version, a.weights).where(a.name == name)).all()
+    return sorted(row.alias for row in rows if row.function_version == version or version in json.loads(row.weights))
+
+
 def _not_found(name: str, qualifier: str | None = None) -> NotFound:
     return NotFound("function", name, qualifier)
 
@@ -340,9 +353,16 @@ class Registry:
         )
 
     def _load(self, conn: Connection, name: str, version: str) -> FunctionVersion | None:
+        """The stored version named ``version``: ``$LATEST``, a number, or an alias (its primary version)."""
         head = conn.execute(select(functions.c.incarnation).where(functions.c.name == name)).first()
         if head is None:
             return None
+        if version != LATEST and not version.isdigit():
+            a = function_aliases.c
+            target = conn.execute(select(a.function_version).where(a.name == name, a.alias == version)).first()
+            if target is None:
+                return None
+            version = str(target.function_version)
         row = conn.execute(
             select(function_versions).where(function_versions.c.name == name, function_versions.c.version == version)
         ).first()
@@ -492,10 +512,13 @@ class Registry:
             if conn.execute(select(functions.c.name).where(functions.c.name == name)).first() is None:
                 raise _not_found(name)
             if qualifier is None:
-                for table in (function_versions, provisioned_concurrency, event_invoke_configs):
+                for table in (function_versions, provisioned_concurrency, event_invoke_configs, function_aliases):
                     conn.execute(delete(table).where(table.c.name == name))
                 conn.execute(delete(functions).where(functions.c.name == name))
                 return
+            aliases = _aliases_routing_to(conn, name, qualifier)
+            if aliases:
+                raise Referenced("function", name, qualifier, aliases=aliases)
             gone = conn.execute(
                 delete(function_versions).where(
                     function_versions.c.name == name, function_versions.c.version == qualifier
@@ -650,7 +673,7 @@ class Registry:
     ) -> list[tuple[str, EventInvokeConfig, int]]:
         """``(qualifier, config, modified_ms)`` of every version of a function with async settings ($LATEST
         first, then by version), after ``marker`` (a qualifier from an earlier page)."""
-        _check_marker(name, marker, latest=True)
+        _check_marker(name, marker, latest=True, aliases=True)
         column = event_invoke_configs.c.qualifier
         with self.journal.reader.connect() as conn:
             if conn.execute(select(functions.c.name).where(functions.c.name == name)).first() is None:

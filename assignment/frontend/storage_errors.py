@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-__all__ = ["Conflict", "Invalid", "Kind", "NotFound", "PreconditionFailed", "Rule", "StorageError"]
+__all__ = ["Conflict", "Invalid", "Kind", "NotFound", "PreconditionFailed", "Referenced", "Rule", "StorageError"]
 
 #: The stored resources.
 Kind = Literal["function", "provisioned_concurrency", "event_invoke_config", "layer_version"]
@@ -66,3 +66,11 @@ class Invalid(StorageError):
         super().__init__(kind, name, qualifier)
         self.rule: Rule = rule
         self.limit = limit
+
+
+class Referenced(StorageError):
+    """A version cannot be deleted while aliases route to it (``aliases``, sorted)."""
+
+    def __init__(self, kind: Kind, name: str, qualifier: str, *, aliases: list[str]) -> None:
+        super().__init__(kind, name, qualifier)
+        self.aliases = aliases

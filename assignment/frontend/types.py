@@ -24,6 +24,7 @@ __all__ = [
     "InvokeResult",
     "LambdaError",
     "MissingAuthenticationTokenException",
+    "PreconditionFailedException",
     "ProvisionedConcurrencyConfigNotFoundException",
     "RequestTooLargeException",
     "ResourceConflictException",
@@ -174,6 +175,13 @@ class ResourceInUseException(LambdaError):
     status = 400
 
 
+class PreconditionFailedException(LambdaError):
+    """HTTP 412: The RevisionId given is not the resource's current one."""
+
+    type = "PreconditionFailedException"
+    status = 412
+
+
 class ServiceException(LambdaError):
     """HTTP 500: Something failed inside Leasehold."""
 
@@ -251,6 +259,7 @@ error_types: dict[str, type[LambdaError]] = {
         TooManyRequestsException,
         ResourceConflictException,
         ResourceInUseException,
+        PreconditionFailedException,
         ServiceException,
         UnsupportedMediaTypeException,
         CodeStorageExceededException,

@@ -327,7 +327,7 @@ def test_update_event_invoke_config_body_too_large(endpoint: str, spare: str) ->
 
 @pytest.mark.parametrize(
     "query",
-    ["?MaxItems=0", "?MaxItems=51", "?MaxItems=-1", "?MaxItems=%20", "?Marker=nope", "?Marker=0", "?Qualifier=1"],
+    ["?MaxItems=0", "?MaxItems=51", "?MaxItems=-1", "?MaxItems=%20", "?Marker=no%20pe", "?Marker=0", "?Qualifier=1"],
 )
 def test_list_event_invoke_configs_rejects_bad_queries(endpoint: str, spare: str, query: str) -> None:
     answer = raw_request(endpoint, "GET", "/2019-09-25/functions/mm-spare/event-invoke-config/list" + query)

@@ -30,6 +30,7 @@ from aiohttp.typedefs import Middleware
 
 from assignment.coordination.base import Coordinator
 from assignment.frontend.api.admin import AdminApi
+from assignment.frontend.api.aliases import AliasesApi
 from assignment.frontend.api.auth import Authenticator
 from assignment.frontend.api.concurrency import ConcurrencyApi
 from assignment.frontend.api.context import ApiContext, EventSink
@@ -105,6 +106,7 @@ class LambdaHttpApi:
         #: The resources, in route order.
         self.resources: list[Resource] = [
             FunctionsApi(self.context),
+            AliasesApi(self.context, invoker.aliases),
             self._invoke,
             ConcurrencyApi(self.context),
             EventConfigsApi(self.context),

@@ -17,7 +17,14 @@ from __future__ import annotations
 
 from assignment.frontend.event_sources.mappings import MappingConflict, MappingError, MappingInUse
 from assignment.frontend.registry import Registry
-from assignment.frontend.storage_errors import Conflict, Invalid, NotFound, PreconditionFailed, StorageError
+from assignment.frontend.storage_errors import (
+    Conflict,
+    Invalid,
+    NotFound,
+    PreconditionFailed,
+    Referenced,
+    StorageError,
+)
 from assignment.frontend.types import (
     InvalidParameterValueException,
     LambdaError,
@@ -71,6 +78,10 @@ def lambda_error(exc: StorageError, registry: Registry) -> LambdaError:
         )
     if isinstance(exc, Invalid):
         return InvalidParameterValueException(_invalid(exc))
+    if isinstance(exc, Referenced):
+        return ResourceConflictException(
+            f"Unable to delete version because the following aliases reference it: [{', '.join(exc.aliases)}]"
+        )
     return ServiceException("An internal error occurred")
 
 

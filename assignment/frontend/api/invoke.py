@@ -61,7 +61,9 @@ class InvokeApi:
             check_payload(payload, ASYNC_PAYLOAD_LIMIT)
             if self.context.events is None:
                 raise ServiceException("Asynchronous invocation is not available on this frontend")
-            await self.context.events.enqueue(name, config.version, payload, request_id)
+            # An alias stays the event's qualifier: its event invoke config applies, and its weights route
+            # the invocation when it runs.
+            await self.context.events.enqueue(name, qualifier or config.version, payload, request_id)
             return web.Response(status=202)
         if kind == "DryRun":
             await invoker.resolve(name, qualifier)

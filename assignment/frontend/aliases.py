@@ -14,7 +14,7 @@ its weight, else the primary — each invocation routed independently, as Lambda
 
 Example::
 
-    aliases = AliasStore(journal)
+    aliases = AliasStore(registry)
     live = aliases.create("resize", "live", "3", weights={"4": 0.1})
     version = live.pick(random.random())  # "4" one time in ten
 """
@@ -30,7 +30,15 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from assignment.frontend.registry import LATEST, function_aliases, function_versions, functions
+from assignment.frontend.registry import (
+    LATEST,
+    Registry,
+    event_invoke_configs,
+    function_aliases,
+    function_versions,
+    functions,
+    provisioned_concurrency,
+)
 from journal.store import Journal
 
 __all__ = [
@@ -120,10 +128,11 @@ def _row_to_alias(row: Any) -> Alias:
 
 
 class AliasStore:
-    """Aliases in the journal's database."""
+    """Aliases in the registry's database."""
 
-    def __init__(self, journal: Journal) -> None:
-        self.journal = journal
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.journal: Journal = registry.journal
 
     # ------------------------------------------------------------------ reading
 
@@ -200,14 +209,18 @@ class AliasStore:
                 .where(_a.name == function, _a.alias == name, _a.revision_id == current.revision_id)
                 .values(self._values(changed))
             )
+            self._check_provisioned(conn, changed)
         return changed
 
     def delete(self, function: str, name: str) -> None:
-        """Delete the alias; :class:`AliasNotFound` without the function (a missing alias of an existing
-        function is already gone: nothing to do, as AWS answers)."""
+        """Delete the alias with its provisioned concurrency and async settings; :class:`AliasNotFound`
+        without the function (a missing alias of an existing function is already gone: nothing to do)."""
         with self.journal.writer.begin() as conn:
             self._check_function(conn, function)
             conn.execute(delete(function_aliases).where(_a.name == function, _a.alias == name))
+            p, e = provisioned_concurrency.c, event_invoke_configs.c
+            conn.execute(delete(provisioned_concurrency).where(p.name == function, p.version == name))
+            conn.execute(delete(event_invoke_configs).where(e.name == function, e.qualifier == name))
 
     # ------------------------------------------------------------------ rules
 
@@ -226,6 +239,16 @@ class AliasStore:
         """:class:`AliasNotFound` with no alias name: the function itself does not exist."""
         if conn.execute(select(functions.c.name).where(functions.c.name == function)).first() is None:
             raise AliasNotFound(function, "")
+
+    def _check_provisioned(self, conn: Connection, alias: Alias) -> None:
+        """An alias with provisioned concurrency moves it along (read after the alias's row is written):
+        its versions must be published and warmed by no other config (the registry's errors)."""
+        p = provisioned_concurrency.c
+        row = conn.execute(select(p.count).where(p.name == alias.function, p.version == alias.name)).first()
+        if row is not None:
+            shares = self.registry.shares_in(conn, alias.function, alias.name, int(row[0]))
+            versions = [share.version.version for share in shares]
+            self.registry.check_provisioned_overlap(conn, alias.function, alias.name, versions)
 
     @staticmethod
     def _check_versions(conn: Connection, alias: Alias) -> None:

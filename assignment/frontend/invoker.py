@@ -131,7 +131,7 @@ class Invoker:
         draw: Callable[[], float] = random.random,
     ) -> None:
         self.registry = registry
-        self.aliases = AliasStore(registry.journal)
+        self.aliases = AliasStore(registry)
         self.backend = backend
         self.logs = logs
         self.cache_ttl_s = cache_ttl_s

@@ -3,7 +3,9 @@
 ``PutProvisionedConcurrencyConfig`` stores the count (registry) and calls :meth:`Provisioner.request`,
 which asks the leader (``ensure_warm``) in the background; ``GetProvisionedConcurrencyConfig`` reads
 :meth:`Provisioner.status`. Every ``interval_s`` the loop re-asks for every stored config (sandboxes lost
-with a worker come back) and, at start, re-asserts every function's reserved concurrency.
+with a worker come back) and, at start, re-asserts every function's reserved concurrency. A config is on
+a version or on an alias; an alias's is shared between the versions it routes to by weight
+(:class:`~assignment.frontend.registry.ProvisionedShare`), and follows the alias when it moves.
 
 Each ``ensure_warm`` also pins the version's sandboxes against idle reclaim for the leader's
 ``provisioned_hold_s``; the loop's re-asking renews the pin, so ``interval_s`` must stay well below that
@@ -14,7 +16,7 @@ Example::
 
     provisioner = Provisioner(registry, backend, interval_s=30.0)
     await provisioner.start()
-    provisioner.request(version, 4)
+    provisioner.request("resize", "1", registry.set_provisioned("resize", "1", 4))
     status = provisioner.status("resize", "1")  # {"allocated": 4, "status": "READY", "reason": ""}
 """
 
@@ -23,11 +25,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from assignment.frontend.backend import Backend
-from assignment.frontend.registry import FunctionVersion, Registry
+from assignment.frontend.registry import FunctionVersion, ProvisionedShare, Registry
 from assignment.frontend.types import LambdaError
 
 __all__ = ["Provisioner"]
@@ -46,64 +48,85 @@ class Provisioner:
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
 
-    def status(self, name: str, version: str) -> dict[str, object]:
-        """``{"allocated", "status" (IN_PROGRESS | READY | FAILED), "reason"}`` as last seen here."""
-        return dict(self._status.get((name, version), {"allocated": 0, "status": "IN_PROGRESS", "reason": ""}))
+    def status(self, name: str, qualifier: str) -> dict[str, object]:
+        """``{"allocated", "status" (IN_PROGRESS | READY | FAILED), "reason"}`` of the config on a version or
+        alias, as last seen here."""
+        return dict(self._status.get((name, qualifier), {"allocated": 0, "status": "IN_PROGRESS", "reason": ""}))
 
-    def forget(self, name: str, version: str | None = None) -> None:
+    def forget(self, name: str, qualifier: str | None = None) -> None:
         """Drop the status of a deleted config or function."""
-        for key in [k for k in self._status if k[0] == name and (version is None or k[1] == version)]:
+        for key in [k for k in self._status if k[0] == name and (qualifier is None or k[1] == qualifier)]:
             del self._status[key]
 
-    def request(self, version: FunctionVersion, count: int) -> None:
-        """Ask for ``count`` warm sandboxes of ``version`` in the background."""
-        self._status[(version.name, version.version)] = {"allocated": 0, "status": "IN_PROGRESS", "reason": ""}
-        self._spawn(self._ensure(version, count))
+    def request(self, name: str, qualifier: str, shares: Sequence[ProvisionedShare]) -> None:
+        """Ask for the warm sandboxes of the config on ``name:qualifier`` (its ``shares``: one version, or an
+        alias's versions) in the background."""
+        self._status[(name, qualifier)] = {"allocated": 0, "status": "IN_PROGRESS", "reason": ""}
+        self._spawn(self._ensure(name, qualifier, shares))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def withdraw(self, version: FunctionVersion) -> None:
-        """The version's config is gone: unpin its sandboxes (in the background; were the call to fail,
-        the pin lapses by itself) and forget its status. They stay warm until idle reclaim takes them."""
-        self.forget(version.name, version.version)
-        config = version.config(self.registry.function_arn(version.name, version.version))
+    def withdraw(self, name: str, qualifier: str, shares: Sequence[ProvisionedShare]) -> None:
+        """The config on ``name:qualifier`` is gone (or no longer warms ``shares``' versions): unpin them
+        (in the background; were the call to fail, the pin lapses by itself) and forget its status. They
+        stay warm until idle reclaim takes them."""
+        self.forget(name, qualifier)
+        for share in shares:
+            self._spawn(self._unpin(share.version))
 
-        async def unpin() -> None:
-            try:
-                await self.backend.ensure_warm(config, 0)
-            except LambdaError as exc:
-                log.warning(
-                    "event=unpin_failed function=%s version=%s error=%s", config.name, config.version, exc.message
-                )
+    def unpin_moved(self, before: Sequence[ProvisionedShare], after: Sequence[ProvisionedShare]) -> None:
+        """A config now warms ``after`` instead of ``before`` (its alias moved): unpin the versions it left."""
+        kept = {share.version.version for share in after}
+        for share in before:
+            if share.version.version not in kept:
+                self._spawn(self._unpin(share.version))
 
-        self._spawn(unpin())
-
-    async def _ensure(self, version: FunctionVersion, count: int) -> None:
-        key = (version.name, version.version)
+    async def _unpin(self, version: FunctionVersion) -> None:
         config = version.config(self.registry.function_arn(version.name, version.version))
         try:
-            sandboxes, created = await self.backend.ensure_warm(config, count)
+            await self.backend.ensure_warm(config, 0)
         except LambdaError as exc:
-            log.warning("event=provision_failed function=%s version=%s error=%s", *key, exc.message)
-            self._status[key] = {"allocated": 0, "status": "FAILED", "reason": exc.message[:200]}
-            return
-        ready = sandboxes >= count
+            log.warning("event=unpin_failed function=%s version=%s error=%s", config.name, config.version, exc.message)
+
+    async def _ensure(self, name: str, qualifier: str, shares: Sequence[ProvisionedShare]) -> None:
+        key = (name, qualifier)
+        allocated, wanted = 0, 0
+        for share in shares:
+            version = share.version
+            config = version.config(self.registry.function_arn(version.name, version.version))
+            try:
+                sandboxes, created = await self.backend.ensure_warm(config, share.count)
+            except LambdaError as exc:
+                log.warning("event=provision_failed function=%s qualifier=%s error=%s", *key, exc.message)
+                self._status[key] = {"allocated": 0, "status": "FAILED", "reason": exc.message[:200]}
+                return
+            allocated += min(sandboxes, share.count)
+            wanted += share.count
+            log.info(
+                "event=provisioned function=%s qualifier=%s version=%s count=%d sandboxes=%d created=%d",
+                *key,
+                version.version,
+                share.count,
+                sandboxes,
+                created,
+            )
+        ready = allocated >= wanted
         self._status[key] = {
-            "allocated": min(sandboxes, count),
+            "allocated": allocated,
             "status": "READY" if ready else "IN_PROGRESS",
-            "reason": "" if ready else f"{sandboxes} of {count} sandboxes are ready",
+            "reason": "" if ready else f"{allocated} of {wanted} sandboxes are ready",
         }
-        log.info(
-            "event=provisioned function=%s version=%s count=%d sandboxes=%d created=%d", *key, count, sandboxes, created
-        )
 
     async def top_up(self) -> None:
         """Re-ask for every stored provisioned concurrency config once."""
-        for version, count in await asyncio.to_thread(self.registry.all_provisioned):
-            await self._ensure(version, count)
+        configs: dict[tuple[str, str], list[ProvisionedShare]] = {}
+        for share in await asyncio.to_thread(self.registry.all_provisioned):
+            configs.setdefault((share.version.name, share.qualifier), []).append(share)
+        for (name, qualifier), shares in configs.items():
+            await self._ensure(name, qualifier, shares)
 
     async def assert_reserved(self) -> None:
         """Tell the leaders every function's reserved concurrency."""

@@ -21,6 +21,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import re
@@ -50,7 +51,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from assignment.frontend.storage_errors import Conflict, Invalid, NotFound, PreconditionFailed, Referenced
+from assignment.frontend.storage_errors import (
+    Conflict,
+    Invalid,
+    NotFound,
+    PreconditionFailed,
+    ProvisionedOverlap,
+    Referenced,
+)
 from assignment.frontend.types import EventInvokeConfig, FunctionConfig
 from assignment.frontend.validation import worker_runtime
 from assignment.partition_core import DEFAULT_ACCOUNT_LIMIT
@@ -65,6 +73,7 @@ __all__ = [
     "FunctionVersion",
     "LayerRef",
     "LayerVersion",
+    "ProvisionedShare",
     "Registry",
     "function_aliases",
     "function_versions",
@@ -224,6 +233,16 @@ class FunctionSpec:
     snap_start: bool = False
     #: DeadLetterConfig's TargetArn: the SQS queue failed async events go to ("" for none).
     dead_letter_target: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ProvisionedShare:
+    """Part of a provisioned concurrency config: ``count`` warm sandboxes of ``version`` for the config on
+    ``qualifier`` (that version, or an alias whose versions share the config by weight)."""
+
+    qualifier: str
+    version: FunctionVersion
+    count: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -570,17 +589,74 @@ class Registry:
             ).all()
         return {row.name: int(row.reserved_concurrency) for row in rows}
 
-    def set_provisioned(self, name: str, version: str, count: int) -> FunctionVersion:
-        """Provisioned concurrency on a published version; returns that version."""
-        if version == LATEST or not version.isdigit():
-            raise Invalid("function", name, version, rule="unpublished")
-        with self.journal.writer.begin() as conn:
+    def shares_in(self, conn: Connection, name: str, qualifier: str, count: int) -> list[ProvisionedShare]:
+        """The versions a provisioned config on ``qualifier`` warms, and how many sandboxes each: a version
+        all ``count``; an alias splits them by its weights (the additional version its rounded share).
+        :class:`NotFound` for a missing qualifier (or version), :class:`Invalid` for ``$LATEST``."""
+        counts: list[tuple[str, int]] = [(qualifier, count)]
+        if qualifier != LATEST and not qualifier.isdigit():
+            a = function_aliases.c
+            query = select(a.function_version, a.weights).where(a.name == name, a.alias == qualifier)
+            row = conn.execute(query).first()
+            if row is None:
+                raise _not_found(name, qualifier)
+            extra = round(count * sum(json.loads(row.weights).values()))
+            counts = [(str(row.function_version), count - extra)]
+            counts += [(version, extra) for version in json.loads(row.weights)]
+        shares = []
+        for version, share in counts:
+            if version == LATEST:
+                raise Invalid("function", name, qualifier, rule="unpublished")
             target = self._load(conn, name, version)
             if target is None:
                 raise _not_found(name, version)
-            key = {"name": name, "version": version}
+            if share > 0:
+                shares.append(ProvisionedShare(qualifier, target, share))
+        return shares
+
+    def check_provisioned_overlap(self, conn: Connection, name: str, qualifier: str, versions: Iterable[str]) -> None:
+        """:class:`ProvisionedOverlap` when another provisioned config (on a version, or an alias) already
+        warms one of ``versions``: a version's sandboxes are provisioned by one config at a time."""
+        wanted = set(versions)
+        p = provisioned_concurrency.c
+        rows = conn.execute(select(p.version, p.count).where(p.name == name, p.version != qualifier)).all()
+        for row in rows:
+            with contextlib.suppress(NotFound, Invalid):  # an alias moved to $LATEST or gone: warms nothing
+                for share in self.shares_in(conn, name, str(row.version), int(row[1])):
+                    if share.version.version in wanted:
+                        raise ProvisionedOverlap(
+                            "provisioned_concurrency",
+                            name,
+                            qualifier,
+                            holder=str(row.version),
+                            version=share.version.version,
+                        )
+
+    def set_provisioned(self, name: str, qualifier: str, count: int) -> list[ProvisionedShare]:
+        """Provisioned concurrency on a published version or an alias of published versions; the shares
+        the provisioner warms (:meth:`shares_in`). :class:`ProvisionedOverlap` when another config warms one."""
+        with self.journal.writer.begin() as conn:
+            shares = self.shares_in(conn, name, qualifier, count)
+            self.check_provisioned_overlap(conn, name, qualifier, [share.version.version for share in shares])
+            key = {"name": name, "version": qualifier}
             upsert(conn, provisioned_concurrency, key, {"count": count, "modified_ms": _now_ms()})
-        return target
+        return shares
+
+    def provisioned_shares(self, name: str, qualifier: str) -> list[ProvisionedShare]:
+        """The shares of the config on ``qualifier`` now (``[]`` without one, or when its alias points at
+        ``$LATEST`` or a version that is gone)."""
+        with self.journal.reader.connect() as conn:
+            row = conn.execute(
+                select(provisioned_concurrency.c.count).where(
+                    provisioned_concurrency.c.name == name, provisioned_concurrency.c.version == qualifier
+                )
+            ).first()
+            if row is None:
+                return []
+            try:
+                return self.shares_in(conn, name, qualifier, int(row[0]))
+            except (NotFound, Invalid):
+                return []
 
     def provisioned(self, name: str, version: str) -> tuple[int, int] | None:
         """``(count, modified_ms)`` of a version's provisioned concurrency, or ``None`` when it has none;
@@ -598,7 +674,7 @@ class Registry:
     def provisioned_configs(self, name: str, *, marker: str = "", limit: int = 50) -> list[tuple[str, int, int]]:
         """``(version, count, modified_ms)`` of a function's provisioned versions in version order, after
         ``marker`` (a version from an earlier page); :class:`NotFound` without the function."""
-        _check_marker(name, marker, latest=False)
+        _check_marker(name, marker, latest=False, aliases=True)
         column = provisioned_concurrency.c.version
         with self.journal.reader.connect() as conn:
             if conn.execute(select(functions.c.name).where(functions.c.name == name)).first() is None:
@@ -622,15 +698,14 @@ class Registry:
         with self.journal.writer.begin() as conn:
             return int(conn.execute(delete(table).where(*where)).rowcount)
 
-    def all_provisioned(self) -> list[tuple[FunctionVersion, int]]:
-        """Every provisioned version with its count."""
+    def all_provisioned(self) -> list[ProvisionedShare]:
+        """Every provisioned config's shares (an alias's config has one per version it routes to)."""
         with self.journal.reader.connect() as conn:
             rows = conn.execute(select(provisioned_concurrency)).all()
-            found = []
+            found: list[ProvisionedShare] = []
             for row in rows:
-                version = self._load(conn, row.name, row.version)
-                if version is not None:
-                    found.append((version, int(row._mapping["count"])))
+                with contextlib.suppress(NotFound, Invalid):  # deleted meanwhile, or an alias on $LATEST
+                    found.extend(self.shares_in(conn, row.name, row.version, int(row._mapping["count"])))
         return found
 
     # ------------------------------------------------------------------ async settings

@@ -17,7 +17,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-__all__ = ["Conflict", "Invalid", "Kind", "NotFound", "PreconditionFailed", "Referenced", "Rule", "StorageError"]
+__all__ = [
+    "Conflict",
+    "Invalid",
+    "Kind",
+    "NotFound",
+    "PreconditionFailed",
+    "ProvisionedOverlap",
+    "Referenced",
+    "Rule",
+    "StorageError",
+]
 
 #: The stored resources.
 Kind = Literal["function", "provisioned_concurrency", "event_invoke_config", "layer_version"]
@@ -74,3 +84,13 @@ class Referenced(StorageError):
     def __init__(self, kind: Kind, name: str, qualifier: str, *, aliases: list[str]) -> None:
         super().__init__(kind, name, qualifier)
         self.aliases = aliases
+
+
+class ProvisionedOverlap(StorageError):
+    """A provisioned config on ``qualifier`` would warm ``version``, which the config on ``holder`` (a
+    version or an alias) already warms."""
+
+    def __init__(self, kind: Kind, name: str, qualifier: str, *, holder: str, version: str) -> None:
+        super().__init__(kind, name, qualifier)
+        self.holder = holder
+        self.version = version

@@ -5,6 +5,7 @@ executed versions counted, invoke by every name form, async settings on an alias
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +25,7 @@ from assignment.frontend.aliases import (
     RevisionIdMismatch,
 )
 from assignment.frontend.registry import FunctionSpec, Registry
-from assignment.frontend.storage_errors import NotFound, Referenced
+from assignment.frontend.storage_errors import Invalid, NotFound, ProvisionedOverlap, Referenced
 from assignment.frontend.types import EventInvokeConfig
 from journal.store import Journal
 from tests.frontend.conftest import HANDLERS
@@ -40,13 +41,15 @@ def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Reg
     """A registry and its aliases on an empty database of each kind."""
     if request.param == "sqlite":
         with Journal.open(f"sqlite:///{tmp_path / 'aliases.db'}") as journal:
-            yield Registry(journal), AliasStore(journal)
+            registry = Registry(journal)
+            yield registry, AliasStore(registry)
         return
     server: PostgresServer = request.getfixturevalue("postgres")
     schema = schema_name("al_", request.node.name)
     try:
         with Journal.open(server.create_schema(schema)) as journal:
-            yield Registry(journal), AliasStore(journal)
+            registry = Registry(journal)
+            yield registry, AliasStore(registry)
     finally:
         server.drop_schema(schema)
 
@@ -299,3 +302,73 @@ def test_a_128_character_alias_carries_async_settings(stores: tuple[Registry, Al
     found = registry.event_config("f", name)
     assert found is not None
     assert found[0].maximum_retry_attempts == 1
+
+
+# ------------------------------------------------------------------------- provisioned concurrency
+
+
+def test_provisioned_concurrency_on_an_alias_is_shared_by_weight(stores: tuple[Registry, AliasStore]) -> None:
+    registry, aliases = stores
+    three_versions(registry)
+    aliases.create("f", "live", "1", weights={"2": 0.25})
+    shares = registry.set_provisioned("f", "live", 4)
+    assert [(s.qualifier, s.version.version, s.count) for s in shares] == [("live", "1", 3), ("live", "2", 1)]
+    assert registry.provisioned("f", "live") is not None
+    assert [q for q, *_ in registry.provisioned_configs("f")] == ["live"]
+    # A version's sandboxes are warmed by one config: not by the version's own, nor another alias's too.
+    with pytest.raises(ProvisionedOverlap) as caught:
+        registry.set_provisioned("f", "2", 1)
+    assert (caught.value.holder, caught.value.version) == ("live", "2")
+    aliases.create("f", "other", "1")
+    with pytest.raises(ProvisionedOverlap):
+        registry.set_provisioned("f", "other", 1)
+    registry.set_provisioned("f", "3", 2)
+    # The alias moves, and its config with it — but not onto $LATEST, nor onto a version warmed already.
+    with pytest.raises(ProvisionedOverlap):
+        aliases.update("f", "live", version="3", weights={})
+    with pytest.raises(Invalid):
+        aliases.update("f", "live", version="$LATEST", weights={})
+    assert aliases.get("f", "live").versions() == ("1", "2")  # the refused moves changed nothing
+    aliases.update("f", "live", weights={})
+    assert [(s.version.version, s.count) for s in registry.provisioned_shares("f", "live")] == [("1", 4)]
+    aliases.delete("f", "live")  # its config goes with it
+    assert registry.provisioned_shares("f", "live") == []
+    assert [(s.qualifier, s.count) for s in registry.all_provisioned()] == [("3", 2)]
+
+
+def test_provisioned_concurrency_needs_an_alias_of_published_versions(stores: tuple[Registry, AliasStore]) -> None:
+    registry, aliases = stores
+    three_versions(registry)
+    aliases.create("f", "edge", "$LATEST")
+    with pytest.raises(Invalid):
+        registry.set_provisioned("f", "edge", 1)
+    with pytest.raises(NotFound):
+        registry.set_provisioned("f", "gone", 1)
+    assert registry.all_provisioned() == []
+
+
+def test_provisioned_concurrency_on_an_alias_over_boto3(lam: LambdaClient) -> None:
+    create(lam, "al-warm")
+    lam.publish_version(FunctionName="al-warm")
+    lam.create_alias(FunctionName="al-warm", Name="live", FunctionVersion="1")
+    answer = lam.put_provisioned_concurrency_config(
+        FunctionName="al-warm", Qualifier="live", ProvisionedConcurrentExecutions=2
+    )
+    assert answer["RequestedProvisionedConcurrentExecutions"] == 2
+    deadline = time.monotonic() + 60
+    while (config := lam.get_provisioned_concurrency_config(FunctionName="al-warm", Qualifier="live"))[
+        "Status"
+    ] != "READY":
+        assert config["Status"] == "IN_PROGRESS"
+        assert time.monotonic() < deadline, "provisioned concurrency on the alias never became READY"
+        time.sleep(0.05)
+    assert config["AllocatedProvisionedConcurrentExecutions"] == 2
+    invoked = lam.invoke(FunctionName="al-warm", Qualifier="live", Payload=b"{}")
+    assert invoked["ResponseMetadata"]["HTTPHeaders"]["x-leasehold-cold-start"] == "0"  # warmed ahead
+    with pytest.raises(ClientError) as caught:
+        lam.put_provisioned_concurrency_config(FunctionName="al-warm", Qualifier="1", ProvisionedConcurrentExecutions=1)
+    assert code(caught) == "ResourceConflictException"
+    listed = lam.list_provisioned_concurrency_configs(FunctionName="al-warm")["ProvisionedConcurrencyConfigs"]
+    assert [c["FunctionArn"] for c in listed] == ["arn:aws:lambda:us-east-1:000000000000:function:al-warm:live"]
+    lam.delete_alias(FunctionName="al-warm", Name="live")
+    assert lam.list_provisioned_concurrency_configs(FunctionName="al-warm")["ProvisionedConcurrencyConfigs"] == []

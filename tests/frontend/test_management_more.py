@@ -200,7 +200,7 @@ def test_list_provisioned_concurrency_configs(lam: LambdaClient) -> None:
         "?List=ALL&MaxItems=-5",
         "?List=ALL&MaxItems=x",
         "?List=ALL&Marker=%24LATEST",
-        "?List=ALL&Marker=abc",
+        "?List=ALL&Marker=a%20bc",
         "?List=ALL&Marker=" + "1" * 3000,
         "?List=ALL&Extra=1",
     ],

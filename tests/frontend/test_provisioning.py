@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from assignment.frontend.aliases import AliasStore
 from assignment.frontend.provisioning import Provisioner
 from assignment.frontend.registry import FunctionSpec, Registry
 from assignment.frontend.types import FunctionConfig, InvokeResult, ServiceException
@@ -91,15 +92,15 @@ async def test_start_reasserts_reserved_and_tops_up_every_interval(registry: Reg
 async def test_request_status_in_progress_ready_and_failed(registry: Registry) -> None:
     backend = RecordingBackend()
     provisioner = Provisioner(registry, backend, interval_s=3600)
-    version = registry.set_provisioned("f", "1", 3)
+    shares = registry.set_provisioned("f", "1", 3)
     backend.ready = 1
-    provisioner.request(version, 3)
+    provisioner.request("f", "1", shares)
     assert provisioner.status("f", "1")["status"] == "IN_PROGRESS"
     await until(lambda: len(backend.warm) == 1)
     await until(lambda: provisioner.status("f", "1")["allocated"] == 1)
     assert provisioner.status("f", "1")["status"] == "IN_PROGRESS"
     backend.fail = True
-    provisioner.request(version, 3)
+    provisioner.request("f", "1", shares)
     await until(lambda: provisioner.status("f", "1")["status"] == "FAILED")
     assert provisioner.status("f", "1")["reason"] == "no capacity"
     provisioner.forget("f")
@@ -110,15 +111,15 @@ async def test_request_status_in_progress_ready_and_failed(registry: Registry) -
 async def test_withdraw_unpins_the_version_and_forgets_its_status(registry: Registry) -> None:
     backend = RecordingBackend()
     provisioner = Provisioner(registry, backend, interval_s=3600)
-    version = registry.set_provisioned("f", "1", 2)
-    provisioner.request(version, 2)
+    shares = registry.set_provisioned("f", "1", 2)
+    provisioner.request("f", "1", shares)
     await until(lambda: provisioner.status("f", "1")["status"] == "READY")
-    provisioner.withdraw(version)
+    provisioner.withdraw("f", "1", shares)
     assert provisioner.status("f", "1")["status"] == "IN_PROGRESS"
     await until(lambda: len(backend.warm) == 2)
     assert backend.warm == [("f", "1", 2), ("f", "1", 0)]
     backend.fail = True
-    provisioner.withdraw(version)  # a failed unpin is logged; the pin lapses on the leader
+    provisioner.withdraw("f", "1", shares)  # a failed unpin is logged; the pin lapses on the leader
     await provisioner.stop()
 
 
@@ -134,3 +135,24 @@ async def test_a_failing_backend_does_not_stop_the_loop(registry: Registry) -> N
         await until(lambda: provisioner.status("f", "1")["status"] == "READY")
     finally:
         await provisioner.stop()
+
+
+async def test_an_alias_s_config_warms_each_version_it_routes_to(registry: Registry) -> None:
+    registry.update_configuration("f", {"memory_mb": 256})
+    registry.publish("f")
+    AliasStore(registry).create("f", "live", "1", weights={"2": 0.5})
+    backend = RecordingBackend()
+    provisioner = Provisioner(registry, backend, interval_s=3600)
+    shares = registry.set_provisioned("f", "live", 4)
+    provisioner.request("f", "live", shares)
+    await until(lambda: provisioner.status("f", "live")["status"] == "READY")
+    assert provisioner.status("f", "live")["allocated"] == 4
+    assert sorted(backend.warm) == [("f", "1", 2), ("f", "2", 2)]
+    backend.ready = 1  # each version has one sandbox of its two: the config is not READY
+    await provisioner.top_up()
+    expected = {"allocated": 2, "status": "IN_PROGRESS", "reason": "2 of 4 sandboxes are ready"}
+    assert provisioner.status("f", "live") == expected
+    provisioner.unpin_moved(shares, shares[:1])  # the alias left version 2
+    await until(lambda: ("f", "2", 0) in backend.warm)
+    assert ("f", "1", 0) not in backend.warm
+    await provisioner.stop()

@@ -118,8 +118,8 @@ def test_provisioned_only_on_published_versions(registry: Registry) -> None:
         registry.set_provisioned("f", "2", 2)
     registry.set_provisioned("f", "1", 2)
     registry.set_provisioned("f", "1", 3)
-    [(version, count)] = registry.all_provisioned()
-    assert (version.version, count) == ("1", 3)
+    [share] = registry.all_provisioned()
+    assert (share.qualifier, share.version.version, share.count) == ("1", "1", 3)
     registry.delete("f", "1")
     assert registry.all_provisioned() == []
 

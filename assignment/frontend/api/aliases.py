@@ -190,6 +190,7 @@ class AliasesApi:
         fields = Fields(await read_json(request), allowed=_UPDATE)
         revision_id = fields.string("RevisionId", max_len=128) if fields.has("RevisionId") else None
         description = fields.string("Description", max_len=256) if fields.has("Description") else None
+        before = await asyncio.to_thread(self.registry.provisioned_shares, function, name)
         alias = await self._call(
             self.aliases.update,
             function,
@@ -200,13 +201,22 @@ class AliasesApi:
             revision_id=revision_id,
         )
         self.context.invoker.forget(function)
+        if before:  # its provisioned concurrency follows it
+            after = await asyncio.to_thread(self.registry.provisioned_shares, function, name)
+            self.context.provisioner.request(function, name, after)
+            self.context.provisioner.unpin_moved(before, after)
         return web.json_response(self.document(alias))
 
     async def delete_alias(self, request: web.Request) -> web.Response:
-        """DeleteAlias → 204 (also for an alias already gone, of a function that exists)."""
+        """DeleteAlias → 204 (also for an alias already gone, of a function that exists); its provisioned
+        concurrency and async settings go with it."""
         function, _ = function_name(request, qualified=False)
-        await self._call(self.aliases.delete, function, _alias_name(request.match_info["alias"]))
+        name = _alias_name(request.match_info["alias"])
+        shares = await asyncio.to_thread(self.registry.provisioned_shares, function, name)
+        await self._call(self.aliases.delete, function, name)
         self.context.invoker.forget(function)
+        if shares:
+            self.context.provisioner.withdraw(function, name, shares)
         return web.Response(status=204)
 
     async def list_aliases(self, request: web.Request) -> web.Response:

@@ -1,5 +1,5 @@
 """Concurrency over HTTP: Put/Get/DeleteFunctionConcurrency (reserved) and
-Put/Get/Delete/ListProvisionedConcurrencyConfig(s) (provisioned, on published versions).
+Put/Get/Delete/ListProvisionedConcurrencyConfig(s) (provisioned, on published versions and on aliases).
 
 Assembled by :class:`~assignment.frontend.api.app.LambdaHttpApi` from :meth:`ConcurrencyApi.routes`.
 
@@ -20,7 +20,6 @@ from aiohttp import web
 from assignment.frontend.api import documents
 from assignment.frontend.api.context import ApiContext
 from assignment.frontend.api.requests import function_name, page, read_json, required_qualifier, single
-from assignment.frontend.storage_errors import NotFound
 from assignment.frontend.types import InvalidParameterValueException, ProvisionedConcurrencyConfigNotFoundException
 from assignment.frontend.validation import Fields
 
@@ -79,12 +78,15 @@ class ConcurrencyApi:
         return documents.provisioned(self.context.provisioner.status(name, version), count, modified_ms)
 
     async def put_provisioned(self, request: web.Request) -> web.Response:
-        """PutProvisionedConcurrencyConfig (a published version) → 202; sandboxes are started in the background."""
+        """PutProvisionedConcurrencyConfig (a published version, or an alias of published versions) → 202;
+        sandboxes are started in the background."""
         name, qualifier = required_qualifier(request)
         fields = Fields(await read_json(request), allowed={"ProvisionedConcurrentExecutions"})
         count = fields.integer("ProvisionedConcurrentExecutions", lo=1, hi=self.context.account_limit, required=True)
-        version = await asyncio.to_thread(self.registry.set_provisioned, name, qualifier, count)
-        self.context.provisioner.request(version, count)
+        before = await asyncio.to_thread(self.registry.provisioned_shares, name, qualifier)
+        shares = await asyncio.to_thread(self.registry.set_provisioned, name, qualifier, count)
+        self.context.provisioner.request(name, qualifier, shares)
+        self.context.provisioner.unpin_moved(before, shares)
         return web.json_response(self._doc(name, qualifier, count, int(time.time() * 1000)), status=202)
 
     async def get_provisioned(self, request: web.Request) -> web.Response:
@@ -120,11 +122,7 @@ class ConcurrencyApi:
     async def delete_provisioned(self, request: web.Request) -> web.Response:
         """DeleteProvisionedConcurrencyConfig → 204."""
         name, qualifier = required_qualifier(request)
+        shares = await asyncio.to_thread(self.registry.provisioned_shares, name, qualifier)
         await asyncio.to_thread(self.registry.delete_provisioned, name, qualifier)
-        try:
-            version = await asyncio.to_thread(self.registry.get, name, qualifier)
-        except NotFound:  # deleted meanwhile: its pin lapses by itself
-            self.context.provisioner.forget(name, qualifier)
-        else:
-            self.context.provisioner.withdraw(version)
+        self.context.provisioner.withdraw(name, qualifier, shares)
         return web.Response(status=204)

@@ -22,6 +22,7 @@ from assignment.frontend.storage_errors import (
     Invalid,
     NotFound,
     PreconditionFailed,
+    ProvisionedOverlap,
     Referenced,
     StorageError,
 )
@@ -78,6 +79,11 @@ def lambda_error(exc: StorageError, registry: Registry) -> LambdaError:
         )
     if isinstance(exc, Invalid):
         return InvalidParameterValueException(_invalid(exc))
+    if isinstance(exc, ProvisionedOverlap):
+        return ResourceConflictException(
+            f"Version {exc.version} of {exc.name} already has Provisioned Concurrency through {exc.holder}; an alias"
+            " and a version it routes to cannot both have a Provisioned Concurrency Config"
+        )
     if isinstance(exc, Referenced):
         return ResourceConflictException(
             f"Unable to delete version because the following aliases reference it: [{', '.join(exc.aliases)}]"

@@ -58,6 +58,7 @@ from assignment.frontend.storage_errors import (
     PreconditionFailed,
     ProvisionedOverlap,
     Referenced,
+    StorageExceeded,
 )
 from assignment.frontend.types import EventInvokeConfig, FunctionConfig
 from assignment.frontend.validation import worker_runtime
@@ -68,6 +69,7 @@ from journal.store import Journal
 
 __all__ = [
     "ALIAS_NAME",
+    "CODE_STORAGE_LIMIT",
     "LATEST",
     "FunctionSpec",
     "FunctionVersion",
@@ -82,6 +84,9 @@ __all__ = [
 ]
 
 LATEST = "$LATEST"
+#: AWS's default code storage of an account in a region (75 GB): the code of every function version and
+#: every layer version counts, each time it is stored (GetAccountSettings' TotalCodeSize).
+CODE_STORAGE_LIMIT = 75 * 1024**3
 
 metadata = MetaData()
 
@@ -335,12 +340,14 @@ class Registry:
         region: str = "us-east-1",
         account: str = "000000000000",
         account_limit: int = DEFAULT_ACCOUNT_LIMIT,
+        code_storage_limit: int = CODE_STORAGE_LIMIT,
     ) -> None:
         self.journal = journal
         self.blobs = BlobStore(journal)
         self.region = region
         self.account = account
         self.account_limit = account_limit
+        self.code_storage_limit = code_storage_limit
 
     # ------------------------------------------------------------------ ARNs
 
@@ -469,6 +476,7 @@ class Registry:
         latest = FunctionVersion(name, LATEST, incarnation, 1, spec, sha, len(code), secrets.token_hex(16), now)
         try:
             with self.journal.writer.begin() as conn:
+                self._check_code_storage(conn, len(code))
                 head = {"name": name, "incarnation": incarnation, "revision": 1, "next_version": 1, "created_ms": now}
                 if conn.execute(dialect_insert(conn, functions).values(head).on_conflict_do_nothing()).rowcount == 0:
                     raise Conflict("function", name)
@@ -484,6 +492,7 @@ class Registry:
                 raise _not_found(name)
             revision = current.revision + 1
             changed: FunctionVersion = change(current)
+            self._check_code_storage(conn, changed.code_size - current.code_size)
             changed = dataclasses.replace(
                 changed, revision=revision, revision_id=secrets.token_hex(16), modified_ms=_now_ms()
             )
@@ -516,6 +525,7 @@ class Registry:
                 newest = self._load(conn, name, str(head.next_version - 1))
                 if newest is not None and _same_release(newest, latest):
                     return newest
+            self._check_code_storage(conn, latest.code_size)
             number = str(head.next_version)
             spec = latest.spec if description is None else dataclasses.replace(latest.spec, description=description)
             published = dataclasses.replace(latest, version=number, spec=spec, modified_ms=_now_ms())
@@ -555,6 +565,30 @@ class Registry:
                     event_invoke_configs.c.name == name, event_invoke_configs.c.qualifier == qualifier
                 )
             )
+
+    # ------------------------------------------------------------------ account
+
+    @staticmethod
+    def _code_in_use(conn: Connection) -> int:
+        """Bytes of code stored: every function version's and every layer version's (not deleted ones)."""
+        documents = conn.execute(select(function_versions.c.document)).scalars()
+        functions_code = sum(int(json.loads(document)["code_size"]) for document in documents)
+        layers = select(func.coalesce(func.sum(layer_versions.c.size), 0)).where(layer_versions.c.sha256 != _DELETED)
+        return functions_code + int(conn.execute(layers).scalar_one())
+
+    def _check_code_storage(self, conn: Connection, adding: int) -> None:
+        """:class:`StorageExceeded` when ``adding`` more bytes would pass the account's code storage."""
+        if adding > 0 and self._code_in_use(conn) + adding > self.code_storage_limit:
+            raise StorageExceeded("function", "", limit=self.code_storage_limit)
+
+    def account_usage(self) -> tuple[int, int, int]:
+        """``(code bytes stored, functions, reserved concurrency in all)``: GetAccountSettings' AccountUsage
+        and what the unreserved concurrency is computed from."""
+        with self.journal.reader.connect() as conn:
+            code = self._code_in_use(conn)
+            count = conn.execute(select(func.count()).select_from(functions)).scalar_one()
+            reserved = conn.execute(select(func.coalesce(func.sum(functions.c.reserved_concurrency), 0))).scalar_one()
+        return code, int(count), int(reserved)
 
     # ------------------------------------------------------------------ concurrency
 
@@ -804,6 +838,7 @@ class Registry:
                         select(func.max(layer_versions.c.version)).where(layer_versions.c.name == name)
                     ).scalar_one()
                     number = int(newest or 0) + 1
+                    self._check_code_storage(conn, len(content))
                     conn.execute(
                         insert(layer_versions).values(
                             name=name, version=number, sha256=sha, size=len(content), document=document, created_ms=now

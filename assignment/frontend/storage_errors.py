@@ -27,6 +27,7 @@ __all__ = [
     "Referenced",
     "Rule",
     "StorageError",
+    "StorageExceeded",
 ]
 
 #: The stored resources.
@@ -94,3 +95,11 @@ class ProvisionedOverlap(StorageError):
         super().__init__(kind, name, qualifier)
         self.holder = holder
         self.version = version
+
+
+class StorageExceeded(StorageError):
+    """Storing the code would pass the account's code storage (``limit`` bytes)."""
+
+    def __init__(self, kind: Kind, name: str, *, limit: int) -> None:
+        super().__init__(kind, name)
+        self.limit = limit

@@ -29,6 +29,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from assignment.coordination.base import Coordinator
+from assignment.frontend.api.account import AccountApi
 from assignment.frontend.api.admin import AdminApi
 from assignment.frontend.api.aliases import AliasesApi
 from assignment.frontend.api.auth import Authenticator
@@ -107,6 +108,7 @@ class LambdaHttpApi:
         self.resources: list[Resource] = [
             FunctionsApi(self.context),
             AliasesApi(self.context, invoker.aliases),
+            AccountApi(self.context),
             self._invoke,
             ConcurrencyApi(self.context),
             EventConfigsApi(self.context),

@@ -25,8 +25,10 @@ from assignment.frontend.storage_errors import (
     ProvisionedOverlap,
     Referenced,
     StorageError,
+    StorageExceeded,
 )
 from assignment.frontend.types import (
+    CodeStorageExceededException,
     InvalidParameterValueException,
     LambdaError,
     ResourceConflictException,
@@ -84,6 +86,8 @@ def lambda_error(exc: StorageError, registry: Registry) -> LambdaError:
             f"Version {exc.version} of {exc.name} already has Provisioned Concurrency through {exc.holder}; an alias"
             " and a version it routes to cannot both have a Provisioned Concurrency Config"
         )
+    if isinstance(exc, StorageExceeded):
+        return CodeStorageExceededException(f"Code storage limit exceeded ({exc.limit} bytes).")
     if isinstance(exc, Referenced):
         return ResourceConflictException(
             f"Unable to delete version because the following aliases reference it: [{', '.join(exc.aliases)}]"

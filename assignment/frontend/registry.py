@@ -283,7 +283,8 @@ class FunctionVersion:
             timeout_s=self.spec.timeout_s,
             environment=dict(self.spec.environment),
             layers=tuple(layer.sha256 for layer in self.spec.layers),
-            snap_start=self.spec.snap_start,
+            # SnapStart applies to published versions only, as on AWS: $LATEST always initialises.
+            snap_start=self.spec.snap_start and self.version != LATEST,
             arn=arn,
             incarnation=self.incarnation,
             role=self.spec.role.rpartition("/")[2] or "leasehold",

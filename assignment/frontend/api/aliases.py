@@ -106,10 +106,14 @@ def _weights(fields: Fields) -> dict[str, float] | None:
 class AliasesApi:
     """The alias operations."""
 
-    def __init__(self, context: ApiContext, aliases: AliasStore) -> None:
+    def __init__(self, context: ApiContext) -> None:
         self.context = context
         self.registry = context.registry
-        self.aliases = aliases
+
+    @property
+    def aliases(self) -> AliasStore:
+        """The invoker's alias store (shared, so routing sees what the API writes)."""
+        return self.context.invoker.aliases
 
     def routes(self) -> list[web.RouteDef]:
         """This resource's routes."""

@@ -107,7 +107,7 @@ class LambdaHttpApi:
         #: The resources, in route order.
         self.resources: list[Resource] = [
             FunctionsApi(self.context),
-            AliasesApi(self.context, invoker.aliases),
+            AliasesApi(self.context),
             AccountApi(self.context),
             self._invoke,
             ConcurrencyApi(self.context),

@@ -51,6 +51,7 @@ from workers.errors import (
     ShuttingDown,
     StaleLease,
 )
+from workers.logs import SYSTEM_LOG_LEVELS
 from workers.netns import EgressPolicy, NetworkPool, resolv_conf
 from workers.registration import NullRegistrar, Registrar, WorkerInfo
 from workers.runtime_api import MAX_RESPONSE_BYTES, Invocation
@@ -96,6 +97,8 @@ def _check_header_values(invocation: Invocation) -> None:
 
 
 _LOG_LEVELS = frozenset({"", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"})
+#: CloudWatch Logs' log group names (botocore's LogGroup: 1-512 of these).
+_LOG_GROUP = re.compile(r"[\.\-_/#A-Za-z0-9]{1,512}")
 
 
 def default_uid_base(data_dir: Path) -> int:
@@ -147,6 +150,10 @@ class CreateSpec:
     environment: dict[str, str] = field(default_factory=dict)
     runtime: str = "python"
     log_level: str = ""
+    #: "Text" ("" too) or "JSON"; the system log level (JSON only) and the log group's name.
+    log_format: str = ""
+    system_log_level: str = ""
+    log_group: str = ""
     region: str = "us-east-1"
     snap_start: bool = False
     credentials: SandboxCredentials | None = None
@@ -274,6 +281,12 @@ class Agent:
             raise InvalidRequest(f"handler {spec.handler!r} must be module.function")
         if spec.log_level.upper() not in _LOG_LEVELS:
             raise InvalidRequest(f"application_log_level {spec.log_level!r} is not one of {sorted(_LOG_LEVELS)}")
+        if spec.log_format not in ("", "Text", "JSON"):
+            raise InvalidRequest(f"log_format {spec.log_format!r} is not Text or JSON")
+        if spec.system_log_level not in ("", *SYSTEM_LOG_LEVELS):
+            raise InvalidRequest(f"system_log_level {spec.system_log_level!r} is not one of {list(SYSTEM_LOG_LEVELS)}")
+        if spec.log_group and not _LOG_GROUP.fullmatch(spec.log_group):
+            raise InvalidRequest(f"log_group {spec.log_group[:100]!r} is not a log group name")
         for key in spec.environment:
             if not _ENV_KEY.match(key):
                 raise InvalidRequest(f"environment variable name {key!r} is invalid")
@@ -338,6 +351,9 @@ class Agent:
                 handler=spec.handler,
                 environment={**self.platform_environment, **spec.environment},
                 log_level=spec.log_level.upper(),
+                log_format=spec.log_format or "Text",
+                system_log_level=spec.system_log_level,
+                log_group=spec.log_group,
                 region=spec.region or "us-east-1",
                 credentials=spec.credentials,
             )
@@ -381,6 +397,9 @@ class Agent:
             config.handler,
             tuple(sorted(config.environment.items())),
             config.log_level,
+            config.log_format,
+            config.system_log_level,
+            config.log_group,
             config.region,
         )
 

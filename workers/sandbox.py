@@ -148,9 +148,18 @@ class SandboxConfig:
     handler: str = ""
     environment: dict[str, str] = field(default_factory=dict)
     log_level: str = ""
+    #: AWS's LogFormat (Text or JSON), SystemLogLevel (JSON only) and log group ("" = /aws/lambda/<name>).
+    log_format: str = "Text"
+    system_log_level: str = ""
+    log_group: str = ""
     region: str = "us-east-1"
     #: The function's credentials (None: the sandbox gets none).
     credentials: SandboxCredentials | None = None
+
+    @property
+    def platform_log(self) -> logs.PlatformLog:
+        """How the platform's lines around each invocation are written (text, or JSON records)."""
+        return logs.PlatformLog(json=self.log_format == "JSON", system_level=self.system_log_level or "INFO")
 
     @property
     def arn(self) -> str:
@@ -391,10 +400,10 @@ class Sandbox:
                 "AWS_LAMBDA_FUNCTION_NAME": cfg.function_name,
                 "AWS_LAMBDA_FUNCTION_VERSION": cfg.function_version,
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(cfg.memory_mb),
-                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{cfg.function_name}",
+                "AWS_LAMBDA_LOG_GROUP_NAME": cfg.log_group or f"/aws/lambda/{cfg.function_name}",
                 "AWS_LAMBDA_LOG_STREAM_NAME": self._stream,
                 "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-                "AWS_LAMBDA_LOG_FORMAT": "Text",
+                "AWS_LAMBDA_LOG_FORMAT": "JSON" if cfg.log_format == "JSON" else "Text",
                 "AWS_LAMBDA_RUNTIME_API": api,
                 "AWS_REGION": cfg.region,
                 "AWS_DEFAULT_REGION": cfg.region,
@@ -650,7 +659,7 @@ class Sandbox:
             self.state = State.INIT_FAILED
         if error is not None:
             status = "timeout" if error.error_message.startswith("Init timed out") else "error"
-            init_logs += logs.init_report_line(duration, status, error.error_type)
+            init_logs += self.config.platform_log.init_report(duration, status, error.error_type)
         self._init_ms = duration
         self.last_init = InitResult(duration, error, init_logs)
         log.info("event=sandbox_started sandbox=%s init_ms=%.2f error=%s", self.config.sandbox_id, duration, error)
@@ -764,13 +773,16 @@ class Sandbox:
         if self.restored and init_ms is not None:
             init_ms, restore_ms = None, init_ms
         status = None if outcome.keeps_sandbox else {Outcome.TIMEOUT: "timeout"}.get(outcome, "error")
+        # The text REPORT names a status only when the sandbox broke; platform.report always has one, and
+        # a function error is "error" there even though the sandbox lives on.
+        report_status = status or ("error" if function_error is not None else "success")
         text = (
             preamble
-            + logs.start_line(invocation.request_id, self.config.function_version)
+            + self.config.platform_log.start(invocation.request_id, self.config.function_version)
             + output
             + extra
-            + logs.end_line(invocation.request_id)
-            + logs.report_line(
+            + self.config.platform_log.end(invocation.request_id)
+            + self.config.platform_log.report(
                 invocation.request_id,
                 duration_ms=duration,
                 memory_mb=self.config.memory_mb,
@@ -778,6 +790,7 @@ class Sandbox:
                 init_ms=init_ms,
                 restore_ms=restore_ms,
                 status=status,
+                json_status=report_status,
             )
         )
         broken = not outcome.keeps_sandbox

@@ -113,6 +113,11 @@ def sandbox_template(
         snap_start=config.snap_start,
         region=region,
         credentials=given,
+        log_format=config.logging.log_format,
+        # AWS sets the levels for JSON only (Text keeps the runtime's defaults).
+        application_log_level=config.logging.application_log_level if config.logging.log_format == "JSON" else "",
+        system_log_level=config.logging.system_log_level if config.logging.log_format == "JSON" else "",
+        log_group=config.logging.group_of(config.name),
     )
 
 

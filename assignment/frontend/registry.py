@@ -60,7 +60,7 @@ from assignment.frontend.storage_errors import (
     Referenced,
     StorageExceeded,
 )
-from assignment.frontend.types import EventInvokeConfig, FunctionConfig
+from assignment.frontend.types import EventInvokeConfig, FunctionConfig, LoggingConfig
 from assignment.frontend.validation import worker_runtime
 from assignment.partition_core import DEFAULT_ACCOUNT_LIMIT
 from journal.blobs import BlobStore
@@ -238,6 +238,7 @@ class FunctionSpec:
     snap_start: bool = False
     #: DeadLetterConfig's TargetArn: the SQS queue failed async events go to ("" for none).
     dead_letter_target: str = ""
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +290,7 @@ class FunctionVersion:
             incarnation=self.incarnation,
             role=self.spec.role.rpartition("/")[2] or "leasehold",
             dead_letter_target=self.spec.dead_letter_target,
+            logging=self.spec.logging,
         )
 
 
@@ -311,6 +313,8 @@ def _spec_from_json(doc: Mapping[str, Any]) -> FunctionSpec:
         snap_start=doc["snap_start"],
         # Versions stored before dead-letter queues existed have none.
         dead_letter_target=doc.get("dead_letter_target", ""),
+        # ...nor a LoggingConfig (Text, the default).
+        logging=LoggingConfig(**doc.get("logging", {})),
     )
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "InvalidSignatureException",
     "InvokeResult",
     "LambdaError",
+    "LoggingConfig",
     "MissingAuthenticationTokenException",
     "PreconditionFailedException",
     "ProvisionedConcurrencyConfigNotFoundException",
@@ -39,6 +40,22 @@ __all__ = [
 ]
 
 FunctionErrorKind = Literal["", "Handled", "Unhandled"]
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingConfig:
+    """A function's LoggingConfig (AWS's advanced logging controls): ``log_format`` Text or JSON; with JSON
+    the application (TRACE..FATAL) and system (DEBUG, INFO, WARN) levels, INFO by default; the log group
+    (``""``: ``/aws/lambda/<function>``)."""
+
+    log_format: str = "Text"
+    application_log_level: str = ""
+    system_log_level: str = ""
+    log_group: str = ""
+
+    def group_of(self, function: str) -> str:
+        """The log group's name for ``function``."""
+        return self.log_group or f"/aws/lambda/{function}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +84,8 @@ class FunctionConfig:
     role: str = ""
     #: The SQS queue ARN failed async events go to (DeadLetterConfig), "" for none.
     dead_letter_target: str = ""
+    #: How the sandbox writes its logs (LoggingConfig).
+    logging: LoggingConfig = LoggingConfig()
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,8 @@ standard library only and speaks HTTP/1.1 on one keep-alive connection to the ag
 Handler errors are posted to ``/invocation/{id}/error`` as ``{errorMessage, errorType, requestId,
 stackTrace}`` and printed as ``[ERROR]`` lines; init errors go to ``/runtime/init/error`` with
 ``Runtime.ImportModuleError``, ``Runtime.HandlerNotFound`` or the exception's type. Python ``logging``
-goes to stdout as ``[LEVEL]\\t<timestamp>\\t<request id>\\t<message>``; the root level comes from
+goes to stdout as ``[LEVEL]\\t<timestamp>\\t<request id>\\t<message>``, or with
+``AWS_LAMBDA_LOG_FORMAT=JSON`` as AWS's JSON records (errors too); the root level comes from
 ``AWS_LAMBDA_LOG_LEVEL`` (AWS's advanced logging controls; Python's default, WARNING, when unset).
 
 With ``LEASEHOLD_TEMPLATE_FD`` set the process becomes a snapshot template after init (see
@@ -109,11 +110,29 @@ class LambdaContext:
         return max(0, self._deadline_ms - int(time.time() * 1000))
 
 
+#: ``logging.LogRecord`` attributes that are not a record's ``extra`` fields (a JSON record leaves them out).
+_RECORD_FIELDS = frozenset(
+    {
+        *("name", "msg", "args", "levelname", "levelno", "pathname", "filename", "module", "lineno", "funcName"),
+        *("exc_info", "exc_text", "stack_info", "created", "msecs", "relativeCreated", "thread", "threadName"),
+        *("processName", "process", "taskName", "aws_request_id", "asctime", "message"),
+    }
+)
+
+
+def _json_logs() -> bool:
+    return os.environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON"
+
+
 def _setup_logging() -> None:
     """Send Python logging to stdout in AWS's format, at ``AWS_LAMBDA_LOG_LEVEL``.
 
-    Called once the function has imported ``logging`` (after init, or before the first invoke that
-    finds it imported), so functions that do not log do not pay for importing it.
+    Text: ``[LEVEL]\t<timestamp>\t<request id>\t<message>``. JSON (``AWS_LAMBDA_LOG_FORMAT=JSON``): one
+    object per record with ``timestamp``, ``level``, ``message``, ``logger`` and ``requestId``, the
+    exception's ``errorType``, ``errorMessage``, ``stackTrace`` and ``location`` when there is one, and the
+    record's ``extra`` fields. ``TRACE`` is Python's DEBUG. Called once the function has imported
+    ``logging`` (after init, or before the first invoke that finds it imported), so functions that do not
+    log do not pay for importing it.
     """
     import logging  # noqa: PLC0415
 
@@ -122,17 +141,44 @@ def _setup_logging() -> None:
             record.aws_request_id = _Current.request_id
             return True
 
+    class JsonRecords(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            import traceback  # noqa: PLC0415
+
+            level = min(50, max(0, record.levelno)) // 10 * 10  # custom levels fall into Python's five
+            document: dict[str, Any] = {
+                "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+                + f".{int(record.msecs):03d}Z",
+                "level": logging.getLevelName(level),
+                "message": record.getMessage(),
+                "logger": record.name,
+                "requestId": getattr(record, "aws_request_id", "") or None,
+            }
+            if record.exc_info and record.exc_info[0] is not None:
+                kind, value, trace = record.exc_info
+                document["errorType"] = kind.__name__
+                document["errorMessage"] = str(value)
+                document["stackTrace"] = traceback.format_tb(trace)
+                document["location"] = f"{record.pathname}:{record.funcName}:{record.lineno}"
+            for key, value in record.__dict__.items():
+                if key not in _RECORD_FIELDS and key not in document:
+                    document[key] = value
+            return json.dumps({k: v for k, v in document.items() if v is not None}, default=str)
+
     handler = logging.StreamHandler(sys.stdout)
-    formatter = logging.Formatter(
-        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s", "%Y-%m-%dT%H:%M:%S"
-    )
-    formatter.converter = time.gmtime
+    if _json_logs():
+        formatter: logging.Formatter = JsonRecords()
+    else:
+        formatter = logging.Formatter(
+            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s", "%Y-%m-%dT%H:%M:%S"
+        )
+        formatter.converter = time.gmtime
     handler.setFormatter(formatter)
     handler.addFilter(RequestIdFilter())
     root = logging.getLogger()
     root.handlers = [handler]
     level = os.environ.get("AWS_LAMBDA_LOG_LEVEL", "").upper()
-    levels = {"TRACE": 5, "DEBUG": 10, "INFO": 20, "WARN": 30, "WARNING": 30, "ERROR": 40, "FATAL": 50}
+    levels = {"TRACE": 10, "DEBUG": 10, "INFO": 20, "WARN": 30, "WARNING": 30, "ERROR": 40, "FATAL": 50}
     if level in levels:
         root.setLevel(levels[level])
     _Current.logging_ready = True
@@ -151,10 +197,14 @@ def _error(exc: BaseException, error_type: str | None = None) -> dict[str, Any]:
 
 
 def _print_error(body: dict[str, Any]) -> None:
-    trace = "".join(body["stackTrace"])
-    sys.stdout.write(
-        f"[ERROR] {body['errorType']}: {body['errorMessage']}\nTraceback (most recent call last):\n{trace}"
-    )
+    if _json_logs():  # one JSON record, as AWS's runtime writes an unhandled error then
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+        sys.stdout.write(json.dumps({"timestamp": stamp, "level": "ERROR", **body}) + "\n")
+    else:
+        trace = "".join(body["stackTrace"])
+        sys.stdout.write(
+            f"[ERROR] {body['errorType']}: {body['errorMessage']}\nTraceback (most recent call last):\n{trace}"
+        )
     sys.stdout.flush()
 
 

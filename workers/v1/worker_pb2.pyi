@@ -131,6 +131,9 @@ class CreateSandboxRequest(_message.Message):
     APPLICATION_LOG_LEVEL_FIELD_NUMBER: _builtins.int
     REGION_FIELD_NUMBER: _builtins.int
     CREDENTIALS_FIELD_NUMBER: _builtins.int
+    LOG_FORMAT_FIELD_NUMBER: _builtins.int
+    SYSTEM_LOG_LEVEL_FIELD_NUMBER: _builtins.int
+    LOG_GROUP_FIELD_NUMBER: _builtins.int
     sandbox_id: _builtins.str
     function_name: _builtins.str
     function_version: _builtins.str
@@ -149,6 +152,14 @@ class CreateSandboxRequest(_message.Message):
     """AWS advanced logging controls: TRACE, DEBUG, INFO, WARN, ERROR, FATAL ("" = the runtime default)."""
     region: _builtins.str
     """"us-east-1" when empty."""
+    log_format: _builtins.str
+    """AWS advanced logging controls: "Text" (when empty) or "JSON". With JSON, the Python runtime writes
+    `logging` records as AWS's JSON objects and the platform's lines are `platform.*` JSON records.
+    """
+    system_log_level: _builtins.str
+    """JSON only: DEBUG, INFO or WARN ("" = INFO); which platform records are written."""
+    log_group: _builtins.str
+    """AWS_LAMBDA_LOG_GROUP_NAME ("/aws/lambda/<function_name>" when empty)."""
     @_builtins.property
     def code(self) -> Global___CodeRef: ...
     @_builtins.property
@@ -180,10 +191,13 @@ class CreateSandboxRequest(_message.Message):
         application_log_level: _builtins.str = ...,
         region: _builtins.str = ...,
         credentials: Global___SandboxCredentials | None = ...,
+        log_format: _builtins.str = ...,
+        system_log_level: _builtins.str = ...,
+        log_group: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "credentials", b"credentials"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_log_level", b"application_log_level", "code", b"code", "credentials", b"credentials", "environment", b"environment", "function_name", b"function_name", "function_version", b"function_version", "handler", b"handler", "layers", b"layers", "memory_mb", b"memory_mb", "region", b"region", "runtime", b"runtime", "sandbox_id", b"sandbox_id", "snap_start", b"snap_start", "timeout_ms", b"timeout_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_log_level", b"application_log_level", "code", b"code", "credentials", b"credentials", "environment", b"environment", "function_name", b"function_name", "function_version", b"function_version", "handler", b"handler", "layers", b"layers", "log_format", b"log_format", "log_group", b"log_group", "memory_mb", b"memory_mb", "region", b"region", "runtime", b"runtime", "sandbox_id", b"sandbox_id", "snap_start", b"snap_start", "system_log_level", b"system_log_level", "timeout_ms", b"timeout_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from assignment.frontend.api.logging_config import document as logging_document
 from assignment.frontend.event_sources.mappings import Mapping as EventSourceMapping
 from assignment.frontend.registry import LATEST, FunctionVersion, LayerVersion, Registry
 from assignment.frontend.types import EventInvokeConfig
@@ -94,6 +95,7 @@ def configuration(registry: Registry, version: FunctionVersion) -> dict[str, Any
         doc["Layers"] = [{"Arn": layer.arn, "CodeSize": layer.size} for layer in spec.layers]
     if spec.dead_letter_target:
         doc["DeadLetterConfig"] = {"TargetArn": spec.dead_letter_target}
+    doc["LoggingConfig"] = logging_document(spec.logging, version.name)
     return doc
 
 

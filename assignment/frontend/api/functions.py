@@ -23,6 +23,8 @@ from aiohttp import web
 
 from assignment.frontend.api import documents
 from assignment.frontend.api.context import ApiContext
+from assignment.frontend.api.logging_config import MEMBERS as LOGGING_MEMBERS
+from assignment.frontend.api.logging_config import logging_config
 from assignment.frontend.api.requests import (
     ARCHITECTURES,
     UNSUPPORTED,
@@ -34,7 +36,7 @@ from assignment.frontend.api.requests import (
     single,
 )
 from assignment.frontend.registry import FunctionSpec, FunctionVersion, LayerRef
-from assignment.frontend.types import InvalidParameterValueException
+from assignment.frontend.types import InvalidParameterValueException, LoggingConfig
 from assignment.frontend.validation import (
     MAX_MEMORY_MB,
     MAX_TIMEOUT_S,
@@ -65,13 +67,13 @@ _CREATE_USED = {
     "SnapStart",
     "Architectures",
     "DeadLetterConfig",
+    "LoggingConfig",
 }
 #: Accepted and ignored: they change nothing in Leasehold.
 _IGNORED = {
     "Tags",
     "TracingConfig",
     "EphemeralStorage",
-    "LoggingConfig",
     "KMSKeyArn",
     "VpcConfig",
     "RevisionId",
@@ -90,6 +92,7 @@ _CONFIG_USED = {
     "Layers",
     "SnapStart",
     "DeadLetterConfig",
+    "LoggingConfig",
 }
 _CODE_FIELDS = {"ZipFile", "S3Bucket", "S3Key", "S3ObjectVersion", "ImageUri", "SourceKMSKeyArn", "S3ObjectStorageMode"}
 #: Most items in one page of ListVersionsByFunction (AWS's cap, whatever ``MaxItems`` asks for).
@@ -133,7 +136,9 @@ class FunctionsApi:
         arns = fields.strings("Layers", max_items=5, max_len=140)
         return tuple([await asyncio.to_thread(self.registry.layer, arn) for arn in arns])
 
-    async def _spec_changes(self, fields: Fields, *, creating: bool) -> dict[str, Any]:
+    async def _spec_changes(self, fields: Fields, *, current: FunctionSpec | None) -> dict[str, Any]:
+        """The FunctionSpec fields a create (``current`` None) or an update of ``current`` sets."""
+        creating = current is None
         changes: dict[str, Any] = {}
         if creating or fields.has("Runtime"):
             runtime = fields.string("Runtime", required=creating, max_len=32)
@@ -174,6 +179,9 @@ class FunctionsApi:
             if target:
                 await self.context.check_queue_target(target, field="DeadLetterConfig.TargetArn")
             changes["dead_letter_target"] = target
+        logging_fields = fields.obj("LoggingConfig", allowed=LOGGING_MEMBERS)
+        if logging_fields is not None:
+            changes["logging"] = logging_config(logging_fields, LoggingConfig() if current is None else current.logging)
         if changes.get("runtime", "").startswith("python") and creating and not changes.get("handler"):
             raise InvalidParameterValueException("A handler is required for the python runtimes")
         return changes
@@ -193,7 +201,7 @@ class FunctionsApi:
         if code_fields is None:
             raise InvalidParameterValueException("Code is required")
         code = decode_zip(code_fields)
-        spec = FunctionSpec(**await self._spec_changes(fields, creating=True))
+        spec = FunctionSpec(**await self._spec_changes(fields, current=None))
         publish = fields.boolean("Publish")
         version = await asyncio.to_thread(self.registry.create, name, spec, code, publish=publish)
         self.context.invoker.forget(name)
@@ -281,7 +289,8 @@ class FunctionsApi:
         name, _ = function_name(request, qualified=False)
         fields = Fields(await read_json(request), allowed=(_CONFIG_USED | _IGNORED | UNSUPPORTED) - {"FunctionName"})
         reject_unsupported(fields)
-        changes = await self._spec_changes(fields, creating=False)
+        current = (await asyncio.to_thread(self.registry.get, name)).spec
+        changes = await self._spec_changes(fields, current=current)
         version = await asyncio.to_thread(self.registry.update_configuration, name, changes)
         self.context.invoker.forget(name)
         return web.json_response(self._configuration(version))

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from assignment.frontend.auth.keys import ACCESS_KEY_ID, SECRET, KeyStore, parse_key
-from assignment.frontend.auth.resolver import KeyCache
+from assignment.frontend.auth.resolver import FunctionStates, KeyCache
 from assignment.frontend.auth.sessions import revoked_before_ms
+from assignment.frontend.registry import functions
 from journal.store import Journal
 from tests.harness.postgres import PostgresServer, schema_name
 
@@ -140,3 +141,26 @@ def test_revoke_sessions_records_when_and_refuses_a_bad_name(database: str) -> N
     bad = _keys(database, "revoke-sessions", "not a name")
     assert bad.returncode == 2
     assert "ValidationException" in bad.stderr
+
+
+async def test_a_function_state_read_before_a_token_was_issued_does_not_refute_it(database: str) -> None:
+    """A cached "the function is gone" must not refuse the genuine token of the function created again
+    right after (issued after that answer was read), however young the answer; an answer read after the
+    token was issued is trusted for its recheck interval, so a deleted function's tokens cannot make
+    every request read the database."""
+    now, wall = [100.0], [1_000.0]
+    with Journal.open(database) as journal:
+        states = FunctionStates(journal, ttl_s=2.0, clock=lambda: now[0], wall=lambda: wall[0])
+        assert await states.get("doomed", "old", issued_ms=900_000) == (None, 0)  # deleted: read at 1,000,000
+        with journal.writer.begin() as conn:
+            conn.execute(functions.insert().values(name="doomed", incarnation="new", revision=1, next_version=1,
+                                                   created_ms=1_000_000))  # fmt: skip
+        assert await states.get("doomed", "old", issued_ms=900_000) == (None, 0)  # the old token: cached answer
+        wall[0] += 0.1
+        assert await states.get("doomed", "new", issued_ms=1_000_010) == ("new", 0)  # issued after the read
+        with journal.writer.begin() as conn:
+            conn.execute(functions.delete())
+        assert await states.get("doomed", "new", issued_ms=1_000_010) == ("new", 0)  # agrees: cached
+        assert await states.get("doomed", "other", issued_ms=1_000_010) == ("new", 0)  # older token: cached
+        now[0] += 0.3  # past the recheck interval
+        assert await states.get("doomed", "other", issued_ms=1_000_010) == (None, 0)

@@ -91,32 +91,44 @@ class FunctionStates:
     sessions are revoked, each answer kept ``ttl_s`` seconds."""
 
     def __init__(
-        self, journal: Journal, *, ttl_s: float = STATE_TTL_S, clock: Callable[[], float] = time.monotonic
+        self,
+        journal: Journal,
+        *,
+        ttl_s: float = STATE_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.journal = journal
         self.ttl_s = ttl_s
         self._clock = clock
-        self._entries: dict[str, tuple[float, str | None, int]] = {}
+        self._wall = wall
+        #: name → (expires on ``clock``, incarnation, revoked_before_ms, read at on ``wall`` in ms)
+        self._entries: dict[str, tuple[float, str | None, int, int]] = {}
 
     def _read(self, name: str) -> tuple[str | None, int]:
         with self.journal.reader.connect() as conn:
             incarnation = conn.execute(select(functions.c.incarnation).where(functions.c.name == name)).scalar()
         return incarnation, revoked_before_ms(self.journal, name)
 
-    async def get(self, name: str, expected: str | None = None) -> tuple[str | None, int]:
-        """``(incarnation or None, revoked_before_ms)``. A fresh answer naming another incarnation than
-        ``expected`` (a genuine token's) is read again once it is :data:`_RECHECK_S` old: a function just
-        created again must not wait out the TTL of the answer that said it was gone."""
+    async def get(self, name: str, expected: str | None = None, issued_ms: int | None = None) -> tuple[str | None, int]:
+        """``(incarnation or None, revoked_before_ms)``. A cached answer naming another incarnation than
+        ``expected`` (a genuine token's) is read again when it was read before the token was issued
+        (``issued_ms``: the token proves its incarnation existed then, so an older answer cannot refute it)
+        or once it is :data:`_RECHECK_S` old: a function just created again must not wait out the TTL of
+        the answer that said it was gone."""
         now = self._clock()
         cached = self._entries.get(name)
         if cached is not None and cached[0] > now:
-            agrees = expected is None or cached[1] == expected
-            if agrees or cached[0] - self.ttl_s + _RECHECK_S > now:
-                return cached[1], cached[2]
+            expires, incarnation, revoked, read_ms = cached
+            agrees = expected is None or incarnation == expected
+            older_than_token = issued_ms is not None and read_ms <= issued_ms
+            if agrees or (not older_than_token and expires - self.ttl_s + _RECHECK_S > now):
+                return incarnation, revoked
+        read_ms = int(self._wall() * 1000)
         incarnation, revoked = await asyncio.to_thread(self._read, name)
         if len(self._entries) >= _MAX_CACHED:
             self._entries.pop(next(iter(self._entries)))
-        self._entries[name] = (now + self.ttl_s, incarnation, revoked)
+        self._entries[name] = (now + self.ttl_s, incarnation, revoked, read_ms)
         return incarnation, revoked
 
 
@@ -156,7 +168,9 @@ class Resolver:
         except (ValueError, KeyError, TypeError):  # a forged or damaged token: json, fields, base64
             raise UnrecognizedClientException(INVALID_TOKEN) from None
         if self.functions is not None:
-            incarnation, revoked_before = await self.functions.get(session.function, session.incarnation)
+            incarnation, revoked_before = await self.functions.get(
+                session.function, session.incarnation, session.issued_ms
+            )
             if incarnation != session.incarnation or session.issued_ms < revoked_before:
                 raise UnrecognizedClientException(INVALID_TOKEN)  # deleted, re-created, or revoked
         arn = f"arn:aws:sts::{self.account}:assumed-role/{session.role}/{session.function}"

@@ -56,6 +56,8 @@ from workers.netns import EgressPolicy, NetworkPool, resolv_conf
 from workers.registration import NullRegistrar, Registrar, WorkerInfo
 from workers.runtime_api import MAX_RESPONSE_BYTES, Invocation
 from workers.sandbox import (
+    MAX_TMP_MB,
+    MIN_TMP_MB,
     RESERVED_ENV,
     InitResult,
     Isolation,
@@ -154,6 +156,8 @@ class CreateSpec:
     log_format: str = ""
     system_log_level: str = ""
     log_group: str = ""
+    #: The size of /tmp in MB (0: the agent's default).
+    tmp_mb: int = 0
     region: str = "us-east-1"
     snap_start: bool = False
     credentials: SandboxCredentials | None = None
@@ -285,6 +289,8 @@ class Agent:
             raise InvalidRequest(f"log_format {spec.log_format!r} is not Text or JSON")
         if spec.system_log_level not in ("", *SYSTEM_LOG_LEVELS):
             raise InvalidRequest(f"system_log_level {spec.system_log_level!r} is not one of {list(SYSTEM_LOG_LEVELS)}")
+        if spec.tmp_mb and not MIN_TMP_MB <= spec.tmp_mb <= MAX_TMP_MB:
+            raise InvalidRequest(f"ephemeral_storage_mb {spec.tmp_mb} is outside {MIN_TMP_MB}..{MAX_TMP_MB}")
         if spec.log_group and not _LOG_GROUP.fullmatch(spec.log_group):
             raise InvalidRequest(f"log_group {spec.log_group[:100]!r} is not a log group name")
         for key in spec.environment:
@@ -354,6 +360,7 @@ class Agent:
                 log_format=spec.log_format or "Text",
                 system_log_level=spec.system_log_level,
                 log_group=spec.log_group,
+                tmp_mb=spec.tmp_mb,
                 region=spec.region or "us-east-1",
                 credentials=spec.credentials,
             )
@@ -400,6 +407,7 @@ class Agent:
             config.log_format,
             config.system_log_level,
             config.log_group,
+            config.tmp_mb,
             config.region,
         )
 

@@ -16,7 +16,8 @@ exhaustion, and is stopped with :meth:`Sandbox.stop`. How it is confined:
   read each other's files or signal each other or the agent).
 - **resource limits** (``prlimit``): address space = memory size + 64 MB for the runtime's code and
   stacks, open files 1024, processes 256 (per sandbox user), no core files.
-- **/tmp**: a tmpfs of 512 MB (``size=``) when the agent is root; a plain folder otherwise.
+- **/tmp**: a tmpfs of the function's EphemeralStorage size (512 MB by default, ``size=``) when the agent is
+  root; a plain folder, unsized, otherwise.
 
 Without bwrap the same layout is expressed with real paths (``LAMBDA_TASK_ROOT`` is the unpacked code,
 ``TMPDIR`` the sandbox's tmp folder) and the tree is killed by process group and by user.
@@ -52,6 +53,8 @@ from workers.runtime_api import MAX_RESPONSE_BYTES, ErrorBody, Invocation, Invoc
 
 __all__ = [
     "INIT_TIMEOUT_S",
+    "MAX_TMP_MB",
+    "MIN_TMP_MB",
     "RESERVED_ENV",
     "Isolation",
     "Sandbox",
@@ -69,6 +72,9 @@ log = logging.getLogger(__name__)
 
 INIT_TIMEOUT_S = 10.0
 """AWS's init phase limit."""
+MIN_TMP_MB = 512
+MAX_TMP_MB = 10_240
+"""The sizes of /tmp a function may ask for (AWS's EphemeralStorage range)."""
 RUNTIME_DIR = Path(__file__).resolve().parent / "runtimes"
 _PY = f"python{sys.version_info.major}.{sys.version_info.minor}"
 LANG_DIR = Path("/var/lang")
@@ -152,6 +158,8 @@ class SandboxConfig:
     log_format: str = "Text"
     system_log_level: str = ""
     log_group: str = ""
+    #: The size of the sandbox's /tmp tmpfs in MB (EphemeralStorage); 0: the agent's :attr:`Isolation.tmp_mb`.
+    tmp_mb: int = 0
     region: str = "us-east-1"
     #: The function's credentials (None: the sandbox gets none).
     credentials: SandboxCredentials | None = None
@@ -477,7 +485,8 @@ class Sandbox:
         if self._tmp_mounted:
             return
         if os.geteuid() == 0 and self.uid is not None:
-            options = f"size={self.isolation.tmp_mb}m,mode=0700,uid={self.uid},gid={self.uid}"
+            size_mb = self.config.tmp_mb or self.isolation.tmp_mb
+            options = f"size={size_mb}m,mode=0700,uid={self.uid},gid={self.uid}"
             error = _mount_tmpfs(tmp, options)
             self._tmp_mounted = error is None
             if error is not None:

@@ -132,6 +132,7 @@ class WorkerService(worker_pb2_grpc.WorkerServicer):
                 log_format=request.log_format,
                 system_log_level=request.system_log_level,
                 log_group=request.log_group,
+                tmp_mb=request.ephemeral_storage_mb,
                 region=request.region,
                 snap_start=request.snap_start,
                 credentials=_credentials(request),

@@ -6,6 +6,9 @@ import json
 import os
 from pathlib import Path
 
+import grpc
+import pytest
+
 from tests.workers.harness import AgentProcess, create, function_dir, invoke, processes_of
 from workers.v1 import worker_pb2
 
@@ -88,6 +91,29 @@ def test_tmp_is_size_limited(agent: AgentProcess, tmp_path: Path) -> None:
     assert size == 512 * 1024 * 1024
     assert outcome == "ENOSPC"
     agent.stub.DestroySandbox(worker_pb2.DestroySandboxRequest(sandbox_id="tmpsize-1"))
+
+
+def test_tmp_takes_the_functions_ephemeral_storage_size(agent: AgentProcess, tmp_path: Path) -> None:
+    code = function_dir(
+        tmp_path / "fn",
+        """
+        import os
+        def handler(event, context):
+            with open("/tmp/big", "wb") as f:
+                for _ in range(600):  # more than the default 512 MB fits
+                    f.write(b"x" * (1 << 20))
+            st = os.statvfs("/tmp")
+            return st.f_blocks * st.f_frsize
+        """,
+    )
+    create(agent.stub, "tmpsize-2", code, memory_mb=1024, ephemeral_storage_mb=1024, timeout_ms=30000)
+    assert json.loads(invoke(agent.stub, "tmpsize-2").payload) == 1024 * 1024 * 1024
+    agent.stub.DestroySandbox(worker_pb2.DestroySandboxRequest(sandbox_id="tmpsize-2"))
+    for size in (511, 10_241):
+        with pytest.raises(grpc.RpcError) as refused:
+            create(agent.stub, f"tmpsize-{size}", code, ephemeral_storage_mb=size)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert f"ephemeral_storage_mb {size} is outside 512..10240" in str(refused.value.details())
 
 
 def test_fork_bomb_is_contained(agent: AgentProcess, tmp_path: Path) -> None:

@@ -118,6 +118,7 @@ def sandbox_template(
         application_log_level=config.logging.application_log_level if config.logging.log_format == "JSON" else "",
         system_log_level=config.logging.system_log_level if config.logging.log_format == "JSON" else "",
         log_group=config.logging.group_of(config.name),
+        ephemeral_storage_mb=config.ephemeral_storage_mb,
     )
 
 

@@ -58,6 +58,7 @@ from assignment.frontend.storage_errors import (
     PreconditionFailed,
     ProvisionedOverlap,
     Referenced,
+    RevisionMismatch,
     StorageExceeded,
 )
 from assignment.frontend.types import EventInvokeConfig, FunctionConfig, LoggingConfig
@@ -71,6 +72,7 @@ __all__ = [
     "ALIAS_NAME",
     "CODE_STORAGE_LIMIT",
     "LATEST",
+    "TAG_LIMIT",
     "FunctionSpec",
     "FunctionVersion",
     "LayerRef",
@@ -87,6 +89,8 @@ LATEST = "$LATEST"
 #: AWS's default code storage of an account in a region (75 GB): the code of every function version and
 #: every layer version counts, each time it is stored (GetAccountSettings' TotalCodeSize).
 CODE_STORAGE_LIMIT = 75 * 1024**3
+#: Most tags on one function (AWS's limit).
+TAG_LIMIT = 50
 
 metadata = MetaData()
 
@@ -239,6 +243,10 @@ class FunctionSpec:
     #: DeadLetterConfig's TargetArn: the SQS queue failed async events go to ("" for none).
     dead_letter_target: str = ""
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    #: EphemeralStorage's Size: the sandbox's /tmp in MB.
+    ephemeral_storage_mb: int = 512
+    #: TracingConfig's Mode (PassThrough: Leasehold samples no trace itself).
+    tracing_mode: str = "PassThrough"
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +299,7 @@ class FunctionVersion:
             role=self.spec.role.rpartition("/")[2] or "leasehold",
             dead_letter_target=self.spec.dead_letter_target,
             logging=self.spec.logging,
+            ephemeral_storage_mb=self.spec.ephemeral_storage_mb,
         )
 
 
@@ -315,7 +324,23 @@ def _spec_from_json(doc: Mapping[str, Any]) -> FunctionSpec:
         dead_letter_target=doc.get("dead_letter_target", ""),
         # ...nor a LoggingConfig (Text, the default).
         logging=LoggingConfig(**doc.get("logging", {})),
+        # ...nor EphemeralStorage and TracingConfig (AWS's defaults).
+        ephemeral_storage_mb=doc.get("ephemeral_storage_mb", 512),
+        tracing_mode=doc.get("tracing_mode", "PassThrough"),
     )
+
+
+def _check_revision(current: FunctionVersion, revision_id: str | None) -> None:
+    """:class:`RevisionMismatch` unless ``revision_id`` is None or ``current``'s."""
+    if revision_id is not None and revision_id != current.revision_id:
+        raise RevisionMismatch("function", current.name)
+
+
+def _tags_text(name: str, tags: dict[str, str]) -> str:
+    """The stored form of a function's tags; :class:`Invalid` past :data:`TAG_LIMIT`."""
+    if len(tags) > TAG_LIMIT:
+        raise Invalid("function", name, rule="tag_limit", limit=TAG_LIMIT)
+    return json.dumps(tags, sort_keys=True)
 
 
 def _same_release(a: FunctionVersion, b: FunctionVersion) -> bool:
@@ -472,8 +497,16 @@ class Registry:
                 .values(**values)
             )
 
-    def create(self, name: str, spec: FunctionSpec, code: bytes, *, publish: bool = False) -> FunctionVersion:
-        """A new function; :class:`Conflict` if the name is taken. Returns $LATEST (or
+    def create(
+        self,
+        name: str,
+        spec: FunctionSpec,
+        code: bytes,
+        *,
+        publish: bool = False,
+        tags: Mapping[str, str] | None = None,
+    ) -> FunctionVersion:
+        """A new function (with ``tags``); :class:`Conflict` if the name is taken. Returns $LATEST (or
         version 1 with ``publish``)."""
         sha = self.blobs.put(code)
         now = _now_ms()
@@ -482,7 +515,14 @@ class Registry:
         try:
             with self.journal.writer.begin() as conn:
                 self._check_code_storage(conn, len(code))
-                head = {"name": name, "incarnation": incarnation, "revision": 1, "next_version": 1, "created_ms": now}
+                head = {
+                    "name": name,
+                    "incarnation": incarnation,
+                    "revision": 1,
+                    "next_version": 1,
+                    "created_ms": now,
+                    "tags": _tags_text(name, dict(tags or {})),
+                }
                 if conn.execute(dialect_insert(conn, functions).values(head).on_conflict_do_nothing()).rowcount == 0:
                     raise Conflict("function", name)
                 self._write_version(conn, latest, new=True)
@@ -490,11 +530,12 @@ class Registry:
             raise Conflict("function", name) from None
         return self.publish(name) if publish else latest
 
-    def _change_latest(self, name: str, change: Any) -> FunctionVersion:
+    def _change_latest(self, name: str, change: Any, revision_id: str | None) -> FunctionVersion:
         with self.journal.writer.begin() as conn:
             current = self._load(conn, name, LATEST)
             if current is None:
                 raise _not_found(name)
+            _check_revision(current, revision_id)
             revision = current.revision + 1
             changed: FunctionVersion = change(current)
             self._check_code_storage(conn, changed.code_size - current.code_size)
@@ -505,25 +546,39 @@ class Registry:
             self._write_version(conn, changed, new=False)
         return changed
 
-    def update_code(self, name: str, code: bytes, *, publish: bool = False) -> FunctionVersion:
-        """New code for $LATEST (and a published version with ``publish``)."""
+    def update_code(
+        self, name: str, code: bytes, *, publish: bool = False, revision_id: str | None = None
+    ) -> FunctionVersion:
+        """New code for $LATEST (and a published version with ``publish``); with ``revision_id``, only if
+        that is $LATEST's (:class:`RevisionMismatch` otherwise)."""
         self.get(name)
         sha = self.blobs.put(code)
-        latest = self._change_latest(name, lambda v: dataclasses.replace(v, code_sha256=sha, code_size=len(code)))
+        latest = self._change_latest(
+            name, lambda v: dataclasses.replace(v, code_sha256=sha, code_size=len(code)), revision_id
+        )
         return self.publish(name) if publish else latest
 
-    def update_configuration(self, name: str, changes: Mapping[str, Any]) -> FunctionVersion:
-        """Change fields of $LATEST's :class:`FunctionSpec` (by field name)."""
-        return self._change_latest(name, lambda v: dataclasses.replace(v, spec=dataclasses.replace(v.spec, **changes)))
+    def update_configuration(
+        self, name: str, changes: Mapping[str, Any], *, revision_id: str | None = None
+    ) -> FunctionVersion:
+        """Change fields of $LATEST's :class:`FunctionSpec` (by field name); ``revision_id`` as
+        :meth:`update_code`."""
+        return self._change_latest(
+            name, lambda v: dataclasses.replace(v, spec=dataclasses.replace(v.spec, **changes)), revision_id
+        )
 
-    def publish(self, name: str, *, code_sha256: str = "", description: str | None = None) -> FunctionVersion:
+    def publish(
+        self, name: str, *, code_sha256: str = "", description: str | None = None, revision_id: str | None = None
+    ) -> FunctionVersion:
         """Publish $LATEST as the next version number; when $LATEST is unchanged since the newest published
-        version, that version is returned instead (as AWS does)."""
+        version, that version is returned instead (as AWS does). ``code_sha256`` and ``revision_id``, when
+        given, must be $LATEST's."""
         with self.journal.writer.begin() as conn:
             head = conn.execute(select(functions).where(functions.c.name == name)).first()
             latest = self._load(conn, name, LATEST)
             if head is None or latest is None:
                 raise _not_found(name)
+            _check_revision(latest, revision_id)
             if code_sha256 and code_sha256 != latest.code_sha256:
                 raise PreconditionFailed("function", name, expected=code_sha256, actual=latest.code_sha256)
             if head.next_version > 1:
@@ -570,6 +625,33 @@ class Registry:
                     event_invoke_configs.c.name == name, event_invoke_configs.c.qualifier == qualifier
                 )
             )
+
+    # ------------------------------------------------------------------ tags
+
+    def tags(self, name: str) -> dict[str, str]:
+        """The function's tags; :class:`NotFound`."""
+        with self.journal.reader.connect() as conn:
+            row = conn.execute(select(functions.c.tags).where(functions.c.name == name)).first()
+        if row is None:
+            raise _not_found(name)
+        return dict(json.loads(row.tags))
+
+    def change_tags(
+        self, name: str, *, add: Mapping[str, str] | None = None, remove: Iterable[str] = ()
+    ) -> dict[str, str]:
+        """Set ``add`` (replacing values of keys it names) and drop ``remove`` (absent keys are no error),
+        in one transaction; the tags after. More than :data:`TAG_LIMIT` is :class:`Invalid` and changes
+        nothing. Tags belong to the function, so no version's RevisionId changes."""
+        with self.journal.writer.begin() as conn:
+            row = conn.execute(select(functions.c.tags).where(functions.c.name == name)).first()
+            if row is None:
+                raise _not_found(name)
+            tags: dict[str, str] = dict(json.loads(row.tags))
+            tags.update(add or {})
+            for key in remove:
+                tags.pop(key, None)
+            conn.execute(update(functions).where(functions.c.name == name).values(tags=_tags_text(name, tags)))
+        return tags
 
     # ------------------------------------------------------------------ account
 

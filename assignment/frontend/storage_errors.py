@@ -25,6 +25,7 @@ __all__ = [
     "PreconditionFailed",
     "ProvisionedOverlap",
     "Referenced",
+    "RevisionMismatch",
     "Rule",
     "StorageError",
     "StorageExceeded",
@@ -34,8 +35,8 @@ __all__ = [
 Kind = Literal["function", "provisioned_concurrency", "event_invoke_config", "layer_version"]
 #: What :class:`Invalid` refuses: a list marker that is not a stored version, deleting $LATEST alone,
 #: provisioned concurrency on an unpublished version, a reservation leaving too little unreserved, a layer
-#: version reference (ARN) that does not exist.
-Rule = Literal["marker", "delete_latest", "unpublished", "unreserved_minimum", "unknown_layer"]
+#: version reference (ARN) that does not exist, more tags on a function than its limit.
+Rule = Literal["marker", "delete_latest", "unpublished", "unreserved_minimum", "unknown_layer", "tag_limit"]
 
 
 class StorageError(Exception):
@@ -65,6 +66,10 @@ class PreconditionFailed(StorageError):
         super().__init__(kind, name)
         self.expected = expected
         self.actual = actual
+
+
+class RevisionMismatch(StorageError):
+    """The caller's RevisionId is not the function's current one (it changed since the caller read it)."""
 
 
 class Invalid(StorageError):

@@ -86,6 +86,8 @@ class FunctionConfig:
     dead_letter_target: str = ""
     #: How the sandbox writes its logs (LoggingConfig).
     logging: LoggingConfig = LoggingConfig()
+    #: The size of the sandbox's /tmp in MB (EphemeralStorage).
+    ephemeral_storage_mb: int = 512
 
 
 @dataclass(frozen=True, slots=True)

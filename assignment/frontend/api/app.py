@@ -43,6 +43,7 @@ from assignment.frontend.api.invoke import InvokeApi
 from assignment.frontend.api.layers import LayersApi
 from assignment.frontend.api.requests import MAX_BODY_BYTES, REQUEST_ID, is_sqs_request
 from assignment.frontend.api.sqs import SqsApi, sqs_error_response
+from assignment.frontend.api.tags import TagsApi
 from assignment.frontend.event_sources.status import SourcesOverview
 from assignment.frontend.invoker import Invoker
 from assignment.frontend.provisioning import Provisioner
@@ -113,6 +114,7 @@ class LambdaHttpApi:
             ConcurrencyApi(self.context),
             EventConfigsApi(self.context),
             LayersApi(self.context),
+            TagsApi(self.context),
             AdminApi(self.context),
         ]
         if queues is not None:

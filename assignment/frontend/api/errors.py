@@ -24,6 +24,7 @@ from assignment.frontend.storage_errors import (
     PreconditionFailed,
     ProvisionedOverlap,
     Referenced,
+    RevisionMismatch,
     StorageError,
     StorageExceeded,
 )
@@ -31,6 +32,7 @@ from assignment.frontend.types import (
     CodeStorageExceededException,
     InvalidParameterValueException,
     LambdaError,
+    PreconditionFailedException,
     ResourceConflictException,
     ResourceInUseException,
     ResourceNotFoundException,
@@ -63,6 +65,8 @@ def _invalid(exc: Invalid) -> str:
             "Specified ReservedConcurrentExecutions for function decreases account's "
             f"UnreservedConcurrentExecution below its minimum value of [{exc.limit}]."
         )
+    if exc.rule == "tag_limit":
+        return f"A function can have at most {exc.limit} tags; this request would leave {exc.name} with more"
     return f"Layer version {exc.name[:200]} does not exist."
 
 
@@ -81,6 +85,11 @@ def lambda_error(exc: StorageError, registry: Registry) -> LambdaError:
         )
     if isinstance(exc, Invalid):
         return InvalidParameterValueException(_invalid(exc))
+    if isinstance(exc, RevisionMismatch):
+        return PreconditionFailedException(
+            "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API"
+            " to retrieve the latest Revision Id"
+        )
     if isinstance(exc, ProvisionedOverlap):
         return ResourceConflictException(
             f"Version {exc.version} of {exc.name} already has Provisioned Concurrency through {exc.holder}; an alias"

@@ -35,6 +35,7 @@ from assignment.frontend.api.requests import (
     reject_unsupported,
     single,
 )
+from assignment.frontend.api.tags import check_tags
 from assignment.frontend.registry import FunctionSpec, FunctionVersion, LayerRef
 from assignment.frontend.types import InvalidParameterValueException, LoggingConfig
 from assignment.frontend.validation import (
@@ -68,17 +69,11 @@ _CREATE_USED = {
     "Architectures",
     "DeadLetterConfig",
     "LoggingConfig",
-}
-#: Accepted and ignored: they change nothing in Leasehold.
-_IGNORED = {
     "Tags",
     "TracingConfig",
     "EphemeralStorage",
     "KMSKeyArn",
     "VpcConfig",
-    "RevisionId",
-    "PublishTo",
-    "RuntimeConfig",
 }
 _CONFIG_USED = {
     "FunctionName",
@@ -93,8 +88,19 @@ _CONFIG_USED = {
     "SnapStart",
     "DeadLetterConfig",
     "LoggingConfig",
+    "TracingConfig",
+    "EphemeralStorage",
+    "KMSKeyArn",
+    "VpcConfig",
+    "RevisionId",
 }
 _CODE_FIELDS = {"ZipFile", "S3Bucket", "S3Key", "S3ObjectVersion", "ImageUri", "SourceKMSKeyArn", "S3ObjectStorageMode"}
+#: EphemeralStorage's Size in MB: AWS's range for a function (the model's maximum, 32,768, is for
+#: functions on capacity providers, which Leasehold refuses).
+MIN_EPHEMERAL_MB = 512
+MAX_EPHEMERAL_MB = 10_240
+#: The model's RevisionId has no length bound; ours are 32 hex digits, so a longer one is refused early.
+_REVISION_MAX = 128
 #: Most items in one page of ListVersionsByFunction (AWS's cap, whatever ``MaxItems`` asks for).
 _VERSIONS_PAGE = 50
 #: The model's MasterRegion pattern.
@@ -167,11 +173,7 @@ class FunctionsApi:
         if snap is not None:
             apply_on = snap.string("ApplyOn", required=True, pattern="PublishedVersions|None")
             changes["snap_start"] = apply_on == "PublishedVersions"
-        if fields.has("Architectures"):
-            # The model's enum first (ValidationException), then what this platform runs.
-            for arch in fields.choices("Architectures", allowed=ARCHITECTURES, max_items=1):
-                if arch != "x86_64":
-                    raise InvalidParameterValueException(f"Architecture {arch} is not supported")
+        _check_architectures(fields)
         dead_letter = fields.obj("DeadLetterConfig", allowed={"TargetArn"})
         if dead_letter is not None:
             # An empty (or absent) TargetArn removes the dead-letter queue, as on AWS.
@@ -182,6 +184,7 @@ class FunctionsApi:
         logging_fields = fields.obj("LoggingConfig", allowed=LOGGING_MEMBERS)
         if logging_fields is not None:
             changes["logging"] = logging_config(logging_fields, LoggingConfig() if current is None else current.logging)
+        changes.update(_platform_settings(fields))
         if changes.get("runtime", "").startswith("python") and creating and not changes.get("handler"):
             raise InvalidParameterValueException("A handler is required for the python runtimes")
         return changes
@@ -190,7 +193,7 @@ class FunctionsApi:
 
     async def create_function(self, request: web.Request) -> web.Response:
         """CreateFunction: POST /2015-03-31/functions → 201."""
-        fields = Fields(await read_json(request), allowed=_CREATE_USED | _IGNORED | UNSUPPORTED)
+        fields = Fields(await read_json(request), allowed=_CREATE_USED | UNSUPPORTED)
         reject_unsupported(fields)
         name = check_name(fields.string("FunctionName", required=True, max_len=140))
         fields.string("Role", required=True, max_len=2048)
@@ -202,8 +205,9 @@ class FunctionsApi:
             raise InvalidParameterValueException("Code is required")
         code = decode_zip(code_fields)
         spec = FunctionSpec(**await self._spec_changes(fields, current=None))
+        tags = check_tags(fields.mapping("Tags"), where="tags") if fields.has("Tags") else {}
         publish = fields.boolean("Publish")
-        version = await asyncio.to_thread(self.registry.create, name, spec, code, publish=publish)
+        version = await asyncio.to_thread(self.registry.create, name, spec, code, publish=publish, tags=tags)
         self.context.invoker.forget(name)
         log.info("event=function_created function=%s version=%s", name, version.version)
         return web.json_response(self._configuration(version), status=201)
@@ -213,10 +217,13 @@ class FunctionsApi:
         name, qualifier = function_name(request)
         version = await asyncio.to_thread(self.registry.get, name, qualifier)
         reserved = await asyncio.to_thread(self.registry.reserved, name)
+        tags = await asyncio.to_thread(self.registry.tags, name)
         doc: dict[str, Any] = {
             "Configuration": self._configuration(version),
             "Code": {"RepositoryType": "Leasehold", "Location": f"leasehold://code/{version.code_sha256}"},
         }
+        if tags:
+            doc["Tags"] = tags
         if reserved is not None:
             doc["Concurrency"] = {"ReservedConcurrentExecutions": reserved}
         return web.json_response(doc)
@@ -275,30 +282,38 @@ class FunctionsApi:
         name, _ = function_name(request, qualified=False)
         fields = Fields(
             await read_json(request),
-            allowed=_CODE_FIELDS | {"Architectures", "Publish", "DryRun", "RevisionId", "PublishTo"},
+            allowed=_CODE_FIELDS | UNSUPPORTED | {"Architectures", "Publish", "DryRun", "RevisionId"},
         )
+        reject_unsupported(fields)
+        _check_architectures(fields)
         code = decode_zip(fields)
+        revision = _revision_id(fields)
         if fields.boolean("DryRun"):
             return web.json_response(self._configuration(await asyncio.to_thread(self.registry.get, name)))
-        version = await asyncio.to_thread(self.registry.update_code, name, code, publish=fields.boolean("Publish"))
+        version = await asyncio.to_thread(
+            self.registry.update_code, name, code, publish=fields.boolean("Publish"), revision_id=revision
+        )
         self.context.invoker.forget(name)
         return web.json_response(self._configuration(version))
 
     async def update_configuration(self, request: web.Request) -> web.Response:
         """UpdateFunctionConfiguration."""
         name, _ = function_name(request, qualified=False)
-        fields = Fields(await read_json(request), allowed=(_CONFIG_USED | _IGNORED | UNSUPPORTED) - {"FunctionName"})
+        fields = Fields(await read_json(request), allowed=(_CONFIG_USED | UNSUPPORTED) - {"FunctionName"})
         reject_unsupported(fields)
         current = (await asyncio.to_thread(self.registry.get, name)).spec
         changes = await self._spec_changes(fields, current=current)
-        version = await asyncio.to_thread(self.registry.update_configuration, name, changes)
+        version = await asyncio.to_thread(
+            self.registry.update_configuration, name, changes, revision_id=_revision_id(fields)
+        )
         self.context.invoker.forget(name)
         return web.json_response(self._configuration(version))
 
     async def publish_version(self, request: web.Request) -> web.Response:
         """PublishVersion → 201."""
         name, _ = function_name(request, qualified=False)
-        fields = Fields(await read_json(request), allowed={"CodeSha256", "Description", "RevisionId", "PublishTo"})
+        fields = Fields(await read_json(request), allowed={"CodeSha256", "Description", "RevisionId"} | UNSUPPORTED)
+        reject_unsupported(fields)
         code_sha = fields.string("CodeSha256", max_len=128)
         hex_sha = ""
         if code_sha:
@@ -307,5 +322,61 @@ class FunctionsApi:
             except (binascii.Error, ValueError):
                 hex_sha = "invalid"
         description = fields.string("Description", max_len=256) if fields.has("Description") else None
-        version = await asyncio.to_thread(self.registry.publish, name, code_sha256=hex_sha, description=description)
+        version = await asyncio.to_thread(
+            self.registry.publish, name, code_sha256=hex_sha, description=description, revision_id=_revision_id(fields)
+        )
         return web.json_response(self._configuration(version), status=201)
+
+
+def _check_architectures(fields: Fields) -> None:
+    """Architectures, when given: the model's enum first (ValidationException), then what this platform
+    runs (x86_64)."""
+    if fields.has("Architectures"):
+        for arch in fields.choices("Architectures", allowed=ARCHITECTURES, max_items=1):
+            if arch != "x86_64":
+                raise InvalidParameterValueException(f"Architecture {arch} is not supported")
+
+
+def _revision_id(fields: Fields) -> str | None:
+    """The RevisionId a write is conditional on, or None."""
+    return fields.string("RevisionId", max_len=_REVISION_MAX) if fields.has("RevisionId") else None
+
+
+def _platform_settings(fields: Fields) -> dict[str, Any]:
+    """The FunctionSpec fields of EphemeralStorage and TracingConfig, and the check of the settings
+    Leasehold cannot honour (VpcConfig with subnets, a KMSKeyArn, Active tracing): each is refused by name
+    rather than accepted and ignored; the values that mean "none" are accepted, as tools send them."""
+    changes: dict[str, Any] = {}
+    storage = fields.obj("EphemeralStorage", allowed={"Size"})
+    if storage is not None:
+        size = storage.integer("Size", lo=MIN_EPHEMERAL_MB, hi=32_768, required=True)  # the model's range
+        if size > MAX_EPHEMERAL_MB:
+            raise InvalidParameterValueException(
+                f"EphemeralStorage.Size must be between {MIN_EPHEMERAL_MB} and {MAX_EPHEMERAL_MB} MB, not {size}"
+            )
+        changes["ephemeral_storage_mb"] = size
+    tracing = fields.obj("TracingConfig", allowed={"Mode"})
+    if tracing is not None and tracing.has("Mode"):
+        mode = tracing.string("Mode", pattern="Active|PassThrough")
+        if mode == "Active":
+            raise InvalidParameterValueException(
+                "TracingConfig Mode Active is not supported by Leasehold: it needs AWS X-Ray; use PassThrough"
+            )
+        changes["tracing_mode"] = mode
+    vpc = fields.obj("VpcConfig", allowed={"SubnetIds", "SecurityGroupIds", "Ipv6AllowedForDualStack"})
+    if vpc is not None:
+        subnets = vpc.strings("SubnetIds", max_items=16, max_len=1024)
+        groups = vpc.strings("SecurityGroupIds", max_items=5, max_len=1024)
+        if subnets or groups or vpc.boolean("Ipv6AllowedForDualStack"):
+            raise InvalidParameterValueException(
+                "VpcConfig is not supported by Leasehold: a sandbox has its own network namespace and reaches"
+                " only its worker's Lambda endpoint; send empty SubnetIds and SecurityGroupIds"
+            )
+    if fields.has("KMSKeyArn"):
+        key = fields.string("KMSKeyArn", max_len=2048, pattern=r"(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()")
+        if key:
+            raise InvalidParameterValueException(
+                "KMSKeyArn is not supported by Leasehold: environment variables are stored in the platform's"
+                " database without a customer managed key; send an empty KMSKeyArn"
+            )
+    return changes

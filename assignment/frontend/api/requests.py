@@ -80,6 +80,8 @@ UNSUPPORTED = frozenset(
         "DurableConfig",
         "AcceleratorConfig",
         "TenancyConfig",
+        "PublishTo",
+        "RuntimeConfig",
     }
 )
 #: The architectures the model knows (functions and layers).
@@ -197,9 +199,13 @@ def reject_unsupported(fields: Fields) -> None:
 
 def decode_zip(fields: Fields, key: str = "ZipFile") -> bytes:
     """A base64 zip from a request, checked: a readable archive within the size limits."""
-    for other in ("S3Bucket", "S3Key", "S3ObjectVersion", "ImageUri"):
+    for other in ("S3Bucket", "S3Key", "S3ObjectVersion", "S3ObjectStorageMode", "ImageUri"):
         if fields.has(other):
             raise InvalidParameterValueException(f"{other} is not supported by Leasehold: send ZipFile")
+    if fields.has("SourceKMSKeyArn") and fields.string("SourceKMSKeyArn", max_len=2048):
+        raise InvalidParameterValueException(
+            "SourceKMSKeyArn is not supported by Leasehold: code is stored without a customer managed key"
+        )
     encoded = fields.string(key, required=True, max_len=MAX_BODY_BYTES)
     try:
         data = base64.b64decode(encoded, validate=True)

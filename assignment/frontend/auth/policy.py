@@ -99,7 +99,7 @@ class Policy:
         )
 
     def _resource(self, match: Mapping[str, str]) -> str:
-        name = match.get("name")
+        name = match.get("name") or match.get("resource")  # a function's name or ARN; a tagged ARN
         if not name:
             return f"arn:aws:lambda:{self.region}:{self.account}:function:*"
         if name.startswith("arn:"):

@@ -34,7 +34,7 @@ from assignment.frontend.aliases import (
 )
 from assignment.frontend.api import documents
 from assignment.frontend.api.context import ApiContext
-from assignment.frontend.api.requests import function_name, page, read_json, single
+from assignment.frontend.api.requests import function_name, page, read_json, revision_id, single
 from assignment.frontend.registry import ALIAS_NAME
 from assignment.frontend.types import (
     InvalidParameterValueException,
@@ -192,7 +192,7 @@ class AliasesApi:
         function, _ = function_name(request, qualified=False)
         name = _alias_name(request.match_info["alias"])
         fields = Fields(await read_json(request), allowed=_UPDATE)
-        revision_id = fields.string("RevisionId", max_len=128) if fields.has("RevisionId") else None
+        revision = revision_id(fields)
         description = fields.string("Description", max_len=256) if fields.has("Description") else None
         before = await asyncio.to_thread(self.registry.provisioned_shares, function, name)
         alias = await self._call(
@@ -202,7 +202,7 @@ class AliasesApi:
             version=_version(fields, required=False),
             description=description,
             weights=_weights(fields),
-            revision_id=revision_id,
+            revision_id=revision,
         )
         self.context.invoker.forget(function)
         if before:  # its provisioned concurrency follows it

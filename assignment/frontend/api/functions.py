@@ -33,6 +33,7 @@ from assignment.frontend.api.requests import (
     page,
     read_json,
     reject_unsupported,
+    revision_id,
     single,
 )
 from assignment.frontend.api.tags import check_tags
@@ -99,14 +100,12 @@ _CODE_FIELDS = {"ZipFile", "S3Bucket", "S3Key", "S3ObjectVersion", "ImageUri", "
 #: functions on capacity providers, which Leasehold refuses).
 MIN_EPHEMERAL_MB = 512
 MAX_EPHEMERAL_MB = 10_240
-#: The model's RevisionId has no length bound; ours are 32 hex digits, so a longer one is refused early.
-_REVISION_MAX = 128
 #: Most items in one page of ListVersionsByFunction (AWS's cap, whatever ``MaxItems`` asks for).
 _VERSIONS_PAGE = 50
 #: The model's MasterRegion pattern.
 _MASTER_REGION = re.compile(r"ALL|(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}")
-#: The model's ResourceArn (DeadLetterConfig.TargetArn): an ARN, or "" (no dead-letter queue).
-_TARGET_ARN = r"(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()"
+#: The model's ResourceArn and KMSKeyArn (DeadLetterConfig.TargetArn, KMSKeyArn): an ARN, or "" (none).
+_ARN_OR_EMPTY = r"(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()"
 
 
 class FunctionsApi:
@@ -177,7 +176,7 @@ class FunctionsApi:
         dead_letter = fields.obj("DeadLetterConfig", allowed={"TargetArn"})
         if dead_letter is not None:
             # An empty (or absent) TargetArn removes the dead-letter queue, as on AWS.
-            target = dead_letter.string("TargetArn", max_len=10_000, pattern=_TARGET_ARN)
+            target = dead_letter.string("TargetArn", max_len=10_000, pattern=_ARN_OR_EMPTY)
             if target:
                 await self.context.check_queue_target(target, field="DeadLetterConfig.TargetArn")
             changes["dead_letter_target"] = target
@@ -287,7 +286,7 @@ class FunctionsApi:
         reject_unsupported(fields)
         _check_architectures(fields)
         code = decode_zip(fields)
-        revision = _revision_id(fields)
+        revision = revision_id(fields)
         if fields.boolean("DryRun"):
             return web.json_response(self._configuration(await asyncio.to_thread(self.registry.get, name)))
         version = await asyncio.to_thread(
@@ -304,7 +303,7 @@ class FunctionsApi:
         current = (await asyncio.to_thread(self.registry.get, name)).spec
         changes = await self._spec_changes(fields, current=current)
         version = await asyncio.to_thread(
-            self.registry.update_configuration, name, changes, revision_id=_revision_id(fields)
+            self.registry.update_configuration, name, changes, revision_id=revision_id(fields)
         )
         self.context.invoker.forget(name)
         return web.json_response(self._configuration(version))
@@ -323,7 +322,7 @@ class FunctionsApi:
                 hex_sha = "invalid"
         description = fields.string("Description", max_len=256) if fields.has("Description") else None
         version = await asyncio.to_thread(
-            self.registry.publish, name, code_sha256=hex_sha, description=description, revision_id=_revision_id(fields)
+            self.registry.publish, name, code_sha256=hex_sha, description=description, revision_id=revision_id(fields)
         )
         return web.json_response(self._configuration(version), status=201)
 
@@ -335,11 +334,6 @@ def _check_architectures(fields: Fields) -> None:
         for arch in fields.choices("Architectures", allowed=ARCHITECTURES, max_items=1):
             if arch != "x86_64":
                 raise InvalidParameterValueException(f"Architecture {arch} is not supported")
-
-
-def _revision_id(fields: Fields) -> str | None:
-    """The RevisionId a write is conditional on, or None."""
-    return fields.string("RevisionId", max_len=_REVISION_MAX) if fields.has("RevisionId") else None
 
 
 def _platform_settings(fields: Fields) -> dict[str, Any]:
@@ -373,7 +367,7 @@ def _platform_settings(fields: Fields) -> dict[str, Any]:
                 " only its worker's Lambda endpoint; send empty SubnetIds and SecurityGroupIds"
             )
     if fields.has("KMSKeyArn"):
-        key = fields.string("KMSKeyArn", max_len=2048, pattern=r"(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()")
+        key = fields.string("KMSKeyArn", max_len=2048, pattern=_ARN_OR_EMPTY)
         if key:
             raise InvalidParameterValueException(
                 "KMSKeyArn is not supported by Leasehold: environment variables are stored in the platform's"

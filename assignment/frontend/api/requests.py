@@ -47,6 +47,7 @@ __all__ = [
     "read_json",
     "reject_unsupported",
     "required_qualifier",
+    "revision_id",
     "single",
     "sqs_operation",
 ]
@@ -86,6 +87,8 @@ UNSUPPORTED = frozenset(
 )
 #: The architectures the model knows (functions and layers).
 ARCHITECTURES = frozenset({"x86_64", "arm64"})
+#: Longest ``RevisionId`` accepted.
+_MAX_REVISION = 128
 #: Largest ``Marker`` accepted by the list operations.
 _MAX_MARKER = 1024
 #: Largest number AWS allows for a layer version (a ``long``).
@@ -195,6 +198,12 @@ def reject_unsupported(fields: Fields) -> None:
     for key in sorted(UNSUPPORTED):
         if fields.has(key):
             raise InvalidParameterValueException(f"{key} is not supported by Leasehold")
+
+
+def revision_id(fields: Fields) -> str | None:
+    """The RevisionId a write is conditional on, or None. The model gives no bound; Leasehold's are 32 hex
+    digits, so a longer one is refused early."""
+    return fields.string("RevisionId", max_len=_MAX_REVISION) if fields.has("RevisionId") else None
 
 
 def decode_zip(fields: Fields, key: str = "ZipFile") -> bytes:

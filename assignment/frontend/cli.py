@@ -28,6 +28,7 @@ from typing import Any
 from assignment.frontend.auth.keys import parse_key
 from assignment.frontend.auth.resolver import DEFAULT_KEY_TTL_S
 from assignment.frontend.event_sources.poller import DEFAULT_LEASE_S
+from assignment.frontend.schedules.runner import DEFAULT_LEASE_S as SCHEDULER_LEASE_S
 from assignment.frontend.server import Frontend, FrontendConfig
 from assignment.partition_core import DEFAULT_ACCOUNT_LIMIT
 from workers.flags import Flags, read_secret_flag
@@ -75,6 +76,14 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         metavar="S",
         help="seconds an event source mapping's poller lease lasts unrenewed: a dead frontend's mappings move "
         "to another after this",
+    )
+    flag(
+        "--scheduler-lease",
+        type=_positive,
+        default=str(SCHEDULER_LEASE_S),
+        metavar="S",
+        help="seconds the scheduler's lease lasts unrenewed: a dead frontend's schedules fire from another "
+        "after this (late, once)",
     )
     flag("--auth", choices=("sigv4", "none"), default="sigv4", help="sigv4: signed requests only; none: open")
     bootstrap = parser.add_mutually_exclusive_group()
@@ -131,6 +140,7 @@ def config_from_args(args: argparse.Namespace) -> FrontendConfig:
         bootstrap_key=bootstrap_key(args),
         key_cache_ttl_s=args.key_cache_ttl,
         mapping_lease_s=args.mapping_lease,
+        scheduler_lease_s=args.scheduler_lease,
         tls=tls_from_args(args, "frontend"),
     )
 

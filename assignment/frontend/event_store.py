@@ -306,6 +306,11 @@ class EventStore:
         # Only the first of several events with one new request id went in.
         return [event.request_id in inserted and first[event.request_id] is event for event in events]
 
+    def insert_in(self, conn: Connection, events: list[NewEvent]) -> list[bool]:
+        """Queue ``events`` in the caller's write transaction ``conn`` (on this store's journal), so they
+        commit or roll back with the caller's own writes (a schedule firing); as :meth:`insert_many`."""
+        return self._insert_ignore(conn, events)
+
     def insert_many(self, events: list[NewEvent]) -> list[bool]:
         """Queue ``events`` in one transaction; per event, ``False`` when its request id is already known."""
         with self._writing() as conn:

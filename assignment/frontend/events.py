@@ -240,6 +240,10 @@ class EventQueue:
         for listener in self._listeners:
             listener.set()
 
+    def notify(self) -> None:
+        """Wake this process's pollers: events were committed by another writer (a schedule firing)."""
+        self._wake_listeners(None)
+
     def add_listener(self, wake: asyncio.Event) -> None:
         """Set ``wake`` after every commit of new events (how a poller in this process hears of them)."""
         self._listeners.add(wake)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -54,6 +55,9 @@ from assignment.frontend.queues.operations import SqsOperations
 from assignment.frontend.queues.retention import DEFAULT_SWEEP_INTERVAL_S, RetentionSweeper
 from assignment.frontend.queues.waiting import QueueWaiters
 from assignment.frontend.registry import Registry
+from assignment.frontend.schedules.runner import DEFAULT_LEASE_S as SCHEDULER_LEASE_S
+from assignment.frontend.schedules.runner import ScheduleRunner
+from assignment.frontend.schedules.store import ScheduleStore
 from assignment.partition_core import DEFAULT_ACCOUNT_LIMIT
 from journal.store import Journal
 from workers.tls import RoleCheck, Tls, add_port
@@ -107,6 +111,10 @@ class FrontendConfig:
     event_source_pollers: bool = True
     #: How long a mapping's poller lease lasts unrenewed (a dead frontend's mappings move after this).
     mapping_lease_s: float = DEFAULT_LEASE_S
+    #: Run a scheduler in this frontend (it fires schedules while it holds the scheduler's lease).
+    scheduler: bool = True
+    #: How long the scheduler's lease lasts unrenewed (a dead frontend's firings move after this).
+    scheduler_lease_s: float = SCHEDULER_LEASE_S
 
 
 #: Who may call the frontend's gRPC API (mTLS roles): users, with a ``client`` certificate.
@@ -143,6 +151,8 @@ class Frontend:
         self.mappings: MappingStore | None = None
         self.pollers: EventSourcePollers | None = None
         self.sweeper: RetentionSweeper | None = None
+        self.schedules: ScheduleStore | None = None
+        self.scheduler: ScheduleRunner | None = None
         self.health = health.aio.HealthServicer()
         self._runner: web.AppRunner | None = None
         self._grpc: grpc.aio.Server | None = None
@@ -190,6 +200,12 @@ class Frontend:
         self.keys = KeyStore(self.journal)
         auth = await self._authenticator(cfg, self.keys)
         self.mappings = MappingStore(self.journal)
+        self.schedules = ScheduleStore(self.journal, events=self.events.store, queues=self.queues)
+        if cfg.scheduler:
+            self.scheduler = ScheduleRunner(
+                self.schedules, self.events, self.invoker.resolve, owner=f"frontend-{uuid.uuid4()}",
+                region=cfg.region, account_id=cfg.account_id, lease_s=cfg.scheduler_lease_s,
+            )  # fmt: skip
         waiters = QueueWaiters()  # one per frontend: the API's sends wake the API's and the pollers' receives
         sqs = SqsOperations(self.queues, account_id=cfg.account_id, region=cfg.region, waiters=waiters)
         self.http_api = LambdaHttpApi(
@@ -204,6 +220,8 @@ class Frontend:
             sources=SourcesOverview(self.queues, self.mappings, account_id=cfg.account_id, region=cfg.region),
             event_sources=EventSourceStores(self.mappings, self.queues),
             queue_targets=QueueTargets(self.queues, account_id=cfg.account_id, region=cfg.region),
+            schedules=self.schedules,
+            schedule_changed=self.scheduler.wake if self.scheduler is not None else lambda: None,
         )
         self._runner = web.AppRunner(self.http_api.app(), access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -245,6 +263,8 @@ class Frontend:
                 account_id=cfg.account_id,
             )
             await self.poller.start()
+        if self.scheduler is not None:
+            await self.scheduler.start()
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info(
@@ -284,6 +304,10 @@ class Frontend:
         with contextlib.suppress(Exception):
             for name in ("", SERVICE_NAME):
                 await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        if self.scheduler is not None:
+            with contextlib.suppress(Exception):
+                await self.scheduler.stop()
+            self.scheduler = None
         if self.poller is not None:
             with contextlib.suppress(Exception):
                 await self.poller.stop()

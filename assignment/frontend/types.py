@@ -15,9 +15,11 @@ from journal.outcomes import OutcomeLabel
 __all__ = [
     "AccessDeniedException",
     "CodeStorageExceededException",
+    "ConflictException",
     "EventInvokeConfig",
     "FunctionConfig",
     "IncompleteSignatureException",
+    "InternalServerException",
     "InvalidParameterValueException",
     "InvalidRequestContentException",
     "InvalidSignatureException",
@@ -229,6 +231,20 @@ class ValidationException(LambdaError):
 
     type = "ValidationException"
     status = 400
+
+
+class ConflictException(LambdaError):
+    """HTTP 409: The resource exists already (EventBridge Scheduler's error for a schedule name taken)."""
+
+    type = "ConflictException"
+    status = 409
+
+
+class InternalServerException(LambdaError):
+    """HTTP 500: EventBridge Scheduler's name for an unexpected error of its API."""
+
+    type = "InternalServerException"
+    status = 500
 
 
 class MissingAuthenticationTokenException(LambdaError):

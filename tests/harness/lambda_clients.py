@@ -47,6 +47,7 @@ __all__ = [
     "lambda_client",
     "long_poll_while",
     "remember",
+    "scheduler_client",
     "signed_headers",
     "sqs_client",
 ]
@@ -86,6 +87,13 @@ def sqs_client(
 ) -> Any:
     """A boto3 SQS client for ``endpoint``, made like :func:`lambda_client`."""
     return _client("sqs", endpoint, read_timeout_s, max_attempts, credentials)
+
+
+def scheduler_client(
+    endpoint: str, *, read_timeout_s: float = 60.0, max_attempts: int = 1, credentials: KeyPair | None = None
+) -> Any:
+    """A boto3 EventBridge Scheduler client for ``endpoint``, made like :func:`lambda_client`."""
+    return _client("scheduler", endpoint, read_timeout_s, max_attempts, credentials)
 
 
 def _client(service: str, endpoint: str, read_timeout_s: float, max_attempts: int, credentials: KeyPair | None) -> Any:

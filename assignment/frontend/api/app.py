@@ -2,8 +2,9 @@
 unless the frontend runs with ``--auth none``, the SigV4 middleware inside it.
 
 :class:`LambdaHttpApi` is what the frontend process (:mod:`assignment.frontend.server`) serves. Each
-resource (functions and versions, invoke, concurrency, event invoke configs, layers, admin, and the SQS
-API on ``POST /`` and the event source mappings when the frontend serves queues) is a class in
+resource (functions and versions, invoke, concurrency, event invoke configs, layers, admin, the SQS
+API on ``POST /`` and the event source mappings when the frontend serves queues, and EventBridge
+Scheduler's ``/schedules`` when it runs a scheduler) is a class in
 its own module with a ``routes()`` method; a new resource is a new module whose class is added to
 :meth:`LambdaHttpApi.__init__`'s list. Every error is a Lambda error document with ``x-amzn-ErrorType``,
 answered here once (a storage error as :func:`~assignment.frontend.api.errors.lambda_error` maps it);
@@ -41,7 +42,8 @@ from assignment.frontend.api.event_sources import EventSourcesApi, EventSourceSt
 from assignment.frontend.api.functions import FunctionsApi
 from assignment.frontend.api.invoke import InvokeApi
 from assignment.frontend.api.layers import LayersApi
-from assignment.frontend.api.requests import MAX_BODY_BYTES, REQUEST_ID, is_sqs_request
+from assignment.frontend.api.requests import MAX_BODY_BYTES, REQUEST_ID, is_scheduler_request, is_sqs_request
+from assignment.frontend.api.scheduler import SchedulerApi
 from assignment.frontend.api.sqs import SqsApi, sqs_error_response
 from assignment.frontend.api.tags import TagsApi
 from assignment.frontend.event_sources.status import SourcesOverview
@@ -50,8 +52,9 @@ from assignment.frontend.provisioning import Provisioner
 from assignment.frontend.queue_targets import QueueTargets
 from assignment.frontend.queues.operations import SqsOperations
 from assignment.frontend.registry import Registry
+from assignment.frontend.schedules.store import ScheduleStore
 from assignment.frontend.storage_errors import StorageError
-from assignment.frontend.types import LambdaError, ServiceException
+from assignment.frontend.types import InternalServerException, LambdaError, ServiceException
 from assignment.partition_core import DEFAULT_ACCOUNT_LIMIT
 
 __all__ = ["LambdaHttpApi", "Resource"]
@@ -91,6 +94,8 @@ class LambdaHttpApi:
         sources: SourcesOverview | None = None,
         event_sources: EventSourceStores | None = None,
         queue_targets: QueueTargets | None = None,
+        schedules: ScheduleStore | None = None,
+        schedule_changed: Callable[[], None] = lambda: None,
     ) -> None:
         #: The SigV4 middleware; None answers every request unsigned (``--auth none``).
         self.auth = auth
@@ -121,6 +126,8 @@ class LambdaHttpApi:
             self.resources.append(SqsApi(queues))
         if event_sources is not None:
             self.resources.append(EventSourcesApi(self.context, event_sources))
+        if schedules is not None:
+            self.resources.append(SchedulerApi(self.context, schedules, wake=schedule_changed))
 
     @property
     def in_flight(self) -> int:
@@ -164,7 +171,9 @@ class LambdaHttpApi:
             log.exception(
                 "event=http_error method=%s path=%.200s request_id=%s", request.method, request.path, request_id
             )
-            internal = ServiceException("An internal error occurred")
+            internal: LambdaError = ServiceException("An internal error occurred")
+            if is_scheduler_request(request):
+                internal = InternalServerException("An internal error occurred")
             sqs = is_sqs_request(request)
             response = sqs_error_response(internal) if sqs else _error(internal, request_id)
         response.headers.setdefault("x-amzn-RequestId", request_id)

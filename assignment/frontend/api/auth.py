@@ -8,7 +8,8 @@ route has anyway), parse and check the claim (:func:`~assignment.frontend.auth.s
 the identity behind the key id (:class:`~assignment.frontend.auth.resolver.Resolver`), recompute the
 signature (:func:`~assignment.frontend.auth.sigv4.check_signature`), ask the policy whether that caller
 may call this route (:class:`~assignment.frontend.auth.policy.Policy`: function sessions may only invoke
-and use queues' messages), an SQS request (``X-Amz-Target: AmazonSQS.*``) being scoped to ``sqs``,
+and use queues' messages), an SQS request (``X-Amz-Target: AmazonSQS.*``) being scoped to ``sqs`` and a
+schedule request (``/schedules``) to ``scheduler``,
 and hand the handler the request with its body and :data:`IDENTITY`. ``leasehold frontend --auth none``
 builds the application without it.
 
@@ -25,7 +26,14 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from assignment.frontend.api.requests import BODY, MAX_BODY_BYTES, is_sqs_request, read_body, sqs_operation
+from assignment.frontend.api.requests import (
+    BODY,
+    MAX_BODY_BYTES,
+    is_scheduler_request,
+    is_sqs_request,
+    read_body,
+    sqs_operation,
+)
 from assignment.frontend.auth.policy import Policy
 from assignment.frontend.auth.resolver import Identity, Resolver
 from assignment.frontend.auth.sigv4 import HttpRequest, check_signature, read_claim
@@ -56,7 +64,8 @@ class Authenticator:
         request[BODY] = body
         signed = HttpRequest(request.method, request.raw_path, tuple(request.headers.items()), body)
         sqs = is_sqs_request(request)
-        claim = read_claim(signed, region=self.region, now=self._clock(), service="sqs" if sqs else "lambda")
+        service = "sqs" if sqs else "scheduler" if is_scheduler_request(request) else "lambda"
+        claim = read_claim(signed, region=self.region, now=self._clock(), service=service)
         identity = await self.resolver.resolve(claim)
         check_signature(signed, claim, identity.secret)
         if sqs:

@@ -101,6 +101,11 @@ def is_sqs_request(request: web.Request) -> bool:
     return request.method == "POST" and request.path == "/"
 
 
+def is_scheduler_request(request: web.Request) -> bool:
+    """Whether a request is for EventBridge Scheduler's API (``/schedules``: no Lambda path starts so)."""
+    return request.path == "/schedules" or request.path.startswith("/schedules/")
+
+
 def sqs_operation(request: web.Request) -> str | None:
     """The SQS operation an SQS request names (``X-Amz-Target: AmazonSQS.<Operation>``), or ``None``."""
     target = request.headers.get("X-Amz-Target", "")

@@ -3,7 +3,8 @@ account's queues (send, receive, delete, change visibility, find a queue and rea
 
 Actions are named as IAM names them (``lambda:InvokeFunction``, ``lambda:GetFunction``, …), found from
 botocore's Lambda service model: each operation's HTTP method and request URI, matched against the
-route's template, so a new route of the API gets its AWS action name without a table kept here. A route
+route's template, so a new route of the API gets its AWS action name without a table kept here (the
+schedule routes' ``scheduler:<Operation>`` from botocore's Scheduler model, the same way). A route
 the model does not know (the admin routes ``/_leasehold/v1/...``) is ``leasehold:<Route>``. An SQS
 request's action is ``sqs:<Operation>`` (the ``X-Amz-Target``). Refusals are
 ``AccessDeniedException`` in AWS's words, naming the caller's ARN, the action and the resource.
@@ -56,20 +57,23 @@ def _shape(path: str) -> str:
 
 @functools.cache
 def _operations() -> dict[tuple[str, str], str]:
-    """(method, route shape) → operation name, from botocore's Lambda model (loaded once)."""
-    model = botocore.session.get_session().get_service_model("lambda")
+    """(method, route shape) → IAM action, from botocore's Lambda and Scheduler models (loaded once)."""
+    session = botocore.session.get_session()
     found: dict[tuple[str, str], str] = {}
-    for name in model.operation_names:
-        http = model.operation_model(name).http
-        found.setdefault((http["method"], _shape(http["requestUri"])), name)
+    for service in ("lambda", "scheduler"):
+        model = session.get_service_model(service)
+        for name in model.operation_names:
+            http = model.operation_model(name).http
+            action = _ACTION_NAMES.get(name, f"{service}:{name}")
+            found.setdefault((http["method"], _shape(http["requestUri"])), action)
     return found
 
 
 def action_of(method: str, route: str) -> str:
     """The IAM action of a request to the aiohttp route template ``route``."""
-    operation = _operations().get((method, _shape(route)))
-    if operation is not None:
-        return _ACTION_NAMES.get(operation, f"lambda:{operation}")
+    action = _operations().get((method, _shape(route)))
+    if action is not None:
+        return action
     words = [part for part in route.split("/") if part and not part.startswith("{")]
     return "leasehold:" + "".join(word.capitalize() for word in words[2:] or words)
 
@@ -99,6 +103,8 @@ class Policy:
         )
 
     def _resource(self, match: Mapping[str, str]) -> str:
+        if "Name" in match:  # a schedule (only the default group exists)
+            return f"arn:aws:scheduler:{self.region}:{self.account}:schedule/default/{match['Name']}"
         name = match.get("name") or match.get("resource")  # a function's name or ARN; a tagged ARN
         if not name:
             return f"arn:aws:lambda:{self.region}:{self.account}:function:*"

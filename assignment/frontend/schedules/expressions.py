@@ -24,8 +24,8 @@ The rules, as AWS documents them for EventBridge Scheduler:
 Example::
 
     expression = parse("cron(0 9 ? * MON-FRI *)", "Europe/Berlin")
-    first = expression.first(now_ms)            # the next weekday 09:00 in Berlin, as UTC ms
-    second = expression.after(first)
+    first = expression.first(now_ms, now_ms)    # the next weekday 09:00 in Berlin, as UTC ms (the anchor
+    second = expression.after(first)            # matters to rate() only)
 """
 
 from __future__ import annotations

@@ -123,6 +123,7 @@ class ScheduleRunner:
     async def start(self) -> None:
         """Start the loop."""
         if self._task is None:
+            log.info("event=scheduler_started owner=%s lease_s=%.1f", self.owner, self.lease_ms / 1000)
             self._task = asyncio.create_task(self._run(), name="scheduler")
 
     async def stop(self) -> None:

@@ -54,6 +54,7 @@ from sqlalchemy.exc import IntegrityError
 from assignment.frontend.event_store import EventStore, NewEvent
 from assignment.frontend.queues import NewMessage, QueueError, QueueStore
 from assignment.frontend.schedules.model import Schedule, ScheduleSpec, Target, fire_time, first_occurrence, following
+from journal.sql import dialect_insert
 from journal.store import Journal
 
 __all__ = [
@@ -298,12 +299,10 @@ class ScheduleStore:
             ).rowcount
             if taken:
                 return True
-            try:
-                with conn.begin_nested():
-                    conn.execute(insert(scheduler_lease).values(id=_LEASE_ID, holder=owner, expires_ms=until))
-            except IntegrityError:
-                return False  # another holder's live lease
-            return True
+            # The first holder creates the row; a live lease of another holder keeps it (no error, no log spam).
+            first = dialect_insert(conn, scheduler_lease).values(id=_LEASE_ID, holder=owner, expires_ms=until)
+            # RETURNING, not rowcount: PostgreSQL's driver reports -1 for an INSERT that did nothing.
+            return conn.execute(first.on_conflict_do_nothing().returning(c.id)).first() is not None
 
     def release_lease(self, owner: str) -> None:
         """Give the lease up now, if ``owner`` holds it (a frontend stopping hands over at once)."""

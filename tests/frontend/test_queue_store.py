@@ -10,12 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from pathlib import Path
 
 import pytest
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import inspect
 
 from assignment.frontend.queues import (
     DEDUP_WINDOW_MS,
@@ -50,8 +46,8 @@ from assignment.frontend.queues import (
     sqs_queues,
     sqs_receive_attempts,
 )
-from journal import migrations
 from journal.store import Journal
+from tests.harness.migrations import assert_tables_match_migrations, downgrade_then_upgrade
 
 ACCOUNT = "123456789012"
 OTHER_ACCOUNT = "210987654321"
@@ -1182,21 +1178,13 @@ def test_concurrent_fifo_pollers_never_split_a_group(url: str) -> None:
 
 
 def test_the_tables_match_the_migration(journal: Journal) -> None:
-    inspector = inspect(journal.writer)
-    for table in (sqs_queues, sqs_messages, sqs_dedup, sqs_deleted_queues, sqs_receive_attempts):
-        migrated = {column["name"] for column in inspector.get_columns(table.name)}
-        assert migrated == {column.name for column in table.columns}, table.name
+    assert_tables_match_migrations(
+        journal, (sqs_queues, sqs_messages, sqs_dedup, sqs_deleted_queues, sqs_receive_attempts)
+    )
 
 
 def test_the_migration_goes_down_and_up_again(journal: Journal) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(Path(migrations.__file__).parent))
-    with journal.writer.begin() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0006")
-    assert not {"sqs_queues", "sqs_messages", "sqs_receive_attempts"} & set(inspect(journal.writer).get_table_names())
-    with journal.writer.begin() as conn:
-        migrations.upgrade(conn)
+    downgrade_then_upgrade(journal, "0006", {"sqs_queues", "sqs_messages", "sqs_receive_attempts"})
     store = QueueStore(journal)
     store.create_queue(ACCOUNT, "jobs", now_ms=T0)
     assert send(store, "jobs").message_id

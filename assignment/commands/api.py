@@ -39,6 +39,7 @@ __all__ = [
     "admin_path",
     "call",
     "lambda_client",
+    "scheduler_client",
     "signed_headers",
     "sqs_client",
     "translated_errors",
@@ -114,6 +115,12 @@ def sqs_client(endpoint: str, *, retries: int = 2) -> Any:
     """boto3's SQS client for the frontend at ``endpoint`` (which serves SQS beside Lambda), made like
     :func:`lambda_client`. Receives pass ``retries=0``: a retried receive could hide messages it took."""
     return _client("sqs", endpoint, retries, None)
+
+
+def scheduler_client(endpoint: str, *, retries: int = 2) -> Any:
+    """boto3's EventBridge Scheduler client for the frontend at ``endpoint`` (which serves the schedules API
+    beside Lambda), made like :func:`lambda_client`."""
+    return _client("scheduler", endpoint, retries, None)
 
 
 def _client(service: str, endpoint: str, retries: int, credentials: tuple[str, str] | None) -> Any:

@@ -1,18 +1,24 @@
 """Fixtures for frontend tests: one embedded platform per module, boto3 clients, code packages, and an
-empty database on SQLite and on PostgreSQL for the stores' tests (``url``, ``journal``)."""
+empty database on SQLite and on PostgreSQL for the stores' tests (``url``, ``journal``), and ``leasehold``, which
+runs one CLI command in-process against the platform."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import argparse
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from mypy_boto3_lambda import LambdaClient
 
+from assignment.commands import register
 from assignment.dev import DevPlatform
 from journal.store import Journal
 from tests.frontend.harness import LoopThread, lambda_client, running_platform
 from tests.harness.postgres import PostgresServer, schema_name
+
+#: ``leasehold(*argv)``: the exit code, stdout and stderr of one in-process ``leasehold`` command.
+Run = Callable[..., tuple[int, str, str]]
 
 HANDLERS = """
 import json, os, time
@@ -95,3 +101,29 @@ def journal(url: str) -> Iterator[Journal]:
     """The platform's journal (migrated) on ``url``."""
     with Journal.open(url) as journal:
         yield journal
+
+
+@pytest.fixture
+def leasehold(platform: DevPlatform, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Run:
+    """Run ``leasehold ARGS... --endpoint <platform>`` in-process with the platform's admin key."""
+    assert platform.key is not None
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", platform.key.access_key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", platform.key.secret)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/leasehold-tests/config")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/leasehold-tests/credentials")
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        parser = argparse.ArgumentParser(prog="leasehold")
+        register(parser.add_subparsers(required=True))
+        capsys.readouterr()
+        try:
+            args = parser.parse_args([*argv, "--endpoint", platform.http_endpoint])
+            code = int(args.func(args))
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run

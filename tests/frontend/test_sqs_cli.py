@@ -3,42 +3,9 @@ they see what an SQS user sees (and its errors, as one line and exit code 2)."""
 
 from __future__ import annotations
 
-import argparse
 import json
-from collections.abc import Callable
 
-import pytest
-
-from assignment.commands import register
-from assignment.dev import DevPlatform
-
-Run = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def leasehold(platform: DevPlatform, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Run:
-    """Run ``leasehold ARGS... --endpoint <platform>`` in-process with the platform's admin key."""
-    assert platform.key is not None
-    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", platform.key.access_key_id)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", platform.key.secret)
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/leasehold-tests/config")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/leasehold-tests/credentials")
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        parser = argparse.ArgumentParser(prog="leasehold")
-        register(parser.add_subparsers(required=True))
-        capsys.readouterr()
-        try:
-            args = parser.parse_args([*argv, "--endpoint", platform.http_endpoint])
-            code = int(args.func(args))
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
+from tests.frontend.conftest import Run
 
 
 def test_queue_commands_end_to_end(leasehold: Run) -> None:

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import os
 import platform
+import sqlite3
 import statistics
+import time
+import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -62,3 +66,21 @@ def print_table(title: str, rows: list[Row]) -> str:
     text = "\n".join(lines)
     print("\n" + text + "\n")
     return text
+
+
+def durable_insert_latency(path: Path, samples: int, payload: bytes) -> Stats:
+    """The floor of anything that makes a row durable on SQLite: the raw driver committing one row per
+    transaction (WAL, ``synchronous=FULL``, as the journal runs) into a fresh database at ``path``."""
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=FULL")
+    con.execute("CREATE TABLE q (request_id TEXT PRIMARY KEY, payload BLOB)")
+    out = []
+    for _ in range(samples):
+        start = time.perf_counter_ns()
+        con.execute("BEGIN IMMEDIATE")
+        con.execute("INSERT INTO q VALUES (?, ?)", (str(uuid.uuid4()), payload))
+        con.execute("COMMIT")
+        out.append(time.perf_counter_ns() - start)
+    con.close()
+    return Stats.of(out)

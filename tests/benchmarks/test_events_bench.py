@@ -25,7 +25,7 @@ import pytest
 from assignment.frontend.events import EventPoller, EventQueue
 from assignment.frontend.types import EventInvokeConfig, InvokeResult
 from journal.store import Journal
-from tests.benchmarks.report import Row, Stats, print_table
+from tests.benchmarks.report import Row, Stats, durable_insert_latency, print_table
 
 pytestmark = pytest.mark.benchmark
 
@@ -70,22 +70,6 @@ def _raw_floor(path: Path, rows: list[tuple[str, bytes]], per_tx: int) -> float:
     return len(rows) / elapsed
 
 
-def _raw_insert_latency_ns(path: Path, samples: int) -> Stats:
-    con = sqlite3.connect(path, isolation_level=None)
-    con.execute("PRAGMA journal_mode=WAL")
-    con.execute("PRAGMA synchronous=FULL")
-    con.execute("CREATE TABLE q (request_id TEXT PRIMARY KEY, payload BLOB)")
-    out = []
-    for _ in range(samples):
-        start = time.perf_counter_ns()
-        con.execute("BEGIN IMMEDIATE")
-        con.execute("INSERT INTO q VALUES (?, ?)", (str(uuid.uuid4()), PAYLOAD))
-        con.execute("COMMIT")
-        out.append(time.perf_counter_ns() - start)
-    con.close()
-    return Stats.of(out)
-
-
 async def test_accept_rate(tmp_path: Path) -> None:
     ids = [str(uuid.uuid4()) for _ in range(EVENTS)]
     single = _raw_floor(tmp_path / "raw1.db", [(i, PAYLOAD) for i in ids], 1)
@@ -123,7 +107,7 @@ async def test_accept_rate(tmp_path: Path) -> None:
 
 
 async def test_accept_to_start_latency(tmp_path: Path) -> None:
-    floor = _raw_insert_latency_ns(tmp_path / "raw.db", LATENCY_SAMPLES)
+    floor = durable_insert_latency(tmp_path / "raw.db", LATENCY_SAMPLES, PAYLOAD)
     started: dict[str, int] = {}
     arrived = asyncio.Event()
 

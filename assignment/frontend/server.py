@@ -117,6 +117,11 @@ class FrontendConfig:
     scheduler_lease_s: float = SCHEDULER_LEASE_S
 
 
+#: Longest HTTP request line (method, path and query) the frontend reads. aiohttp's default (8,190) is
+#: shorter than the Lambda model allows (a tagged resource's ARN may be 10,000 characters, three times
+#: that percent-encoded), and aiohttp refuses a longer line with a bare 400 before any route can answer
+#: with the error that names the member.
+MAX_REQUEST_LINE_BYTES = 32 * 1024
 #: Who may call the frontend's gRPC API (mTLS roles): users, with a ``client`` certificate.
 POLICY = {f"/{SERVICE_NAME}/Invoke": frozenset({"client"})}
 
@@ -223,7 +228,9 @@ class Frontend:
             schedules=self.schedules,
             schedule_changed=self.scheduler.wake if self.scheduler is not None else lambda: None,
         )
-        self._runner = web.AppRunner(self.http_api.app(), access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            self.http_api.app(), access_log=None, handle_signals=False, max_line_size=MAX_REQUEST_LINE_BYTES
+        )
         await self._runner.setup()
         host, port = _split(cfg.http)
         site = web.TCPSite(self._runner, host, port, reuse_address=True)

@@ -197,8 +197,12 @@ class FunctionsApi:
         name = check_name(fields.string("FunctionName", required=True, max_len=140))
         fields.string("Role", required=True, max_len=2048)
         package = fields.string("PackageType", default="Zip", max_len=16)
+        if package == "Image":
+            raise InvalidParameterValueException("PackageType Image is not supported by Leasehold: use Zip")
         if package != "Zip":
-            raise InvalidParameterValueException("Only the Zip package type is supported")
+            raise InvalidParameterValueException(
+                f"Invalid PackageType {package!r}: Member must satisfy enum value set: [Zip, Image]"
+            )
         code_fields = fields.obj("Code", allowed=_CODE_FIELDS)
         if code_fields is None:
             raise InvalidParameterValueException("Code is required")

@@ -24,6 +24,12 @@ from assignment.frontend.types import InvalidParameterValueException, ServiceExc
 
 __all__ = ["InvokeApi"]
 
+#: Invoke's header members Leasehold has no feature for: refused when present, never ignored.
+_UNSUPPORTED_HEADERS = (
+    ("X-Amz-Durable-Execution-Name", "DurableExecutionName", "durable executions are not implemented"),
+    ("X-Amz-Tenant-Id", "TenantId", "functions have no tenant isolation mode"),
+)
+
 
 class InvokeApi:
     """The Invoke operation, counting the synchronous invocations in flight."""
@@ -53,6 +59,9 @@ class InvokeApi:
         if log_type not in ("None", "Tail"):
             raise InvalidParameterValueException(f"Invalid LogType {log_type[:40]!r}")
         client_context = decode_client_context(request.headers.get("X-Amz-Client-Context", ""))
+        for header, member, why in _UNSUPPORTED_HEADERS:
+            if header in request.headers:
+                raise InvalidParameterValueException(f"{member} is not supported by Leasehold: {why}")
         payload = await read_body(request, SYNC_PAYLOAD_LIMIT)
         request_id = request[REQUEST_ID]
         invoker = self.context.invoker

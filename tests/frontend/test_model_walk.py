@@ -1,5 +1,5 @@
-"""A walk over botocore's Lambda model: every operation Leasehold answers enforces the constraints the model
-puts on its top-level input members, as AWS does before it looks at anything else.
+"""A walk over botocore's Lambda and Scheduler models: every operation Leasehold answers enforces the
+constraints the model puts on its input members, as AWS does before it looks at anything else.
 
 For each answered operation there is one valid request (:data:`STEPS`, in an order that builds what the
 later ones need). Before a step's valid request is sent, a boto3 client that does not validate on the
@@ -33,13 +33,14 @@ import pytest
 from botocore import xform_name
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from botocore.model import OperationModel, Shape, StringShape, StructureShape
+from botocore.model import OperationModel, ServiceModel, Shape, StringShape, StructureShape
 
 from assignment.dev import DevPlatform
 from tests.frontend.harness import ROLE, make_zip
 from tests.harness.lambda_clients import credentials_for, sqs_client
 
 MODEL = botocore.session.get_session().get_service_model("lambda")
+SCHEDULER_MODEL = botocore.session.get_session().get_service_model("scheduler")
 ACCOUNT = "000000000000"
 FUNCTION = "walk"
 ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{FUNCTION}"
@@ -128,10 +129,10 @@ STEPS = [
 ]
 
 
-def _client(endpoint: str) -> Any:
+def _client(endpoint: str, service: str = "lambda") -> Any:
     key = credentials_for(endpoint)
-    return boto3.client(
-        "lambda",
+    return boto3.client(  # type: ignore[call-overload]
+        service,
         endpoint_url=endpoint,
         region_name="us-east-1",
         aws_access_key_id=key[0],
@@ -208,16 +209,16 @@ def queue(platform: DevPlatform, endpoint: str) -> None:
     sqs_client(endpoint).create_queue(QueueName="walk-queue")
 
 
-def test_every_answered_operation_enforces_its_model_constraints(endpoint: str, queue: None) -> None:
-    client = _client(endpoint)
+def _walk(client: Any, model: ServiceModel, steps: list[Step]) -> tuple[int, list[str]]:
+    """Send every step's mutations, then its valid request: (mutations sent, what was not refused right)."""
     world: World = {"client": client}
     violations: list[str] = []
     walked = 0
-    for step in STEPS:
-        model = MODEL.operation_model(step.operation)
+    for step in steps:
+        operation = model.operation_model(step.operation)
         base = step.params(world) if callable(step.params) else dict(step.params)
         call = _method(client, step.operation)
-        for member, what, params in _mutations(model, base):
+        for member, what, params in _mutations(operation, base):
             walked += 1
             try:
                 call(**params)
@@ -226,7 +227,7 @@ def test_every_answered_operation_enforces_its_model_constraints(endpoint: str, 
                 error = exc.response["Error"]
                 message = str(error.get("Message", ""))
                 parent = member.partition(".")[0]
-                named = any(word in message.lower() for word in _names(member, model)) or (
+                named = any(word in message.lower() for word in _names(member, operation)) or (
                     "." in member and f"{parent} is not supported" in message  # the whole structure is refused
                 )
                 if status != 400 or error.get("Code") not in REFUSED or not named:
@@ -239,7 +240,37 @@ def test_every_answered_operation_enforces_its_model_constraints(endpoint: str, 
             raise AssertionError(f"{step.operation}'s valid request failed; so far: " + "\n".join(violations)) from exc
         if step.keep is not None:
             step.keep(answer, world)
+    return walked, violations
+
+
+def test_every_answered_operation_enforces_its_model_constraints(endpoint: str, queue: None) -> None:
+    walked, violations = _walk(_client(endpoint), MODEL, STEPS)
     assert walked > 250  # the walk really walked (272 mutations when this was written)
+    assert violations == [], "\n".join(violations)
+
+
+def test_every_scheduler_operation_enforces_its_model_constraints(endpoint: str) -> None:
+    lam = _client(endpoint)
+    lam.create_function(FunctionName="walk-target", Runtime="python3.12", Role=ROLE, Handler="app.handler",
+                        Code={"ZipFile": CODE})  # fmt: skip
+    target = {"Arn": f"{ARN}-target", "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/scheduler"}
+    one = {"Name": "walk-schedule"}
+    steps = [
+        Step(
+            "CreateSchedule",
+            {**one, "ScheduleExpression": "rate(1 hour)", "FlexibleTimeWindow": {"Mode": "OFF"}, "Target": target},
+        ),
+        Step("GetSchedule", one),
+        Step(
+            "UpdateSchedule",
+            {**one, "ScheduleExpression": "rate(2 hours)", "FlexibleTimeWindow": {"Mode": "OFF"}, "Target": target},
+        ),
+        Step("ListSchedules"),
+        Step("DeleteSchedule", one),
+    ]
+    walked, violations = _walk(_client(endpoint, "scheduler"), SCHEDULER_MODEL, steps)
+    lam.delete_function(FunctionName="walk-target")
+    assert walked > 50  # 67 when this was written
     assert violations == [], "\n".join(violations)
 
 

@@ -185,6 +185,9 @@ def code(caught: pytest.ExceptionInfo[ClientError]) -> str:
 
 def test_a_deploy_tool_s_canary_round_trip(lam: LambdaClient) -> None:
     create(lam, "al-deploy")
+    function_arn = "arn:aws:lambda:us-east-1:000000000000:function:al-deploy"
+    lam.tag_resource(Resource=function_arn, Tags={"stack": "shop", "stage": "prod"})  # what SAM and CDK do first
+    assert lam.list_tags(Resource=function_arn)["Tags"] == {"stack": "shop", "stage": "prod"}
     assert lam.publish_version(FunctionName="al-deploy")["Version"] == "1"
     lam.update_function_configuration(FunctionName="al-deploy", MemorySize=256)
     assert lam.publish_version(FunctionName="al-deploy")["Version"] == "2"
@@ -219,6 +222,7 @@ def test_a_deploy_tool_s_canary_round_trip(lam: LambdaClient) -> None:
     listed = lam.list_aliases(FunctionName="al-deploy")["Aliases"]
     assert [(a["Name"], a["FunctionVersion"]) for a in listed] == [("live", "1")]
     assert lam.list_aliases(FunctionName="al-deploy", FunctionVersion="2")["Aliases"] == []
+    assert lam.get_function(FunctionName="al-deploy")["Tags"] == {"stack": "shop", "stage": "prod"}  # read back
 
 
 def test_aliases_page_and_async_settings_apply_to_an_alias(lam: LambdaClient) -> None:

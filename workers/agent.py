@@ -160,6 +160,8 @@ class CreateSpec:
     tmp_mb: int = 0
     region: str = "us-east-1"
     snap_start: bool = False
+    #: Made ahead of time (provisioned concurrency): its first invocation reports no Init Duration.
+    provisioned: bool = False
     credentials: SandboxCredentials | None = None
 
 
@@ -362,6 +364,7 @@ class Agent:
                 log_group=spec.log_group,
                 tmp_mb=spec.tmp_mb,
                 region=spec.region or "us-east-1",
+                provisioned=spec.provisioned,
                 credentials=spec.credentials,
             )
             if spec.sandbox_id in self.sandboxes:

@@ -161,6 +161,8 @@ class SandboxConfig:
     #: The size of the sandbox's /tmp tmpfs in MB (EphemeralStorage); 0: the agent's :attr:`Isolation.tmp_mb`.
     tmp_mb: int = 0
     region: str = "us-east-1"
+    #: Made ahead of time for provisioned concurrency: the first init is not reported on an invocation.
+    provisioned: bool = False
     #: The function's credentials (None: the sandbox gets none).
     credentials: SandboxCredentials | None = None
 
@@ -382,6 +384,7 @@ class Sandbox:
         self._pids: list[int] = []
         self._memory: _PeakMemory | None = None  # open /proc files of ``_pids``
         self._init_ms: float | None = None  # reported on the next invoke, then cleared
+        self._ahead_of_time = config.provisioned  # the first init is nobody's invocation's
         self._restart: asyncio.Task[InitResult] | None = None
         self._tmp_mounted = False
         self._stream = f"{time.strftime('%Y/%m/%d', time.gmtime())}/[{config.function_version}]{uuid.uuid4().hex}"
@@ -669,7 +672,10 @@ class Sandbox:
         if error is not None:
             status = "timeout" if error.error_message.startswith("Init timed out") else "error"
             init_logs += self.config.platform_log.init_report(duration, status, error.error_type)
-        self._init_ms = duration
+        # A provisioned sandbox's first init happened before any invocation (AWS reports none on the first
+        # REPORT); an init after a crash is an invocation's again.
+        self._init_ms = None if self._ahead_of_time and error is None else duration
+        self._ahead_of_time = False
         self.last_init = InitResult(duration, error, init_logs)
         log.info("event=sandbox_started sandbox=%s init_ms=%.2f error=%s", self.config.sandbox_id, duration, error)
         return self.last_init

@@ -135,6 +135,7 @@ class WorkerService(worker_pb2_grpc.WorkerServicer):
                 tmp_mb=request.ephemeral_storage_mb,
                 region=request.region,
                 snap_start=request.snap_start,
+                provisioned=request.provisioned,
                 credentials=_credentials(request),
             )
             sandbox, init = await self.agent.create(spec)

@@ -57,6 +57,25 @@ def test_init_runs_once_then_many_warm_invokes(agent: AgentProcess, tmp_path: Pa
     agent.stub.DestroySandbox(worker_pb2.DestroySandboxRequest(sandbox_id="warm-1"))
 
 
+def test_a_provisioned_sandbox_reports_its_init_when_made_not_on_its_first_invoke(
+    agent: AgentProcess, tmp_path: Path
+) -> None:
+    code = function_dir(tmp_path / "fn", 'print("init ran")\ndef handler(event, context):\n    return 1\n')
+    created = create(agent.stub, "prov-1", code, provisioned=True)
+    assert created.init_duration_ms > 0  # the init is reported where it happened: made ahead of time
+    assert "init ran" in created.init_logs
+    for _ in range(2):
+        response = invoke(agent.stub, "prov-1")
+        assert response.outcome == records_pb2.OUTCOME_OK
+        assert "Init Duration" not in response.logs.splitlines()[-1]  # as AWS, for provisioned concurrency
+        assert response.init_duration_ms == 0
+    agent.stub.DestroySandbox(worker_pb2.DestroySandboxRequest(sandbox_id="prov-1"))
+    on_demand = create(agent.stub, "prov-2", code)
+    assert "Init Duration" in invoke(agent.stub, "prov-2").logs.splitlines()[-1]  # the flag is what differs
+    assert on_demand.init_duration_ms > 0
+    agent.stub.DestroySandbox(worker_pb2.DestroySandboxRequest(sandbox_id="prov-2"))
+
+
 def test_context_and_environment_match_aws(agent: AgentProcess, tmp_path: Path) -> None:
     code = function_dir(
         tmp_path / "fn",

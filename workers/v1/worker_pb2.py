@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from journal.v1 import records_pb2 as journal_dot_v1_dot_records__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17workers/v1/worker.proto\x12\x14leasehold.workers.v1\x1a\x18journal/v1/records.proto\"h\n\x07\x43odeRef\x12\x12\n\x08zip_path\x18\x01 \x01(\tH\x00\x12\x13\n\tdirectory\x18\x02 \x01(\tH\x00\x12\x13\n\tzip_bytes\x18\x03 \x01(\x0cH\x00\x12\x15\n\x0b\x62lob_sha256\x18\x04 \x01(\tH\x00\x42\x08\n\x06source\"\xe7\x04\n\x14\x43reateSandboxRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12\x15\n\rfunction_name\x18\x02 \x01(\t\x12\x18\n\x10\x66unction_version\x18\x03 \x01(\t\x12+\n\x04\x63ode\x18\x04 \x01(\x0b\x32\x1d.leasehold.workers.v1.CodeRef\x12-\n\x06layers\x18\x05 \x03(\x0b\x32\x1d.leasehold.workers.v1.CodeRef\x12\x11\n\tmemory_mb\x18\x06 \x01(\r\x12\x12\n\ntimeout_ms\x18\x07 \x01(\r\x12P\n\x0b\x65nvironment\x18\x08 \x03(\x0b\x32;.leasehold.workers.v1.CreateSandboxRequest.EnvironmentEntry\x12\x0f\n\x07runtime\x18\t \x01(\t\x12\x0f\n\x07handler\x18\n \x01(\t\x12\x12\n\nsnap_start\x18\x0b \x01(\x08\x12\x1d\n\x15\x61pplication_log_level\x18\x0c \x01(\t\x12\x0e\n\x06region\x18\r \x01(\t\x12=\n\x0b\x63redentials\x18\x0e \x01(\x0b\x32(.leasehold.workers.v1.SandboxCredentials\x12\x12\n\nlog_format\x18\x0f \x01(\t\x12\x18\n\x10system_log_level\x18\x10 \x01(\t\x12\x11\n\tlog_group\x18\x11 \x01(\t\x12\x1c\n\x14\x65phemeral_storage_mb\x18\x12 \x01(\r\x1a\x32\n\x10\x45nvironmentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"t\n\x12SandboxCredentials\x12\x15\n\raccess_key_id\x18\x01 \x01(\t\x12\x19\n\x11secret_access_key\x18\x02 \x01(\t\x12\x15\n\rsession_token\x18\x03 \x01(\t\x12\x15\n\rexpiration_ms\x18\x04 \x01(\x03\"K\n\tErrorInfo\x12\x12\n\nerror_type\x18\x01 \x01(\t\x12\x15\n\rerror_message\x18\x02 \x01(\t\x12\x13\n\x0bstack_trace\x18\x03 \x03(\t\"\xf7\x01\n\x0bSandboxInfo\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12\x15\n\rfunction_name\x18\x02 \x01(\t\x12\x18\n\x10\x66unction_version\x18\x03 \x01(\t\x12\x11\n\tmemory_mb\x18\x04 \x01(\r\x12\x31\n\x05state\x18\x05 \x01(\x0e\x32\".leasehold.workers.v1.SandboxState\x12\x36\n\x0cnewest_token\x18\x06 \x01(\x0b\x32 .leasehold.journal.v1.LeaseToken\x12\x13\n\x0binvocations\x18\x07 \x01(\x04\x12\x10\n\x08restored\x18\x08 \x01(\x08\"\xad\x01\n\x15\x43reateSandboxResponse\x12\x32\n\x07sandbox\x18\x01 \x01(\x0b\x32!.leasehold.workers.v1.SandboxInfo\x12\x18\n\x10init_duration_ms\x18\x02 \x01(\x01\x12\x33\n\ninit_error\x18\x03 \x01(\x0b\x32\x1f.leasehold.workers.v1.ErrorInfo\x12\x11\n\tinit_logs\x18\x04 \x01(\t\"+\n\x15\x44\x65stroySandboxRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\")\n\x16\x44\x65stroySandboxResponse\x12\x0f\n\x07\x65xisted\x18\x01 \x01(\x08\")\n\x13ResetSandboxRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\"\x7f\n\x14ResetSandboxResponse\x12\x32\n\x07sandbox\x18\x01 \x01(\x0b\x32!.leasehold.workers.v1.SandboxInfo\x12\x33\n\ninit_error\x18\x02 \x01(\x0b\x32\x1f.leasehold.workers.v1.ErrorInfo\"\xf0\x01\n\rInvokeRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12/\n\x05token\x18\x02 \x01(\x0b\x32 .leasehold.journal.v1.LeaseToken\x12\x0f\n\x07payload\x18\x03 \x01(\x0c\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65\x61\x64line_ms\x18\x05 \x01(\x03\x12\x1c\n\x14invoked_function_arn\x18\x06 \x01(\t\x12\x10\n\x08trace_id\x18\x07 \x01(\t\x12\x16\n\x0e\x63lient_context\x18\x08 \x01(\t\x12\x18\n\x10\x63ognito_identity\x18\t \x01(\t\"\xe4\x02\n\x0eInvokeResponse\x12\x11\n\x07payload\x18\x01 \x01(\x0cH\x00\x12\x39\n\x0e\x66unction_error\x18\x02 \x01(\x0b\x32\x1f.leasehold.workers.v1.ErrorInfoH\x00\x12\x38\n\rruntime_error\x18\x03 \x01(\x0b\x32\x1f.leasehold.workers.v1.ErrorInfoH\x00\x12.\n\x07outcome\x18\x04 \x01(\x0e\x32\x1d.leasehold.journal.v1.Outcome\x12\x0c\n\x04logs\x18\x05 \x01(\t\x12\x13\n\x0b\x64uration_ms\x18\x06 \x01(\x01\x12\x1a\n\x12\x62illed_duration_ms\x18\x07 \x01(\r\x12\x1a\n\x12max_memory_used_mb\x18\x08 \x01(\r\x12\x18\n\x10init_duration_ms\x18\t \x01(\x01\x12\x1b\n\x13restore_duration_ms\x18\n \x01(\x01\x42\x08\n\x06result\"\x16\n\x14ListSandboxesRequest\"\x86\x01\n\x15ListSandboxesResponse\x12\x34\n\tsandboxes\x18\x01 \x03(\x0b\x32!.leasehold.workers.v1.SandboxInfo\x12\x11\n\tmemory_mb\x18\x02 \x01(\r\x12\x16\n\x0e\x66ree_memory_mb\x18\x03 \x01(\r\x12\x0c\n\x04zone\x18\x04 \x01(\t*\xb0\x01\n\x0cSandboxState\x12\x1d\n\x19SANDBOX_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16SANDBOX_STATE_STARTING\x10\x01\x12\x16\n\x12SANDBOX_STATE_IDLE\x10\x02\x12\x16\n\x12SANDBOX_STATE_BUSY\x10\x03\x12\x1d\n\x19SANDBOX_STATE_INIT_FAILED\x10\x04\x12\x16\n\x12SANDBOX_STATE_DEAD\x10\x05\x32\x85\x04\n\x06Worker\x12h\n\rCreateSandbox\x12*.leasehold.workers.v1.CreateSandboxRequest\x1a+.leasehold.workers.v1.CreateSandboxResponse\x12k\n\x0e\x44\x65stroySandbox\x12+.leasehold.workers.v1.DestroySandboxRequest\x1a,.leasehold.workers.v1.DestroySandboxResponse\x12\x65\n\x0cResetSandbox\x12).leasehold.workers.v1.ResetSandboxRequest\x1a*.leasehold.workers.v1.ResetSandboxResponse\x12S\n\x06Invoke\x12#.leasehold.workers.v1.InvokeRequest\x1a$.leasehold.workers.v1.InvokeResponse\x12h\n\rListSandboxes\x12*.leasehold.workers.v1.ListSandboxesRequest\x1a+.leasehold.workers.v1.ListSandboxesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17workers/v1/worker.proto\x12\x14leasehold.workers.v1\x1a\x18journal/v1/records.proto\"h\n\x07\x43odeRef\x12\x12\n\x08zip_path\x18\x01 \x01(\tH\x00\x12\x13\n\tdirectory\x18\x02 \x01(\tH\x00\x12\x13\n\tzip_bytes\x18\x03 \x01(\x0cH\x00\x12\x15\n\x0b\x62lob_sha256\x18\x04 \x01(\tH\x00\x42\x08\n\x06source\"\xfc\x04\n\x14\x43reateSandboxRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12\x15\n\rfunction_name\x18\x02 \x01(\t\x12\x18\n\x10\x66unction_version\x18\x03 \x01(\t\x12+\n\x04\x63ode\x18\x04 \x01(\x0b\x32\x1d.leasehold.workers.v1.CodeRef\x12-\n\x06layers\x18\x05 \x03(\x0b\x32\x1d.leasehold.workers.v1.CodeRef\x12\x11\n\tmemory_mb\x18\x06 \x01(\r\x12\x12\n\ntimeout_ms\x18\x07 \x01(\r\x12P\n\x0b\x65nvironment\x18\x08 \x03(\x0b\x32;.leasehold.workers.v1.CreateSandboxRequest.EnvironmentEntry\x12\x0f\n\x07runtime\x18\t \x01(\t\x12\x0f\n\x07handler\x18\n \x01(\t\x12\x12\n\nsnap_start\x18\x0b \x01(\x08\x12\x1d\n\x15\x61pplication_log_level\x18\x0c \x01(\t\x12\x0e\n\x06region\x18\r \x01(\t\x12=\n\x0b\x63redentials\x18\x0e \x01(\x0b\x32(.leasehold.workers.v1.SandboxCredentials\x12\x12\n\nlog_format\x18\x0f \x01(\t\x12\x18\n\x10system_log_level\x18\x10 \x01(\t\x12\x11\n\tlog_group\x18\x11 \x01(\t\x12\x1c\n\x14\x65phemeral_storage_mb\x18\x12 \x01(\r\x12\x13\n\x0bprovisioned\x18\x13 \x01(\x08\x1a\x32\n\x10\x45nvironmentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"t\n\x12SandboxCredentials\x12\x15\n\raccess_key_id\x18\x01 \x01(\t\x12\x19\n\x11secret_access_key\x18\x02 \x01(\t\x12\x15\n\rsession_token\x18\x03 \x01(\t\x12\x15\n\rexpiration_ms\x18\x04 \x01(\x03\"K\n\tErrorInfo\x12\x12\n\nerror_type\x18\x01 \x01(\t\x12\x15\n\rerror_message\x18\x02 \x01(\t\x12\x13\n\x0bstack_trace\x18\x03 \x03(\t\"\xf7\x01\n\x0bSandboxInfo\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12\x15\n\rfunction_name\x18\x02 \x01(\t\x12\x18\n\x10\x66unction_version\x18\x03 \x01(\t\x12\x11\n\tmemory_mb\x18\x04 \x01(\r\x12\x31\n\x05state\x18\x05 \x01(\x0e\x32\".leasehold.workers.v1.SandboxState\x12\x36\n\x0cnewest_token\x18\x06 \x01(\x0b\x32 .leasehold.journal.v1.LeaseToken\x12\x13\n\x0binvocations\x18\x07 \x01(\x04\x12\x10\n\x08restored\x18\x08 \x01(\x08\"\xad\x01\n\x15\x43reateSandboxResponse\x12\x32\n\x07sandbox\x18\x01 \x01(\x0b\x32!.leasehold.workers.v1.SandboxInfo\x12\x18\n\x10init_duration_ms\x18\x02 \x01(\x01\x12\x33\n\ninit_error\x18\x03 \x01(\x0b\x32\x1f.leasehold.workers.v1.ErrorInfo\x12\x11\n\tinit_logs\x18\x04 \x01(\t\"+\n\x15\x44\x65stroySandboxRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\")\n\x16\x44\x65stroySandboxResponse\x12\x0f\n\x07\x65xisted\x18\x01 \x01(\x08\")\n\x13ResetSandboxRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\"\x7f\n\x14ResetSandboxResponse\x12\x32\n\x07sandbox\x18\x01 \x01(\x0b\x32!.leasehold.workers.v1.SandboxInfo\x12\x33\n\ninit_error\x18\x02 \x01(\x0b\x32\x1f.leasehold.workers.v1.ErrorInfo\"\xf0\x01\n\rInvokeRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12/\n\x05token\x18\x02 \x01(\x0b\x32 .leasehold.journal.v1.LeaseToken\x12\x0f\n\x07payload\x18\x03 \x01(\x0c\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65\x61\x64line_ms\x18\x05 \x01(\x03\x12\x1c\n\x14invoked_function_arn\x18\x06 \x01(\t\x12\x10\n\x08trace_id\x18\x07 \x01(\t\x12\x16\n\x0e\x63lient_context\x18\x08 \x01(\t\x12\x18\n\x10\x63ognito_identity\x18\t \x01(\t\"\xe4\x02\n\x0eInvokeResponse\x12\x11\n\x07payload\x18\x01 \x01(\x0cH\x00\x12\x39\n\x0e\x66unction_error\x18\x02 \x01(\x0b\x32\x1f.leasehold.workers.v1.ErrorInfoH\x00\x12\x38\n\rruntime_error\x18\x03 \x01(\x0b\x32\x1f.leasehold.workers.v1.ErrorInfoH\x00\x12.\n\x07outcome\x18\x04 \x01(\x0e\x32\x1d.leasehold.journal.v1.Outcome\x12\x0c\n\x04logs\x18\x05 \x01(\t\x12\x13\n\x0b\x64uration_ms\x18\x06 \x01(\x01\x12\x1a\n\x12\x62illed_duration_ms\x18\x07 \x01(\r\x12\x1a\n\x12max_memory_used_mb\x18\x08 \x01(\r\x12\x18\n\x10init_duration_ms\x18\t \x01(\x01\x12\x1b\n\x13restore_duration_ms\x18\n \x01(\x01\x42\x08\n\x06result\"\x16\n\x14ListSandboxesRequest\"\x86\x01\n\x15ListSandboxesResponse\x12\x34\n\tsandboxes\x18\x01 \x03(\x0b\x32!.leasehold.workers.v1.SandboxInfo\x12\x11\n\tmemory_mb\x18\x02 \x01(\r\x12\x16\n\x0e\x66ree_memory_mb\x18\x03 \x01(\r\x12\x0c\n\x04zone\x18\x04 \x01(\t*\xb0\x01\n\x0cSandboxState\x12\x1d\n\x19SANDBOX_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16SANDBOX_STATE_STARTING\x10\x01\x12\x16\n\x12SANDBOX_STATE_IDLE\x10\x02\x12\x16\n\x12SANDBOX_STATE_BUSY\x10\x03\x12\x1d\n\x19SANDBOX_STATE_INIT_FAILED\x10\x04\x12\x16\n\x12SANDBOX_STATE_DEAD\x10\x05\x32\x85\x04\n\x06Worker\x12h\n\rCreateSandbox\x12*.leasehold.workers.v1.CreateSandboxRequest\x1a+.leasehold.workers.v1.CreateSandboxResponse\x12k\n\x0e\x44\x65stroySandbox\x12+.leasehold.workers.v1.DestroySandboxRequest\x1a,.leasehold.workers.v1.DestroySandboxResponse\x12\x65\n\x0cResetSandbox\x12).leasehold.workers.v1.ResetSandboxRequest\x1a*.leasehold.workers.v1.ResetSandboxResponse\x12S\n\x06Invoke\x12#.leasehold.workers.v1.InvokeRequest\x1a$.leasehold.workers.v1.InvokeResponse\x12h\n\rListSandboxes\x12*.leasehold.workers.v1.ListSandboxesRequest\x1a+.leasehold.workers.v1.ListSandboxesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,38 +34,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CREATESANDBOXREQUEST_ENVIRONMENTENTRY']._loaded_options = None
   _globals['_CREATESANDBOXREQUEST_ENVIRONMENTENTRY']._serialized_options = b'8\001'
-  _globals['_SANDBOXSTATE']._serialized_start=2444
-  _globals['_SANDBOXSTATE']._serialized_end=2620
+  _globals['_SANDBOXSTATE']._serialized_start=2465
+  _globals['_SANDBOXSTATE']._serialized_end=2641
   _globals['_CODEREF']._serialized_start=75
   _globals['_CODEREF']._serialized_end=179
   _globals['_CREATESANDBOXREQUEST']._serialized_start=182
-  _globals['_CREATESANDBOXREQUEST']._serialized_end=797
-  _globals['_CREATESANDBOXREQUEST_ENVIRONMENTENTRY']._serialized_start=747
-  _globals['_CREATESANDBOXREQUEST_ENVIRONMENTENTRY']._serialized_end=797
-  _globals['_SANDBOXCREDENTIALS']._serialized_start=799
-  _globals['_SANDBOXCREDENTIALS']._serialized_end=915
-  _globals['_ERRORINFO']._serialized_start=917
-  _globals['_ERRORINFO']._serialized_end=992
-  _globals['_SANDBOXINFO']._serialized_start=995
-  _globals['_SANDBOXINFO']._serialized_end=1242
-  _globals['_CREATESANDBOXRESPONSE']._serialized_start=1245
-  _globals['_CREATESANDBOXRESPONSE']._serialized_end=1418
-  _globals['_DESTROYSANDBOXREQUEST']._serialized_start=1420
-  _globals['_DESTROYSANDBOXREQUEST']._serialized_end=1463
-  _globals['_DESTROYSANDBOXRESPONSE']._serialized_start=1465
-  _globals['_DESTROYSANDBOXRESPONSE']._serialized_end=1506
-  _globals['_RESETSANDBOXREQUEST']._serialized_start=1508
-  _globals['_RESETSANDBOXREQUEST']._serialized_end=1549
-  _globals['_RESETSANDBOXRESPONSE']._serialized_start=1551
-  _globals['_RESETSANDBOXRESPONSE']._serialized_end=1678
-  _globals['_INVOKEREQUEST']._serialized_start=1681
-  _globals['_INVOKEREQUEST']._serialized_end=1921
-  _globals['_INVOKERESPONSE']._serialized_start=1924
-  _globals['_INVOKERESPONSE']._serialized_end=2280
-  _globals['_LISTSANDBOXESREQUEST']._serialized_start=2282
-  _globals['_LISTSANDBOXESREQUEST']._serialized_end=2304
-  _globals['_LISTSANDBOXESRESPONSE']._serialized_start=2307
-  _globals['_LISTSANDBOXESRESPONSE']._serialized_end=2441
-  _globals['_WORKER']._serialized_start=2623
-  _globals['_WORKER']._serialized_end=3140
+  _globals['_CREATESANDBOXREQUEST']._serialized_end=818
+  _globals['_CREATESANDBOXREQUEST_ENVIRONMENTENTRY']._serialized_start=768
+  _globals['_CREATESANDBOXREQUEST_ENVIRONMENTENTRY']._serialized_end=818
+  _globals['_SANDBOXCREDENTIALS']._serialized_start=820
+  _globals['_SANDBOXCREDENTIALS']._serialized_end=936
+  _globals['_ERRORINFO']._serialized_start=938
+  _globals['_ERRORINFO']._serialized_end=1013
+  _globals['_SANDBOXINFO']._serialized_start=1016
+  _globals['_SANDBOXINFO']._serialized_end=1263
+  _globals['_CREATESANDBOXRESPONSE']._serialized_start=1266
+  _globals['_CREATESANDBOXRESPONSE']._serialized_end=1439
+  _globals['_DESTROYSANDBOXREQUEST']._serialized_start=1441
+  _globals['_DESTROYSANDBOXREQUEST']._serialized_end=1484
+  _globals['_DESTROYSANDBOXRESPONSE']._serialized_start=1486
+  _globals['_DESTROYSANDBOXRESPONSE']._serialized_end=1527
+  _globals['_RESETSANDBOXREQUEST']._serialized_start=1529
+  _globals['_RESETSANDBOXREQUEST']._serialized_end=1570
+  _globals['_RESETSANDBOXRESPONSE']._serialized_start=1572
+  _globals['_RESETSANDBOXRESPONSE']._serialized_end=1699
+  _globals['_INVOKEREQUEST']._serialized_start=1702
+  _globals['_INVOKEREQUEST']._serialized_end=1942
+  _globals['_INVOKERESPONSE']._serialized_start=1945
+  _globals['_INVOKERESPONSE']._serialized_end=2301
+  _globals['_LISTSANDBOXESREQUEST']._serialized_start=2303
+  _globals['_LISTSANDBOXESREQUEST']._serialized_end=2325
+  _globals['_LISTSANDBOXESRESPONSE']._serialized_start=2328
+  _globals['_LISTSANDBOXESRESPONSE']._serialized_end=2462
+  _globals['_WORKER']._serialized_start=2644
+  _globals['_WORKER']._serialized_end=3161
 # @@protoc_insertion_point(module_scope)

@@ -135,6 +135,7 @@ class CreateSandboxRequest(_message.Message):
     SYSTEM_LOG_LEVEL_FIELD_NUMBER: _builtins.int
     LOG_GROUP_FIELD_NUMBER: _builtins.int
     EPHEMERAL_STORAGE_MB_FIELD_NUMBER: _builtins.int
+    PROVISIONED_FIELD_NUMBER: _builtins.int
     sandbox_id: _builtins.str
     function_name: _builtins.str
     function_version: _builtins.str
@@ -163,6 +164,10 @@ class CreateSandboxRequest(_message.Message):
     """AWS_LAMBDA_LOG_GROUP_NAME ("/aws/lambda/<function_name>" when empty)."""
     ephemeral_storage_mb: _builtins.int
     """EphemeralStorage: the size of the sandbox's /tmp in MB, 512..10240 (0 = the worker's default, 512)."""
+    provisioned: _builtins.bool
+    """Made ahead of time for provisioned concurrency: as on AWS, its init is reported when it ends (the
+    CreateSandbox response) and not again in the REPORT of the sandbox's first invocation.
+    """
     @_builtins.property
     def code(self) -> Global___CodeRef: ...
     @_builtins.property
@@ -198,10 +203,11 @@ class CreateSandboxRequest(_message.Message):
         system_log_level: _builtins.str = ...,
         log_group: _builtins.str = ...,
         ephemeral_storage_mb: _builtins.int = ...,
+        provisioned: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "credentials", b"credentials"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_log_level", b"application_log_level", "code", b"code", "credentials", b"credentials", "environment", b"environment", "ephemeral_storage_mb", b"ephemeral_storage_mb", "function_name", b"function_name", "function_version", b"function_version", "handler", b"handler", "layers", b"layers", "log_format", b"log_format", "log_group", b"log_group", "memory_mb", b"memory_mb", "region", b"region", "runtime", b"runtime", "sandbox_id", b"sandbox_id", "snap_start", b"snap_start", "system_log_level", b"system_log_level", "timeout_ms", b"timeout_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_log_level", b"application_log_level", "code", b"code", "credentials", b"credentials", "environment", b"environment", "ephemeral_storage_mb", b"ephemeral_storage_mb", "function_name", b"function_name", "function_version", b"function_version", "handler", b"handler", "layers", b"layers", "log_format", b"log_format", "log_group", b"log_group", "memory_mb", b"memory_mb", "provisioned", b"provisioned", "region", b"region", "runtime", b"runtime", "sandbox_id", b"sandbox_id", "snap_start", b"snap_start", "system_log_level", b"system_log_level", "timeout_ms", b"timeout_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -74,7 +74,8 @@ class FrontendService(pb_grpc.FrontendServicer):
         raise AssertionError("unreachable")  # pragma: no cover - abort raises
 
     async def _invoke(self, request: pb.InvokeRequest, request_id: str) -> pb.InvokeResponse:
-        name, qualifier = parse_function_name(request.function_name, request.qualifier or None)
+        home = self.invoker.registry.home
+        name, qualifier = parse_function_name(request.function_name, request.qualifier or None, home=home)
         client_context = decode_client_context(request.client_context)
         kind = request.invocation_type
         if kind == pb.INVOCATION_TYPE_EVENT:

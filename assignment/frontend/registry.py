@@ -62,7 +62,7 @@ from assignment.frontend.storage_errors import (
     StorageExceeded,
 )
 from assignment.frontend.types import EventInvokeConfig, FunctionConfig, LoggingConfig
-from assignment.frontend.validation import worker_runtime
+from assignment.frontend.validation import Home, worker_runtime
 from assignment.partition_core import DEFAULT_ACCOUNT_LIMIT
 from journal.blobs import BlobStore
 from journal.sql import dialect_insert, upsert
@@ -380,6 +380,11 @@ class Registry:
         self.code_storage_limit = code_storage_limit
 
     # ------------------------------------------------------------------ ARNs
+
+    @property
+    def home(self) -> Home:
+        """The account and region whose functions this registry holds."""
+        return Home(self.account, self.region)
 
     def function_arn(self, name: str, qualifier: str | None = None) -> str:
         """``arn:aws:lambda:{region}:{account}:function:{name}[:{qualifier}]``."""

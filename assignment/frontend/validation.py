@@ -6,7 +6,8 @@ for an unknown field, a wrong type or a value Leasehold does not support.
 
 Example::
 
-    name, qualifier = parse_function_name("arn:aws:lambda:us-east-1:000000000000:function:resize:3")
+    home = Home(account="000000000000", region="us-east-1")
+    name, qualifier = parse_function_name("arn:aws:lambda:us-east-1:000000000000:function:resize:3", home=home)
     fields = Fields(json_body, allowed={"FunctionName", "Runtime"})
     runtime = fields.string("Runtime", required=True)
 """
@@ -15,9 +16,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from assignment.frontend.types import InvalidParameterValueException, ValidationException
+from assignment.frontend.types import InvalidParameterValueException, ResourceNotFoundException, ValidationException
 from workers.sandbox import RESERVED_ENV  # the workers' list: a function the frontend accepts, no worker refuses
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "MAX_TIMEOUT_S",
     "MIN_MEMORY_MB",
     "Fields",
+    "Home",
     "check_environment",
     "check_qualifier",
     "parse_function_name",
@@ -38,8 +41,9 @@ MAX_TIMEOUT_S = 900
 _NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 _QUALIFIER = re.compile(r"\$LATEST|[0-9]{1,10}|[a-zA-Z0-9_-]{1,128}")
 _ARN = re.compile(
-    r"(?:arn:aws[a-zA-Z-]*:lambda:[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d:)?"
-    r"(?:\d{12}:)?(?:function:)?(?P<name>[a-zA-Z0-9_-]{1,64})(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9_-]{1,128}))?"
+    r"(?:arn:aws[a-zA-Z-]*:lambda:(?P<region>[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d):)?"
+    r"(?:(?P<account>\d{12}):)?(?:function:)?(?P<name>[a-zA-Z0-9_-]{1,64})"
+    r"(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9_-]{1,128}))?"
 )
 _ENV_KEY = re.compile(r"[a-zA-Z][a-zA-Z0-9_]*")
 _RUNTIMES = {"provided": "provided", "provided.al2": "provided", "provided.al2023": "provided"}
@@ -54,10 +58,19 @@ def _show(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def parse_function_name(value: object, qualifier: str | None = None) -> tuple[str, str | None]:
+@dataclass(frozen=True, slots=True)
+class Home:
+    """The account and region this frontend serves: the only ones a function ARN may name."""
+
+    account: str
+    region: str
+
+
+def parse_function_name(value: object, qualifier: str | None = None, *, home: Home) -> tuple[str, str | None]:
     """``(name, qualifier)`` from a name, a partial or a full ARN, each optionally with ``:qualifier``.
 
-    ``qualifier`` is the separate ``Qualifier`` parameter; when both are given they must agree.
+    ``qualifier`` is the separate ``Qualifier`` parameter; when both are given they must agree. An ARN of
+    another region or account names no function here: ResourceNotFoundException, in AWS's words.
     """
     if not isinstance(value, str) or not value:
         raise ValidationException("1 validation error detected: Value at 'functionName' failed to satisfy constraint")
@@ -72,6 +85,12 @@ def parse_function_name(value: object, qualifier: str | None = None) -> tuple[st
             f"1 validation error detected: Value {_show(value)} at 'functionName' failed to satisfy constraint: "
             "Member must satisfy regular expression pattern"
         )
+    region, account = match.group("region"), match.group("account")
+    if region is not None and region != home.region:
+        raise ResourceNotFoundException(f"Functions from '{region}' are not reachable in this region ('{home.region}')")
+    if account is not None and account != home.account:
+        arn = f"arn:aws:lambda:{home.region}:{account}:function:{match.group('name')}"
+        raise ResourceNotFoundException(f"Function not found: {arn}")
     derived = match.group("qualifier")
     if qualifier is not None and qualifier != "":
         check_qualifier(qualifier)
@@ -229,13 +248,18 @@ class Fields:
             raise InvalidParameterValueException(f"{key} must be a JSON object, not {type(value).__name__}")
         return value
 
-    def strings(self, key: str, *, max_items: int, max_len: int = 2048) -> list[str]:
-        """A list of strings."""
+    def strings(self, key: str, *, max_items: int, max_len: int = 2048, min_items: int = 0) -> list[str]:
+        """A list of strings (absent: empty, unless ``min_items`` asks for some)."""
         value = self.document.get(key)
         if value is None:
             return []
         if not isinstance(value, list):
             raise InvalidParameterValueException(f"{key} must be a list, not {type(value).__name__}")
+        if len(value) < min_items:
+            raise ValidationException(
+                f"1 validation error detected: Value at '{key}' failed to satisfy constraint: "
+                f"Member must have length greater than or equal to {min_items}"
+            )
         if len(value) > max_items:
             raise ValidationException(
                 f"1 validation error detected: Value at '{key}' failed to satisfy constraint: "
@@ -246,14 +270,14 @@ class Fields:
                 raise InvalidParameterValueException(f"{key} must hold non-empty strings")
         return list(value)
 
-    def choices(self, key: str, *, allowed: Collection[str], max_items: int) -> list[str]:
+    def choices(self, key: str, *, allowed: Collection[str], max_items: int, min_items: int = 0) -> list[str]:
         """A list of distinct values, each one of ``allowed`` (an enum list such as CompatibleArchitectures)."""
-        values = self.strings(key, max_items=max_items)
+        values = self.strings(key, max_items=max_items, min_items=min_items)
         for value in values:
             if value not in allowed:
                 raise ValidationException(
                     f"1 validation error detected: Value {_show(value)} at '{key}' failed to satisfy constraint: "
-                    f"Member must satisfy enum value set: [{', '.join(sorted(allowed))}]"
+                    f"Member must satisfy enum value set: [{', '.join(sorted(allowed)[:80])}]"
                 )
         if len(set(values)) < len(values):
             raise InvalidParameterValueException(f"{key} must not name a value twice")

@@ -743,6 +743,7 @@ def test_layer_rows_written_before_architectures_read_back_with_defaults(
         (["arm64"], "InvalidParameterValueException"),
         ("x86_64", "InvalidParameterValueException"),
         ([None], "InvalidParameterValueException"),
+        ([], "ValidationException"),  # the model's min 1
     ],
 )
 def test_create_function_architectures_follow_the_model(endpoint: str, architectures: object, expected: str) -> None:

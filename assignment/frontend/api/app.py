@@ -42,7 +42,7 @@ from assignment.frontend.api.event_sources import EventSourcesApi, EventSourceSt
 from assignment.frontend.api.functions import FunctionsApi
 from assignment.frontend.api.invoke import InvokeApi
 from assignment.frontend.api.layers import LayersApi
-from assignment.frontend.api.requests import MAX_BODY_BYTES, REQUEST_ID, is_scheduler_request, is_sqs_request
+from assignment.frontend.api.requests import HOME, MAX_BODY_BYTES, REQUEST_ID, is_scheduler_request, is_sqs_request
 from assignment.frontend.api.scheduler import SchedulerApi
 from assignment.frontend.api.sqs import SqsApi, sqs_error_response
 from assignment.frontend.api.tags import TagsApi
@@ -144,6 +144,7 @@ class LambdaHttpApi:
         if self.auth is not None:
             middlewares.append(self.auth.middleware)
         app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES + 1024)
+        app[HOME] = self.context.registry.home
         for resource in self.resources:
             app.add_routes(resource.routes())
         return app

@@ -1,8 +1,9 @@
 """Async invocation settings over HTTP: Put/Get/Update/Delete/ListFunctionEventInvokeConfig(s).
 
-A destination is a Lambda function (a name or ARN, stored as given) or an SQS queue ARN, which must name an
-existing standard queue of this account and region when it is configured; anything else (an SNS topic, an
-event bus, a bucket: Leasehold has none) is refused with InvalidParameterValueException.
+A destination is an ARN, as botocore's model demands (ValidationException otherwise): a Lambda function of
+this account and region (stored as given), or an SQS queue ARN, which must name an existing standard queue
+of this account and region when it is configured; anything else (a function elsewhere, an SNS topic, an
+event bus, a bucket, a Kafka cluster: Leasehold has none) is refused with InvalidParameterValueException.
 
 Assembled by :class:`~assignment.frontend.api.app.LambdaHttpApi` from :meth:`EventConfigsApi.routes`; the
 event poller reads the stored settings through the invoker, not through here.
@@ -15,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from aiohttp import web
@@ -25,8 +27,15 @@ from assignment.frontend.api.requests import function_name, page, read_json
 from assignment.frontend.events import destination_function
 from assignment.frontend.registry import LATEST
 from assignment.frontend.storage_errors import NotFound
-from assignment.frontend.types import EventInvokeConfig
+from assignment.frontend.types import EventInvokeConfig, InvalidParameterValueException, ValidationException
 from assignment.frontend.validation import Fields
+
+#: DestinationConfig's Destination in botocore's model: empty, a Kafka URI or an ARN.
+_DESTINATION = re.compile(
+    r"kafka://[^.][a-zA-Z0-9\-_.]{0,248}"
+    r"|arn:aws[a-zA-Z0-9-]*:[a-zA-Z0-9-]+:(?P<region>(?:eusc-)?[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d)?"
+    r":(?P<account>\d{12})?:.*"
+)
 
 __all__ = ["EventConfigsApi"]
 
@@ -46,12 +55,37 @@ async def _event_changes(context: ApiContext, fields: Fields, *, creating: bool)
         target = None if destinations is None else destinations.obj(key, allowed={"Destination"})
         if target is not None:
             destination = target.string("Destination", max_len=350)
+            field = f"DestinationConfig.{key}.Destination"
+            if destination:
+                _check_destination(context, destination, field)
             if destination and destination_function(destination) is None:
-                await context.check_queue_target(destination, field=f"DestinationConfig.{key}.Destination")
+                await context.check_queue_target(destination, field=field)
             changes[attribute] = destination
         elif creating:
             changes[attribute] = ""
     return changes
+
+
+def _check_destination(context: ApiContext, destination: str, field: str) -> None:
+    """The model's pattern (ValidationException), then what Leasehold can deliver to: no Kafka, and a
+    function only of this account and region (InvalidParameterValueException)."""
+    match = _DESTINATION.fullmatch(destination)
+    if match is None:
+        raise ValidationException(
+            f"1 validation error detected: Value '{destination[:400]}' at '{field}' failed to satisfy constraint: "
+            "Member must satisfy regular expression pattern: an ARN (arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE)"
+        )
+    if destination.startswith("kafka://"):
+        raise InvalidParameterValueException(f"{field} {destination[:400]}: Leasehold has no Kafka")
+    home = context.registry.home
+    if destination_function(destination) is not None and (match["region"], match["account"]) != (
+        home.region,
+        home.account,
+    ):
+        raise InvalidParameterValueException(
+            f"{field} {destination[:400]} is a function of another account or region: Leasehold serves account "
+            f"{home.account} in {home.region}"
+        )
 
 
 class EventConfigsApi:

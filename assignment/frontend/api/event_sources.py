@@ -253,7 +253,8 @@ class EventSourcesApi:
 
     async def _target(self, fields: Fields) -> _Target:
         """The function FunctionName names, which must exist (its version too, when qualified)."""
-        name, qualifier = parse_function_name(fields.string("FunctionName", required=True, max_len=_MAX_FUNCTION_NAME))
+        function = fields.string("FunctionName", required=True, max_len=_MAX_FUNCTION_NAME)
+        name, qualifier = parse_function_name(function, home=self.registry.home)
         # $LATEST is the unqualified function: one spelling, so one source cannot feed it twice.
         qualifier = None if qualifier == LATEST else qualifier
         version = await asyncio.to_thread(self.registry.get, name, qualifier)
@@ -311,7 +312,7 @@ class EventSourcesApi:
         if function is not None:
             if len(function) > _MAX_FUNCTION_NAME:
                 raise ValidationException("1 validation error detected: Value at 'functionName' is too long")
-            name, qualifier = parse_function_name(function)
+            name, qualifier = parse_function_name(function, home=self.registry.home)
             qualifier = "" if qualifier == LATEST else qualifier
         found, next_marker = await asyncio.to_thread(
             self.mappings.page,

@@ -335,7 +335,7 @@ def _check_architectures(fields: Fields) -> None:
     """Architectures, when given: the model's enum first (ValidationException), then what this platform
     runs (x86_64)."""
     if fields.has("Architectures"):
-        for arch in fields.choices("Architectures", allowed=ARCHITECTURES, max_items=1):
+        for arch in fields.choices("Architectures", allowed=ARCHITECTURES, max_items=1, min_items=1):
             if arch != "x86_64":
                 raise InvalidParameterValueException(f"Architecture {arch} is not supported")
 

@@ -19,7 +19,15 @@ from aiohttp import web
 
 from assignment.frontend.api import documents
 from assignment.frontend.api.context import ApiContext
-from assignment.frontend.api.requests import ARCHITECTURES, decode_zip, layer_number, page, read_json, single
+from assignment.frontend.api.requests import (
+    ARCHITECTURES,
+    decode_zip,
+    layer_number,
+    page,
+    read_json,
+    runtime_identifiers,
+    single,
+)
 from assignment.frontend.types import InvalidParameterValueException
 from assignment.frontend.validation import Fields
 
@@ -28,14 +36,13 @@ __all__ = ["LayersApi"]
 log = logging.getLogger("leasehold.frontend.http")
 
 _LAYER_NAME = re.compile(r"[a-zA-Z0-9_-]{1,140}")
-_RUNTIME_ID = re.compile(r"[a-z][a-z0-9.-]{0,31}")
 
 
 def _filters(request: web.Request) -> tuple[str, str]:
     """``(CompatibleRuntime, CompatibleArchitecture)`` of a layer listing ("" when not given): only versions
     that list them match, as on AWS."""
     runtime = single(request, "CompatibleRuntime") or ""
-    if runtime and not _RUNTIME_ID.fullmatch(runtime):
+    if runtime and runtime not in runtime_identifiers():
         raise InvalidParameterValueException(f"CompatibleRuntime {runtime[:40]!r} is not a runtime identifier")
     architecture = single(request, "CompatibleArchitecture")
     if architecture is not None and architecture not in ARCHITECTURES:
@@ -91,7 +98,7 @@ class LayersApi:
             layer,
             data,
             description=fields.string("Description", max_len=256),
-            runtimes=tuple(fields.strings("CompatibleRuntimes", max_items=15, max_len=32)),
+            runtimes=tuple(fields.choices("CompatibleRuntimes", allowed=runtime_identifiers(), max_items=15)),
             architectures=tuple(fields.choices("CompatibleArchitectures", allowed=ARCHITECTURES, max_items=2)),
             license_info=fields.string("LicenseInfo", max_len=512, pattern=".*"),
         )

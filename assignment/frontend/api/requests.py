@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import io
 import json
 import re
 import zipfile
 from collections.abc import Collection
 
+import botocore.session
 from aiohttp import web
 
 from assignment.frontend.types import (
@@ -30,11 +32,12 @@ from assignment.frontend.types import (
     InvalidRequestContentException,
     RequestTooLargeException,
 )
-from assignment.frontend.validation import Fields, parse_function_name
+from assignment.frontend.validation import Fields, Home, parse_function_name
 
 __all__ = [
     "ARCHITECTURES",
     "BODY",
+    "HOME",
     "MAX_BODY_BYTES",
     "REQUEST_ID",
     "UNSUPPORTED",
@@ -57,6 +60,8 @@ REQUEST_ID = web.RequestKey("request_id", str)
 
 #: The whole body of a request, when a middleware had to read it before the handler.
 BODY = web.RequestKey("body", bytes)
+#: The account and region the application serves (set by :mod:`assignment.frontend.api.app`).
+HOME = web.AppKey("home", Home)
 
 #: The ``X-Amz-Target`` prefix of an SQS request (boto3's ``sqs`` client: AWS JSON 1.0, ``POST /``).
 _SQS_TARGET = "AmazonSQS."
@@ -158,7 +163,8 @@ def single(request: web.Request, key: str) -> str | None:
 def function_name(request: web.Request, *, qualified: bool = True) -> tuple[str, str | None]:
     """``(name, qualifier)`` of the ``{name}`` path segment (a name or an ARN) and ``?Qualifier``; with
     ``qualified=False`` a qualifier is refused."""
-    name, qualifier = parse_function_name(request.match_info["name"], single(request, "Qualifier"))
+    home = request.app[HOME]
+    name, qualifier = parse_function_name(request.match_info["name"], single(request, "Qualifier"), home=home)
     if not qualified and qualifier is not None:
         raise InvalidParameterValueException("This operation does not take a qualifier")
     return name, qualifier
@@ -235,3 +241,12 @@ def decode_zip(fields: Fields, key: str = "ZipFile") -> bytes:
     if unzipped > MAX_UNZIPPED_BYTES:
         raise InvalidParameterValueException(f"Unzipped size must be smaller than {MAX_UNZIPPED_BYTES} bytes")
     return data
+
+
+@functools.cache
+def runtime_identifiers() -> frozenset[str]:
+    """The Runtime enum of botocore's Lambda model: every runtime AWS names. A layer may declare any of
+    them compatible (it is a label); a function's runtime must also run here
+    (:func:`~assignment.frontend.validation.worker_runtime`)."""
+    shape = botocore.session.get_session().get_service_model("lambda").shape_for("Runtime")
+    return frozenset(getattr(shape, "enum", ()))

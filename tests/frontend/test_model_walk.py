@@ -10,6 +10,8 @@ mutation per constraint of the input shape's members:
 * an enum member with a value outside the enum;
 * an integer member one below its ``min`` and one above its ``max``;
 * a string member one character longer than its ``max`` (and, in the body, an empty one when ``min`` > 0);
+* a list of strings holding a value outside its enum, one item more than its ``max``, or none below its
+  ``min``;
 * the same for the members of a structure member, one level down (``Environment.Variables``); a structure
   Leasehold refuses whole (``VpcConfig is not supported ...``) refuses each of them.
 
@@ -33,7 +35,7 @@ import pytest
 from botocore import xform_name
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from botocore.model import OperationModel, ServiceModel, Shape, StringShape, StructureShape
+from botocore.model import ListShape, OperationModel, ServiceModel, Shape, StringShape, StructureShape
 
 from assignment.dev import DevPlatform
 from tests.frontend.harness import ROLE, make_zip
@@ -182,6 +184,16 @@ def _bad_values(member: Shape, in_uri: bool) -> list[tuple[str, Any]]:
     if member.type_name in ("integer", "long"):
         bounds = [(f"below {meta['min']}", meta["min"] - 1)] if "min" in meta else []
         return bounds + ([(f"above {meta['max']}", meta["max"] + 1)] if "max" in meta else [])
+    if isinstance(member, ListShape) and isinstance(member.member, StringShape):
+        items: list[tuple[str, Any]] = []
+        if member.member.enum:
+            items.append(("holding a value outside its enum", ["NOT-ONE-OF-THEM"]))
+        if "max" in meta:
+            sample = member.member.enum[0] if member.member.enum else "a"
+            items.append((f"holding more than {meta['max']}", [sample] * (meta["max"] + 1)))
+        if meta.get("min", 0) > 0:
+            items.append(("empty", []))
+        return items
     if member.type_name == "string":
         bad: list[tuple[str, Any]] = []
         if "max" in meta:
@@ -245,7 +257,7 @@ def _walk(client: Any, model: ServiceModel, steps: list[Step]) -> tuple[int, lis
 
 def test_every_answered_operation_enforces_its_model_constraints(endpoint: str, queue: None) -> None:
     walked, violations = _walk(_client(endpoint), MODEL, STEPS)
-    assert walked > 250  # the walk really walked (272 mutations when this was written)
+    assert walked > 280  # the walk really walked (302 mutations when this was written)
     assert violations == [], "\n".join(violations)
 
 
